@@ -1,0 +1,44 @@
+# podseq: every target is a one-liner; the work lives in hack/.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GOARCH  ?= $(shell go env GOARCH)
+BIN     ?= bin/podseq
+LDFLAGS := -s -w -buildid= -X main.version=$(VERSION)
+export CGO_ENABLED := 0
+
+.PHONY: build demo test test-race lint fuzz bench e2e image image-tar load-2-minikube kind-load clean
+
+build: ## the static binary, bin/podseq
+	GOARCH=$(GOARCH) go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/podseq
+
+demo: build ## a simulated sidecar turns ready; podseq wait is released the moment it does
+	go run ./hack/demo -podseq $(BIN)
+
+test: ## every test: vet, gofmt, race detector, brief fuzzing, manifest checks
+	hack/test.sh
+
+lint: ## go vet and gofmt
+	hack/lint.sh
+
+fuzz: ## the parsers' fuzz targets, longer (FUZZTIME=1m)
+	FUZZTIME=$${FUZZTIME:-1m} hack/fuzz.sh
+
+bench: build ## speed figures: release overshoot, CPU, RSS, binary size
+	hack/bench.sh
+
+e2e: ## a real kubelet + containerd + runc running the manifests as static pods
+	hack/e2e/run.sh
+
+image: ## the image, with Docker
+	docker build --build-arg VERSION=$(VERSION) -t $${IMAGE:-podseq:dev} .
+
+image-tar: ## the same image without Docker: bin/podseq-image-$(GOARCH).tar
+	GOARCH=$(GOARCH) VERSION=$(VERSION) hack/image-tar.sh
+
+load-2-minikube: ## build the image tarball, load it into minikube, apply manifests/demo
+	hack/load-2-minikube.sh
+
+kind-load: ## build the image tarball and load it into kind
+	hack/kind-load.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/urfave/cli/v2"
+)
+
+// newApp builds the command line. It writes only to the given streams, so
+// tests run it in-process.
+func newApp(stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:    "podseq",
+		Usage:   "put the containers of a Kubernetes pod in order",
+		Version: version,
+		Description: "podseq wait blocks a container's postStart hook (or an init container) until what it\n" +
+			"waits for is ready, so that kubelet holds back every container listed after it.\n" +
+			"podseq run is a sidecar's entrypoint: it supervises the sidecar and releases every\n" +
+			"podseq wait the instant the sidecar is ready.",
+		Writer:                    stdout,
+		ErrWriter:                 stderr,
+		HideHelpCommand:           true,
+		DisableSliceFlagSeparator: true, // URLs and header values contain commas
+		OnUsageError:              usageError,
+		ExitErrHandler:            func(*cli.Context, error) {}, // run() turns errors into exit codes
+		Commands: []*cli.Command{
+			waitCommand(),
+			runCommand(),
+			installCommand(),
+		},
+	}
+	for _, c := range app.Commands {
+		if c.OnUsageError == nil {
+			c.OnUsageError = usageError
+		}
+	}
+	return app
+}
+
+// run runs the app and returns the process's exit code. Every error is
+// reported here, once, as one line on stderr.
+func run(args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	// What follows the first "--" is a command (wait's exec probe, run's
+	// child); urfave/cli cannot tell it apart from positional arguments.
+	if i := slices.Index(args, "--"); i >= 0 {
+		app.Metadata = map[string]any{commandKey: append([]string{}, args[i+1:]...)}
+	}
+	err := app.Run(args)
+	if err == nil {
+		return exitOK
+	}
+	code := exitUsage
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		code = ec.ExitCode()
+	}
+	if msg := err.Error(); msg != "" {
+		if !strings.HasPrefix(msg, "podseq") {
+			msg = "podseq: " + msg
+		}
+		fmt.Fprintln(stderr, oneLine(msg))
+	}
+	return code
+}
+
+// commandKey is the App.Metadata key of the arguments after "--".
+const commandKey = "command"
+
+// splitCommand splits a command's arguments into positional arguments and
+// the command after "--" (nil when there is no "--"). urfave/cli keeps the
+// "--" when a positional argument comes before it and drops it otherwise.
+func splitCommand(c *cli.Context) (positional, command []string) {
+	args := c.Args().Slice()
+	command, ok := c.App.Metadata[commandKey].([]string)
+	if !ok {
+		return args, nil
+	}
+	n := max(len(args)-len(command), 0)
+	positional = args[:n]
+	if n > 0 && positional[n-1] == "--" {
+		positional = positional[:n-1]
+	}
+	return positional, command
+}
+
+// usageError turns a flag-parsing error into one line and exit code 2, instead
+// of urfave/cli's help dump on stdout.
+func usageError(c *cli.Context, err error, _ bool) error {
+	name := "podseq"
+	if c.Command != nil && c.Command.Name != "" {
+		name += " " + c.Command.Name
+	}
+	msg := strings.TrimPrefix(err.Error(), "flag provided but not defined: ")
+	if msg != err.Error() {
+		msg = "unknown flag " + msg
+	}
+	return cli.Exit(fmt.Sprintf("%s: %s (see %s --help)", name, msg, name), exitUsage)
+}
+
+// usagef returns a usage error (exit 2) for a command.
+func usagef(c *cli.Context, format string, a ...any) error {
+	return cli.Exit(fmt.Sprintf("podseq %s: %s", c.Command.Name, fmt.Sprintf(format, a...)), exitUsage)
+}
+
+// oneLine folds a message onto one line.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// newLogger builds a stderr logger in the --log-format of a command: plain
+// lines ("podseq: ...") or slog's JSON. With quiet it discards everything.
+func newLogger(c *cli.Context, quiet bool) *slog.Logger {
+	stderr := c.App.ErrWriter
+	if quiet {
+		return slog.New(slog.DiscardHandler)
+	}
+	if c.String("log-format") == "json" {
+		return slog.New(slog.NewJSONHandler(stderr, nil))
+	}
+	return slog.New(&lineHandler{mu: new(sync.Mutex), w: stderr})
+}

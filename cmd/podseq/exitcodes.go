@@ -1,0 +1,26 @@
+package main
+
+// Exit codes of podseq. README.md and every command's --help list them; a test
+// runs the binary for each.
+const (
+	// exitOK: ready (wait), or the child exited 0 (run).
+	exitOK = 0
+	// exitNotReady: a target was not ready by the deadline.
+	exitNotReady = 1
+	// exitUsage: a malformed flag, target or argument.
+	exitUsage = 2
+	// exitCannotExec: run's COMMAND was found but could not be executed.
+	exitCannotExec = 126
+	// exitNotFound: run's COMMAND was not found.
+	exitNotFound = 127
+	// exitSignalBase + N: podseq was stopped by signal N (130 for SIGINT,
+	// 143 for SIGTERM), or run's child died of signal N.
+	exitSignalBase = 128
+)
+
+const exitCodesHelp = `EXIT CODES:
+   0     ready (or --fail-open was given and the deadline passed)
+   1     not ready by the deadline (--timeout)
+   2     usage error: a malformed flag, target or argument
+   130   interrupted by SIGINT
+   143   terminated by SIGTERM`

@@ -1,0 +1,13 @@
+// Command podseq puts the containers of a Kubernetes pod in order.
+//
+// See `podseq --help` and README.md.
+package main
+
+import "os"
+
+// version is stamped by the Makefile with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}

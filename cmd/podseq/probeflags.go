@@ -1,0 +1,182 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/podseq/podseq/probes"
+)
+
+// Probe flag categories in --help.
+const (
+	catSchedule = "Schedule"
+	catHTTP     = "HTTP and TLS"
+	catOutput   = "Output"
+)
+
+// envName returns the environment variable of a flag: PODSEQ_ + its name in
+// upper case with dashes as underscores.
+func envName(flag string) []string {
+	return []string{"PODSEQ_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
+}
+
+// probeFlags are the flags that say how targets are probed, shared by
+// `podseq wait` and `podseq run --ready`.
+func probeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.DurationFlag{Name: "period", Category: catSchedule, EnvVars: envName("period"),
+			Usage:       "longest interval between two attempts on one target; attempts start 1ms apart and the interval doubles up to it",
+			DefaultText: "10ms for loopback, unix and file targets, 100ms for commands, 1s for remote targets"},
+		&cli.DurationFlag{Name: "attempt-timeout", Category: catSchedule, EnvVars: envName("attempt-timeout"), Value: probes.DefaultAttemptTimeout,
+			Usage: "time one attempt may take, as a probe's timeoutSeconds"},
+		&cli.DurationFlag{Name: "initial-delay", Category: catSchedule, EnvVars: envName("initial-delay"),
+			Usage: "time before the first attempt, as a probe's initialDelaySeconds"},
+		&cli.IntFlag{Name: "success-threshold", Category: catSchedule, EnvVars: envName("success-threshold"), Value: 1,
+			Usage: "consecutive successes that make a target ready"},
+		&cli.StringFlag{Name: "status", Category: catHTTP, EnvVars: envName("status"), Value: "200-399",
+			Usage: "accepted HTTP status codes and ranges, such as 200,204 or 200-299"},
+		&cli.StringSliceFlag{Name: "header", Category: catHTTP, EnvVars: envName("header"),
+			Usage: "`NAME:VALUE` header sent with every HTTP request (repeat the flag for more; values are never logged)"},
+		&cli.StringFlag{Name: "body-contains", Category: catHTTP, EnvVars: envName("body-contains"),
+			Usage: "text that the first 10 KiB of an HTTP response body must contain"},
+		&cli.StringFlag{Name: "body-regex", Category: catHTTP, EnvVars: envName("body-regex"),
+			Usage: "Go regular expression that the first 10 KiB of an HTTP response body must match"},
+		&cli.BoolFlag{Name: "insecure-skip-verify", Category: catHTTP, EnvVars: envName("insecure-skip-verify"),
+			Usage: "do not verify the certificates of https:// and grpcs:// targets"},
+		&cli.PathFlag{Name: "ca-file", Category: catHTTP, EnvVars: envName("ca-file"),
+			Usage: "PEM file of the CAs that https:// and grpcs:// certificates must chain to"},
+		&cli.PathFlag{Name: "graveyard", Category: catSchedule, EnvVars: envName("graveyard"), Value: "/graveyard",
+			Usage: "directory of the tombstones that tombstone://NAME targets read"},
+	}
+}
+
+// outputFlags are the flags that say what podseq prints.
+func outputFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Category: catOutput, EnvVars: envName("quiet"),
+			Usage: "print nothing but the failure line"},
+		&cli.StringFlag{Name: "log-format", Category: catOutput, EnvVars: envName("log-format"), Value: "text",
+			Usage: "text (plain lines) or json (one JSON object a line)"},
+	}
+}
+
+// probeSettings reads the probe flags into the probes package's plain structs,
+// rejecting malformed values with a message that names the flag.
+func probeSettings(c *cli.Context) (probes.Options, probes.Schedule, error) {
+	var o probes.Options
+	var s probes.Schedule
+	var err error
+	if o.Status, err = probes.ParseStatusSet(c.String("status")); err != nil {
+		return o, s, fmt.Errorf("--status %q: %w", c.String("status"), err)
+	}
+	for _, h := range c.StringSlice("header") {
+		if o.Header == nil {
+			o.Header = http.Header{}
+		}
+		name, value, err := parseHeader(h)
+		if err != nil {
+			return o, s, err
+		}
+		o.Header.Add(name, value)
+	}
+	o.BodyContains = c.String("body-contains")
+	if re := c.String("body-regex"); re != "" {
+		if o.BodyRegex, err = regexp.Compile(re); err != nil {
+			return o, s, fmt.Errorf("--body-regex: %w", err)
+		}
+	}
+	o.InsecureSkipVerify = c.Bool("insecure-skip-verify")
+	o.CAFile = c.Path("ca-file")
+	o.Graveyard = c.Path("graveyard")
+
+	s.Period = c.Duration("period")
+	s.AttemptTimeout = c.Duration("attempt-timeout")
+	s.InitialDelay = c.Duration("initial-delay")
+	s.SuccessThreshold = c.Int("success-threshold")
+	switch {
+	case s.Period < 0:
+		return o, s, fmt.Errorf("--period %s: must not be negative", s.Period)
+	case s.Period > 0 && s.Period < time.Millisecond:
+		return o, s, fmt.Errorf("--period %s: must be at least 1ms", s.Period)
+	case s.AttemptTimeout <= 0:
+		return o, s, fmt.Errorf("--attempt-timeout %s: must be positive", s.AttemptTimeout)
+	case s.InitialDelay < 0:
+		return o, s, fmt.Errorf("--initial-delay %s: must not be negative", s.InitialDelay)
+	case s.SuccessThreshold < 1:
+		return o, s, fmt.Errorf("--success-threshold %d: must be at least 1", s.SuccessThreshold)
+	}
+	switch f := c.String("log-format"); f {
+	case "text", "json":
+	default:
+		return o, s, fmt.Errorf("--log-format %q: want text or json", f)
+	}
+	return o, s, nil
+}
+
+// parseHeader parses one --header NAME:VALUE.
+func parseHeader(h string) (string, string, error) {
+	name, value, ok := strings.Cut(h, ":")
+	name = strings.TrimSpace(name)
+	if !ok || name == "" {
+		return "", "", fmt.Errorf("--header %q: want NAME:VALUE", redactHeader(h))
+	}
+	for _, r := range name {
+		if !isTokenChar(r) {
+			return "", "", fmt.Errorf("--header %q: %q is not allowed in a header name", redactHeader(h), r)
+		}
+	}
+	value = strings.TrimSpace(value)
+	if strings.ContainsAny(value, "\r\n\x00") {
+		return "", "", fmt.Errorf("--header %s: the value holds a line break or NUL", name)
+	}
+	return textproto.CanonicalMIMEHeaderKey(name), value, nil
+}
+
+// redactHeader keeps a malformed header's name for the message and hides
+// anything that may be its value.
+func redactHeader(h string) string {
+	if i := strings.IndexAny(h, ":="); i >= 0 {
+		return h[:i+1] + "..."
+	}
+	if len(h) > 24 {
+		return h[:24] + "..."
+	}
+	return h
+}
+
+func isTokenChar(r rune) bool {
+	return r < 127 && r > 32 && !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
+}
+
+// parseTargets parses target URLs and an optional command after --.
+func parseTargets(raw, command []string, o probes.Options) ([]*probes.Target, error) {
+	var ts []*probes.Target
+	for _, r := range raw {
+		if strings.HasPrefix(r, "-") {
+			return nil, fmt.Errorf("%q looks like a flag: flags go before the targets", r)
+		}
+		t, err := probes.Parse(r, o)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, t)
+	}
+	if command != nil {
+		t, err := probes.NewExec(command)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, t)
+	}
+	if len(ts) == 0 {
+		return nil, errors.New("no target: give at least one TARGET URL or -- COMMAND")
+	}
+	return ts, nil
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/podseq/podseq/probes"
+)
+
+// defaultTimeout is wait's overall deadline. Kubelet never times out a
+// postStart hook, so podseq must.
+const defaultTimeout = 2 * time.Minute
+
+// progressEvery is how often a wait prints where it stands.
+const progressEvery = 5 * time.Second
+
+const waitDescription = `Polls every TARGET, concurrently, until all of them succeed, then exits 0. Run it as a
+container's lifecycle.postStart exec hook: kubelet starts the next container of the pod only
+when the hook returns. Or run it as an init container that waits for a remote dependency.
+
+TARGETS:
+   http://HOST[:PORT]/PATH    GET answers an accepted --status (default 200-399)
+   https://HOST[:PORT]/PATH   the same over TLS (see --ca-file, --insecure-skip-verify)
+   tcp://HOST:PORT            a TCP connection is accepted
+   unix:///PATH               a connection to the unix socket is accepted
+   file:///PATH               the file exists
+   grpc://HOST:PORT[/SERVICE] grpc.health.v1.Health/Check answers SERVING (grpcs:// for TLS)
+   tombstone://NAME           the podseq run named NAME is ready (see --graveyard)
+   -- COMMAND [ARG...]        the command exits 0; run directly, never through a shell
+
+   A podseq run admin endpoint (http://localhost:15780/ready) is recognised and holds the
+   request until the sidecar is ready: podseq wait is released at once, with no polling.
+
+EXAMPLES:
+   A sidecar's ready endpoint, in the sidecar's postStart (the app is listed after it):
+      lifecycle:
+        postStart:
+          exec:
+            command: ["/podseq", "wait", "--timeout=2m", "http://localhost:15021/healthz/ready"]
+
+   A database's port, from an init container:
+      initContainers:
+      - name: wait-for-db
+        image: podseq:dev
+        args: ["wait", "--timeout=5m", "tcp://postgres.default.svc:5432"]
+
+   A command (exec probe), with a header on an HTTP target too:
+      podseq wait --header "Authorization:Bearer $TOKEN" https://api:8443/healthz -- /bin/check --quick
+
+` + exitCodesHelp
+
+func waitCommand() *cli.Command {
+	flags := []cli.Flag{
+		&cli.DurationFlag{Name: "timeout", EnvVars: envName("timeout"), Value: defaultTimeout,
+			Usage: "overall deadline; kubelet never times out a postStart hook, so keep it finite"},
+		&cli.BoolFlag{Name: "fail-open", EnvVars: envName("fail-open"),
+			Usage: "after the timeout print a warning and exit 0, for pods that must start anyway"},
+	}
+	flags = append(flags, probeFlags()...)
+	flags = append(flags, outputFlags()...)
+	return &cli.Command{
+		Name:        "wait",
+		Usage:       "wait until every target is ready (a postStart hook or an init container)",
+		ArgsUsage:   "TARGET... [-- COMMAND [ARG...]]",
+		Description: waitDescription,
+		Flags:       flags,
+		Action:      waitAction,
+	}
+}
+
+func waitAction(c *cli.Context) error {
+	opts, sched, err := probeSettings(c)
+	if err != nil {
+		return usagef(c, "%v", err)
+	}
+	timeout := c.Duration("timeout")
+	if timeout <= 0 {
+		return usagef(c, "--timeout %s: must be positive (kubelet never times out a postStart hook)", timeout)
+	}
+	raw, command := splitCommand(c)
+	targets, err := parseTargets(raw, command, opts)
+	if err != nil {
+		return usagef(c, "%v", err)
+	}
+	log := newLogger(c, c.Bool("quiet"))
+	ctx, stop := cancelOnSignal(c.Context)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	progress := &probes.Progress{Every: progressEvery, Func: func(r probes.Report) {
+		log.Info(fmt.Sprintf("waiting %s: %s", r.Elapsed().Truncate(time.Millisecond), r.Pending()))
+	}}
+	report, err := probes.Wait(ctx, targets, sched, nil, progress)
+	elapsed := report.Elapsed().Round(time.Millisecond)
+	if err == nil {
+		log.Info(fmt.Sprintf("ready after %s (%d attempts)", elapsed, report.Attempts()))
+		return nil
+	}
+	// The failure line is printed even with --quiet: it is all kubelet keeps.
+	failLog := newLogger(c, false)
+	var sig signalError
+	if errors.As(context.Cause(ctx), &sig) {
+		failLog.Error(fmt.Sprintf("%s after %s: %s", sig, elapsed, report.Pending()))
+		return cli.Exit("", sig.exitCode())
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return cli.Exit(fmt.Sprintf("podseq wait: %v", err), exitNotReady)
+	}
+	line := fmt.Sprintf("not ready after %s: %s", timeout, report.Pending())
+	if c.Bool("fail-open") {
+		failLog.Warn(line + "; starting anyway (--fail-open)")
+		return nil
+	}
+	failLog.Error(line)
+	if hint := podIPHint(report); hint != "" {
+		failLog.Info(hint)
+	}
+	return cli.Exit("", exitNotReady)
+}
+
+// podIPHint explains, after the failure line, the one deadlock podseq cannot
+// break itself: a local sidecar that needs the pod's IP, which kubelet does not
+// publish while a postStart hook runs.
+func podIPHint(r probes.Report) string {
+	for _, s := range r.Targets {
+		if !s.Ready && !s.Target.Local {
+			return ""
+		}
+	}
+	return "hint: if this sidecar needs the pod IP (a CNI, a mesh control plane), it never gets it " +
+		"during postStart; add a no-op init container to the pod (see README, Troubleshooting)"
+}

@@ -1,0 +1,189 @@
+package probes
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// grpcProber calls grpc.health.v1.Health/Check and wants SERVING.
+//
+// It speaks the few bytes of gRPC this needs over net/http's HTTP/2 (cleartext
+// for grpc://, TLS for grpcs://) instead of linking grpc-go, which would add
+// megabytes to a binary that is copied into every pod. The tests check it
+// against grpc-go's own health server.
+type grpcProber struct {
+	url     string
+	service string
+	client  *http.Client
+	req     []byte // the framed HealthCheckRequest, built once
+}
+
+// gRPC health serving status values (grpc/health/v1/health.proto).
+var healthStatus = map[uint64]string{0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
+
+func newGRPC(u *url.URL, o *Options) (Prober, error) {
+	if err := noExtras(u, false); err != nil {
+		return nil, err
+	}
+	addr, err := hostPort(u, "")
+	if err != nil {
+		return nil, err
+	}
+	service := strings.Trim(u.Path, "/")
+	if strings.Contains(service, "/") {
+		return nil, fmt.Errorf("service %q: a gRPC service name has no slash", service)
+	}
+	transport := &http.Transport{
+		Proxy:       nil,
+		DialContext: (&net.Dialer{KeepAlive: -1}).DialContext,
+	}
+	scheme := "http"
+	protocols := new(http.Protocols)
+	if u.Scheme == "grpcs" {
+		scheme = "https"
+		if transport.TLSClientConfig, err = tlsConfig(o); err != nil {
+			return nil, err
+		}
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
+	transport.Protocols = protocols
+	// HealthCheckRequest{service}: field 1, wire type 2 (length-delimited).
+	msg := []byte{}
+	if service != "" {
+		msg = append([]byte{0x0a}, binary.AppendUvarint(nil, uint64(len(service)))...)
+		msg = append(msg, service...)
+	}
+	framed := make([]byte, 5, 5+len(msg))
+	binary.BigEndian.PutUint32(framed[1:], uint32(len(msg)))
+	framed = append(framed, msg...)
+	return &grpcProber{
+		url:     scheme + "://" + addr + "/grpc.health.v1.Health/Check",
+		service: service,
+		client:  &http.Client{Transport: transport},
+		req:     framed,
+	}, nil
+}
+
+func (p *grpcProber) Check(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(p.req))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("TE", "trailers")
+	req.Header.Set("User-Agent", "podseq")
+	if dl, ok := ctx.Deadline(); ok {
+		req.Header.Set("Grpc-Timeout", fmt.Sprintf("%dm", max(time.Until(dl).Milliseconds(), 1)))
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return shortErr(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %s, not gRPC", resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes))
+	if err != nil {
+		return fmt.Errorf("reading response: %w", shortErr(err))
+	}
+	// A gRPC error comes in the trailers, or in the headers of a
+	// trailers-only response.
+	code, msg := resp.Trailer.Get("Grpc-Status"), resp.Trailer.Get("Grpc-Message")
+	if code == "" {
+		code, msg = resp.Header.Get("Grpc-Status"), resp.Header.Get("Grpc-Message")
+	}
+	if code != "0" {
+		if m, err := url.PathUnescape(msg); err == nil {
+			msg = m
+		}
+		return fmt.Errorf("grpc status %s: %s", grpcCodeName(code), msg)
+	}
+	status, err := parseHealthResponse(body)
+	if err != nil {
+		return err
+	}
+	if status != 1 {
+		name, ok := healthStatus[status]
+		if !ok {
+			name = fmt.Sprintf("status %d", status)
+		}
+		return errors.New(name)
+	}
+	return nil
+}
+
+// parseHealthResponse reads the status of a framed HealthCheckResponse.
+func parseHealthResponse(b []byte) (uint64, error) {
+	if len(b) < 5 {
+		return 0, errors.New("short gRPC response")
+	}
+	if b[0] != 0 {
+		return 0, errors.New("compressed gRPC response")
+	}
+	n := binary.BigEndian.Uint32(b[1:5])
+	msg := b[5:]
+	if uint32(len(msg)) < n {
+		return 0, errors.New("truncated gRPC response")
+	}
+	msg = msg[:n]
+	var status uint64 // field 1 absent means UNKNOWN (0)
+	for len(msg) > 0 {
+		key, k := binary.Uvarint(msg)
+		if k <= 0 {
+			return 0, errors.New("bad protobuf in gRPC response")
+		}
+		msg = msg[k:]
+		switch key & 7 {
+		case 0: // varint
+			v, k := binary.Uvarint(msg)
+			if k <= 0 {
+				return 0, errors.New("bad protobuf in gRPC response")
+			}
+			msg = msg[k:]
+			if key>>3 == 1 {
+				status = v
+			}
+		case 2: // length-delimited: skip
+			l, k := binary.Uvarint(msg)
+			if k <= 0 || uint64(len(msg)-k) < l {
+				return 0, errors.New("bad protobuf in gRPC response")
+			}
+			msg = msg[k+int(l):]
+		default:
+			return 0, errors.New("unexpected protobuf in gRPC response")
+		}
+	}
+	return status, nil
+}
+
+// grpcCodeName names the gRPC status codes a health check may meet.
+func grpcCodeName(code string) string {
+	names := map[string]string{
+		"1": "Canceled", "2": "Unknown", "4": "DeadlineExceeded", "5": "NotFound",
+		"7": "PermissionDenied", "12": "Unimplemented", "13": "Internal",
+		"14": "Unavailable", "16": "Unauthenticated",
+	}
+	if n, ok := names[code]; ok {
+		return n
+	}
+	if code == "" {
+		return "missing"
+	}
+	return code
+}

@@ -1,0 +1,258 @@
+package probes
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// HoldHeader is the response header by which a podseq admin endpoint (podseq
+// run's /ready) says it can hold a request until it is ready. Its value is the
+// longest hold the endpoint grants, as a Go duration. A prober that sees it
+// switches to long polls: `GET /ready?wait=DURATION`.
+const HoldHeader = "Podseq-Hold"
+
+// HoldParam is the query parameter of a long poll.
+const HoldParam = "wait"
+
+// httpProber checks that a GET answers an accepted status (and body).
+type httpProber struct {
+	url    string
+	client *retryablehttp.Client
+	opts   *Options
+	// hold is the longest hold the target grants, once it said it is a podseq
+	// admin endpoint; zero before.
+	hold time.Duration
+	last *http.Response // headers of the latest response, body closed
+	body []byte         // reused body buffer
+}
+
+func newHTTP(u *url.URL, o *Options) (Prober, error) {
+	def := "80"
+	if u.Scheme == "https" {
+		def = "443"
+	}
+	if _, err := hostPort(u, def); err != nil {
+		return nil, err
+	}
+	if u.Fragment != "" {
+		return nil, errors.New("a fragment is never sent to the server")
+	}
+	tlsConf, err := tlsConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	dialer := &net.Dialer{KeepAlive: -1}
+	transport := &http.Transport{
+		Proxy:               nil, // probes go straight to their target, as kubelet's
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     tlsConf,
+		MaxIdleConnsPerHost: 1,
+		DisableCompression:  true,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	client := &http.Client{
+		Transport: transport,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= maxRedirects {
+				return fmt.Errorf("stopped after %d redirects", maxRedirects)
+			}
+			return nil
+		},
+	}
+	return &httpProber{
+		url:  u.String(),
+		opts: o,
+		client: &retryablehttp.Client{
+			HTTPClient: client,
+			RetryMax:   0, // the loop in loop.go retries, never the client
+			CheckRetry: func(context.Context, *http.Response, error) (bool, error) { return false, nil },
+			Backoff:    retryablehttp.DefaultBackoff,
+			// Pass the response or error through as it is, for the failure line.
+			ErrorHandler: retryablehttp.PassthroughErrorHandler,
+		},
+		body: make([]byte, MaxBodyBytes),
+	}, nil
+}
+
+// tlsConfig builds the TLS settings of https and grpcs targets.
+func tlsConfig(o *Options) (*tls.Config, error) {
+	c := &tls.Config{InsecureSkipVerify: o.InsecureSkipVerify} //nolint:gosec // the user asked for it
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", o.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	return c, nil
+}
+
+// Holding reports whether the target said it is a podseq admin endpoint.
+func (p *httpProber) Holding() bool { return p.hold > 0 }
+
+// LastResponse returns the latest response (headers only), for Retry-After.
+func (p *httpProber) LastResponse() *http.Response { return p.last }
+
+func (p *httpProber) Check(ctx context.Context) error {
+	target := p.url
+	if p.hold > 0 {
+		d := p.hold
+		if dl, ok := ctx.Deadline(); ok {
+			d = min(d, time.Until(dl))
+		}
+		if d > time.Millisecond {
+			target = withQuery(p.url, HoldParam, d.Truncate(time.Millisecond).String())
+		}
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", "podseq")
+	for k, vs := range p.opts.Header {
+		for i, v := range vs {
+			if i == 0 {
+				req.Header.Set(k, v)
+			} else {
+				req.Header.Add(k, v)
+			}
+		}
+		if k == "Host" && len(vs) > 0 {
+			req.Host = vs[0]
+		}
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return shortErr(err)
+	}
+	n, rerr := io.ReadFull(resp.Body, p.body)
+	if errors.Is(rerr, io.ErrUnexpectedEOF) || errors.Is(rerr, io.EOF) {
+		rerr = nil
+	}
+	if rerr == nil && n == len(p.body) {
+		// Drain a little more so that the connection can be reused; a larger
+		// body costs a new connection, never more reading.
+		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	}
+	resp.Body.Close()
+	p.last = resp
+	if v := resp.Header.Get(HoldHeader); v != "" {
+		d, perr := time.ParseDuration(v)
+		if perr != nil || d <= 0 {
+			d = 30 * time.Second
+		}
+		p.hold = d
+	} else {
+		p.hold = 0
+	}
+	if !p.opts.Status.Contains(resp.StatusCode) {
+		return errors.New(resp.Status)
+	}
+	if rerr != nil {
+		return fmt.Errorf("reading body: %w", shortErr(rerr))
+	}
+	body := p.body[:n]
+	if p.opts.BodyContains != "" && !bytes.Contains(body, []byte(p.opts.BodyContains)) {
+		return fmt.Errorf("%s but body lacks %q", resp.Status, p.opts.BodyContains)
+	}
+	if p.opts.BodyRegex != nil && !p.opts.BodyRegex.Match(body) {
+		return fmt.Errorf("%s but body does not match /%s/", resp.Status, p.opts.BodyRegex)
+	}
+	return nil
+}
+
+// withQuery returns raw with key=value added to its query.
+func withQuery(raw, key, value string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// StatusSet is a set of accepted HTTP status codes, such as "200-399" or
+// "200,204,300-302". The zero value accepts 200-399.
+type StatusSet struct {
+	ranges [][2]int
+	text   string
+}
+
+// ParseStatusSet parses a comma-separated list of codes and ranges.
+func ParseStatusSet(s string) (StatusSet, error) {
+	var set StatusSet
+	if s == "" {
+		return set, errors.New("empty status list")
+	}
+	for _, part := range bytes.Split([]byte(s), []byte(",")) {
+		lo, hi, isRange := bytes.Cut(bytes.TrimSpace(part), []byte("-"))
+		a, err := statusCode(string(lo))
+		if err != nil {
+			return set, err
+		}
+		b := a
+		if isRange {
+			if b, err = statusCode(string(hi)); err != nil {
+				return set, err
+			}
+			if b < a {
+				return set, fmt.Errorf("status range %d-%d is backwards", a, b)
+			}
+		}
+		set.ranges = append(set.ranges, [2]int{a, b})
+	}
+	set.text = s
+	return set, nil
+}
+
+func statusCode(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 100 || n > 599 || len(s) != 3 {
+		return 0, fmt.Errorf("bad status code %q: want 100-599", s)
+	}
+	return n, nil
+}
+
+// Contains reports whether code is accepted.
+func (s StatusSet) Contains(code int) bool {
+	if len(s.ranges) == 0 {
+		return code >= 200 && code <= 399
+	}
+	for _, r := range s.ranges {
+		if code >= r[0] && code <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// String returns the set as it was written, or "200-399" for the zero value.
+func (s StatusSet) String() string {
+	if s.text == "" {
+		return "200-399"
+	}
+	return s.text
+}

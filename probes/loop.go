@@ -1,0 +1,403 @@
+package probes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// The default schedule. Attempts on one target start FirstInterval apart and
+// the interval doubles after each failure up to the period: a target that is
+// already ready is seen at once, a local one at most DefaultLocalPeriod after it
+// turns ready, and a remote one (a database an init container waits for) is
+// asked at most once a second.
+const (
+	// FirstInterval is the interval after the first failed attempt.
+	FirstInterval = time.Millisecond
+	// DefaultLocalPeriod is the period of loopback, unix-socket, file and
+	// tombstone targets.
+	DefaultLocalPeriod = 10 * time.Millisecond
+	// DefaultExecPeriod is the period of exec probes: each attempt forks.
+	DefaultExecPeriod = 100 * time.Millisecond
+	// DefaultRemotePeriod is the period of every other target.
+	DefaultRemotePeriod = time.Second
+	// DefaultAttemptTimeout bounds one attempt, as kubelet's timeoutSeconds.
+	DefaultAttemptTimeout = time.Second
+	// DefaultReadyPeriod is Monitor's period on a target once it is ready.
+	DefaultReadyPeriod = time.Second
+	// DefaultFailureThreshold is how many consecutive failures make Monitor
+	// call a ready target not ready, as kubelet.
+	DefaultFailureThreshold = 3
+)
+
+// Schedule says when each target is probed and what counts as ready.
+type Schedule struct {
+	// InitialDelay passes before the first attempt.
+	InitialDelay time.Duration
+	// Period is the longest interval between the starts of two attempts on one
+	// target. Zero picks DefaultLocalPeriod, DefaultExecPeriod or
+	// DefaultRemotePeriod by target.
+	Period time.Duration
+	// AttemptTimeout bounds one attempt. Zero means DefaultAttemptTimeout.
+	AttemptTimeout time.Duration
+	// SuccessThreshold is how many consecutive successes make a target ready.
+	// Zero means 1.
+	SuccessThreshold int
+	// FailureThreshold is how many consecutive failures make a ready target
+	// not ready again (Monitor only). Zero means DefaultFailureThreshold.
+	FailureThreshold int
+	// ReadyPeriod is the period on a target once it is ready (Monitor only).
+	// Zero means DefaultReadyPeriod.
+	ReadyPeriod time.Duration
+}
+
+func (s Schedule) period(t *Target) time.Duration {
+	switch {
+	case s.Period > 0:
+		return s.Period
+	case t.Kind == "exec":
+		return DefaultExecPeriod
+	case t.Local:
+		return DefaultLocalPeriod
+	}
+	return DefaultRemotePeriod
+}
+
+func (s Schedule) attemptTimeout() time.Duration {
+	if s.AttemptTimeout > 0 {
+		return s.AttemptTimeout
+	}
+	return DefaultAttemptTimeout
+}
+
+func (s Schedule) successThreshold() int { return max(s.SuccessThreshold, 1) }
+
+func (s Schedule) failureThreshold() int {
+	if s.FailureThreshold > 0 {
+		return s.FailureThreshold
+	}
+	return DefaultFailureThreshold
+}
+
+func (s Schedule) readyPeriod() time.Duration {
+	if s.ReadyPeriod > 0 {
+		return s.ReadyPeriod
+	}
+	return DefaultReadyPeriod
+}
+
+// Attempt is one finished attempt, for observers such as metrics.
+type Attempt struct {
+	Target   *Target
+	Start    time.Time
+	Duration time.Duration
+	// Err is nil when the attempt succeeded.
+	Err error
+}
+
+// Status is where one target stands.
+type Status struct {
+	Target *Target
+	// Ready reports whether the target met the success threshold (and, in
+	// Monitor, has not failed the failure threshold since).
+	Ready bool
+	// Attempts counts finished attempts.
+	Attempts int
+	// LastErr is the error of the latest failed attempt, nil if none failed.
+	LastErr error
+	// ReadyAt is when the target last turned ready.
+	ReadyAt time.Time
+}
+
+// Report is where every target stands.
+type Report struct {
+	Start   time.Time
+	End     time.Time
+	Targets []Status
+}
+
+// Elapsed is how long the wait took, or has taken so far.
+func (r Report) Elapsed() time.Duration { return r.End.Sub(r.Start) }
+
+// Attempts counts the attempts on every target.
+func (r Report) Attempts() int {
+	n := 0
+	for _, s := range r.Targets {
+		n += s.Attempts
+	}
+	return n
+}
+
+// Pending describes, on one line, every target that is not ready: its name,
+// its last error and how many attempts it took, separated by "; ".
+func (r Report) Pending() string {
+	var b strings.Builder
+	for _, s := range r.Targets {
+		if s.Ready {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(s.Target.Name)
+		b.WriteString(": ")
+		if s.LastErr != nil {
+			b.WriteString(oneLine(s.LastErr.Error()))
+		} else {
+			b.WriteString("no attempt finished")
+		}
+		fmt.Fprintf(&b, " (%d attempt%s)", s.Attempts, plural(s.Attempts))
+	}
+	return b.String()
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// oneLine folds a message onto one line, so that it cannot break the first
+// line of a failure report.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// Observer is called after every attempt, from the target's own goroutine.
+type Observer func(Attempt)
+
+// board is the shared, locked view of every target's status.
+type board struct {
+	mu    sync.Mutex
+	start time.Time
+	st    []Status
+}
+
+func newBoard(targets []*Target) *board {
+	b := &board{start: time.Now(), st: make([]Status, len(targets))}
+	for i, t := range targets {
+		b.st[i].Target = t
+	}
+	return b
+}
+
+func (b *board) report() Report {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return Report{Start: b.start, End: time.Now(), Targets: append([]Status(nil), b.st...)}
+}
+
+// Progress is called by Wait every ProgressEvery with the status so far.
+type Progress struct {
+	Every time.Duration
+	Func  func(Report)
+}
+
+// Wait probes every target concurrently until all of them are ready, and
+// returns nil then. It stops when ctx is done and returns ctx's error: give ctx
+// the overall deadline. A target that turned ready is not probed again.
+// observe and progress may be nil.
+func Wait(ctx context.Context, targets []*Target, s Schedule, observe Observer, progress *Progress) (Report, error) {
+	if len(targets) == 0 {
+		return Report{}, errors.New("no target to wait for")
+	}
+	b := newBoard(targets)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	remaining := len(targets)
+	allReady := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			probeTarget(ctx, t, s, observe, func(ready bool, at time.Time, attempts int, err error) bool {
+				b.mu.Lock()
+				defer b.mu.Unlock()
+				st := &b.st[i]
+				st.Attempts = attempts
+				if err != nil {
+					st.LastErr = err
+				}
+				if ready && !st.Ready {
+					st.Ready, st.ReadyAt = true, at
+					remaining--
+					if remaining == 0 {
+						close(allReady)
+					}
+				}
+				return ready // a ready target is done
+			})
+		}()
+	}
+	var tick <-chan time.Time
+	if progress != nil && progress.Every > 0 && progress.Func != nil {
+		t := time.NewTicker(progress.Every)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-allReady:
+			cancel()
+			wg.Wait()
+			r := b.report()
+			return r, nil
+		case <-ctx.Done():
+			wg.Wait()
+			r := b.report()
+			select {
+			case <-allReady: // the last target turned ready as the deadline came
+				return r, nil
+			default:
+			}
+			return r, ctx.Err()
+		case <-tick:
+			progress.Func(b.report())
+		}
+	}
+}
+
+// Monitor probes every target until ctx is done, and calls onChange each time
+// the targets turn ready together (each met the success threshold) or stop
+// being ready (one failed the failure threshold). onChange is called from
+// Monitor's goroutines, one call at a time, first with ready=true; Monitor
+// starts not ready and reports nothing until then.
+func Monitor(ctx context.Context, targets []*Target, s Schedule, observe Observer, onChange func(ready bool, r Report)) {
+	if len(targets) == 0 {
+		return
+	}
+	b := newBoard(targets)
+	notReady := len(targets)
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			probeTarget(ctx, t, s, observe, func(ready bool, at time.Time, attempts int, err error) bool {
+				b.mu.Lock()
+				defer b.mu.Unlock()
+				st := &b.st[i]
+				st.Attempts = attempts
+				if err != nil {
+					st.LastErr = err
+				}
+				if ready == st.Ready {
+					return false
+				}
+				st.Ready = ready
+				before := notReady == 0
+				if ready {
+					st.ReadyAt = at
+					notReady--
+				} else {
+					notReady++
+				}
+				if now := notReady == 0; now != before {
+					onChange(now, Report{Start: b.start, End: at, Targets: append([]Status(nil), b.st...)})
+				}
+				return false
+			})
+		}()
+	}
+	wg.Wait()
+}
+
+// probeTarget is the one loop that probes one target. After each attempt it
+// calls update with the target's readiness (by the schedule's thresholds), the
+// attempt's end, the attempts so far and the attempt's error; it stops when
+// update returns true or ctx is done.
+func probeTarget(ctx context.Context, t *Target, s Schedule, observe Observer, update func(ready bool, at time.Time, attempts int, err error) bool) {
+	timer := time.NewTimer(s.InitialDelay)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-timer.C:
+	}
+	holder, _ := t.Prober.(Holder)
+	retry, _ := t.Prober.(RetryAfterer)
+	period, readyPeriod := s.period(t), s.readyPeriod()
+	successNeeded, failuresNeeded := s.successThreshold(), s.failureThreshold()
+	attempts, successes, failures, ramp := 0, 0, 0, 0
+	ready := false
+	for {
+		start := time.Now()
+		held := holder != nil && holder.Holding()
+		var err error
+		if held {
+			err = t.Prober.Check(ctx)
+		} else {
+			actx, cancel := context.WithTimeout(ctx, s.attemptTimeout())
+			err = t.Prober.Check(actx)
+			cancel()
+		}
+		end := time.Now()
+		if ctx.Err() != nil && err != nil {
+			// The overall deadline cut this attempt short: its error says
+			// nothing about the target, so keep the previous one.
+			return
+		}
+		attempts++
+		if observe != nil {
+			observe(Attempt{Target: t, Start: start, Duration: end.Sub(start), Err: err})
+		}
+		if err == nil {
+			successes, failures = successes+1, 0
+			if successes >= successNeeded {
+				ready = true
+			}
+		} else {
+			successes, failures = 0, failures+1
+			if ready && failures >= failuresNeeded {
+				ready, ramp = false, 0
+			}
+		}
+		if update(ready, end, attempts, err) {
+			return
+		}
+		var next time.Duration
+		switch {
+		case ready:
+			next = readyPeriod
+		default:
+			var resp *http.Response
+			if retry != nil {
+				resp = retry.LastResponse()
+			}
+			// The ramp: FirstInterval doubling up to the period, or what a
+			// 429/503 Retry-After asks for, never more than the period.
+			next = min(retryablehttp.DefaultBackoff(FirstInterval, period, ramp, resp), period)
+			ramp++
+		}
+		if held && holder.Holding() && end.Sub(start) >= next {
+			// The target held the request as long as it could and let go:
+			// ask again at once.
+			continue
+		}
+		wait := time.Until(start.Add(next))
+		if wait <= 0 {
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+	}
+}

@@ -1,0 +1,259 @@
+// Package probes checks whether a target is ready and waits until targets are.
+//
+// Each kind of target (http, tcp, unix, file, grpc, exec, ...) lives in its own
+// file and implements Prober. A Prober checks once and returns; it never sleeps
+// or retries. The loop in loop.go owns every interval, per-attempt timeout,
+// threshold and deadline, and is shared by `podseq wait` (Wait) and by the
+// readiness of `podseq run` (Monitor).
+package probes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Prober checks a target once. Check returns nil when the target is ready, or
+// an error that says why it is not, short enough for a one-line message. It
+// must return promptly once ctx is done.
+type Prober interface {
+	Check(ctx context.Context) error
+}
+
+// Holder is implemented by probers whose target can hold a request open until
+// it turns ready (a podseq admin endpoint: push release). When Holding reports
+// true, the loop gives the next attempt all the time left before the deadline
+// instead of one attempt timeout, and starts it again at once when it returns.
+type Holder interface {
+	Holding() bool
+}
+
+// RetryAfterer is implemented by probers whose target can ask for a longer
+// pause between attempts (HTTP Retry-After on 429 and 503). The loop never
+// waits longer than the period, whatever the target asks.
+type RetryAfterer interface {
+	LastResponse() *http.Response
+}
+
+// Target is one parsed target: what to check and how to name it in messages.
+type Target struct {
+	// Kind is the target's scheme: "http", "https", "tcp", "unix", "file",
+	// "grpc", "grpcs", "exec", ...
+	Kind string
+	// Name is the target as the user wrote it, with any password redacted.
+	Name string
+	// Local reports whether the target is on this machine or in this pod
+	// (a loopback address, a unix socket, a file, a command). Local targets
+	// are polled fast by default; remote ones are polled gently.
+	Local bool
+	// Prober checks the target.
+	Prober Prober
+}
+
+// String returns the target's name, as used in messages and metric labels.
+func (t *Target) String() string { return t.Name }
+
+// Options are the settings that probers share, taken from the command line.
+type Options struct {
+	// Status is the set of accepted HTTP status codes. Empty means 200-399,
+	// as kubelet's httpGet probe.
+	Status StatusSet
+	// Header is sent with every HTTP request. Values are never logged.
+	Header http.Header
+	// BodyContains, when not empty, must appear in the first MaxBodyBytes of
+	// an HTTP response body.
+	BodyContains string
+	// BodyRegex, when not nil, must match the first MaxBodyBytes of an HTTP
+	// response body.
+	BodyRegex *regexp.Regexp
+	// InsecureSkipVerify disables TLS certificate verification (https, grpcs).
+	InsecureSkipVerify bool
+	// CAFile is a PEM bundle of CAs to trust for https and grpcs instead of
+	// the system's.
+	CAFile string
+	// Graveyard is the directory of tombstones for tombstone:// targets.
+	Graveyard string
+	// Logger receives debug messages. Nil discards them.
+	Logger *slog.Logger
+}
+
+// MaxBodyBytes caps how much of an HTTP response body is read, as kubelet does.
+const MaxBodyBytes = 10 << 10
+
+// maxRedirects caps the redirects an HTTP probe follows.
+const maxRedirects = 10
+
+// newFunc builds a Prober for a parsed URL. It validates everything it can, so
+// that a bad target is rejected before the first attempt.
+type newFunc func(u *url.URL, o *Options) (Prober, error)
+
+// kinds is the registry of target kinds: one line a kind.
+var kinds = map[string]newFunc{
+	"http":  newHTTP,
+	"https": newHTTP,
+	"tcp":   newTCP,
+	"unix":  newUnix,
+	"file":  newFile,
+	"grpc":  newGRPC,
+	"grpcs": newGRPC,
+}
+
+// Kinds returns the schemes Parse accepts, for help texts.
+func Kinds() []string {
+	return []string{"http", "https", "tcp", "unix", "file", "grpc", "grpcs"}
+}
+
+// ErrBadTarget is wrapped by every error Parse returns for malformed input.
+var ErrBadTarget = errors.New("bad target")
+
+// Parse parses a target URL such as http://localhost:15021/ready,
+// tcp://db:5432, unix:///run/app.sock, file:///tmp/ready or grpc://host:port/service.
+func Parse(raw string, o Options) (*Target, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w %q: %s", ErrBadTarget, Redact(raw), fmt.Sprintf(format, a...))
+	}
+	if strings.TrimSpace(raw) == "" {
+		return nil, bad("empty")
+	}
+	if strings.ContainsAny(raw, " \t\r\n") {
+		return nil, bad("contains white space")
+	}
+	i := strings.Index(raw, "://")
+	if i <= 0 {
+		return nil, bad("no scheme: write it as a URL, one of %s://", strings.Join(Kinds(), ", "))
+	}
+	scheme := strings.ToLower(raw[:i])
+	newProber, ok := kinds[scheme]
+	if !ok {
+		return nil, bad("unknown scheme %q: use one of %s", scheme, strings.Join(Kinds(), ", "))
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, bad("%v", err)
+	}
+	u.Scheme = scheme
+	p, err := newProber(u, &o)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	return &Target{Kind: scheme, Name: Redact(raw), Local: isLocal(u), Prober: p}, nil
+}
+
+// Redact hides the password of a URL's user info, for messages and logs.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// isLocal reports whether u names something on this machine or in this pod.
+func isLocal(u *url.URL) bool {
+	switch u.Scheme {
+	case "unix", "file", "tombstone":
+		return true
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// hostPort validates u's host and port and returns them joined. A port is
+// required unless def is not empty.
+func hostPort(u *url.URL, def string) (string, error) {
+	host := u.Hostname()
+	if host == "" {
+		return "", errors.New("missing host")
+	}
+	port := u.Port()
+	if port == "" {
+		if strings.HasSuffix(u.Host, ":") {
+			return "", errors.New("empty port")
+		}
+		if def == "" {
+			return "", errors.New("missing port")
+		}
+		port = def
+	}
+	if err := checkPort(port); err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func checkPort(port string) error {
+	n := 0
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			return fmt.Errorf("bad port %q", port)
+		}
+		n = n*10 + int(c-'0')
+		if n > 65535 {
+			return fmt.Errorf("port %s out of range 1-65535", port)
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("port %s out of range 1-65535", port)
+	}
+	return nil
+}
+
+// noExtras rejects the URL parts a kind does not use, so that a typo is not
+// silently ignored.
+func noExtras(u *url.URL, path bool) error {
+	switch {
+	case u.User != nil:
+		return errors.New("user info is not used by this kind")
+	case u.RawQuery != "" || u.ForceQuery:
+		return errors.New("a query is not used by this kind")
+	case u.Fragment != "":
+		return errors.New("a fragment is not used by this kind")
+	case path && u.Path != "" && u.Path != "/":
+		return fmt.Errorf("a path (%s) is not used by this kind", u.Path)
+	}
+	return nil
+}
+
+// shortErr makes common network errors short and readable: it drops the
+// "dial tcp 127.0.0.1:8080:" noise that the target name already carries.
+func shortErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return errors.New("attempt timed out")
+	case errors.Is(err, context.Canceled):
+		return errors.New("canceled")
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		msg := op.Err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 && strings.HasPrefix(msg, "connect") {
+			msg = msg[i+2:]
+		}
+		return errors.New(msg)
+	}
+	return err
+}
+
+// sinceMillis is a helper for debug logs.
+func sinceMillis(t time.Time) int64 { return time.Since(t).Milliseconds() }
