@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite (README's second command; .ci/run calls it through `make test`):
+# gofmt and go vet, every test under the race detector, brief fuzzing, the hack
+# module's tests (strict manifest decoding, image builder).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CGO_ENABLED=1 # the race detector needs cgo; the shipped binary is built with CGO_ENABLED=0
+hack/lint.sh
+go test -race -count=1 ./...
+FUZZTIME=${FUZZTIME:-5s} hack/fuzz.sh
+if [ -f hack/go.mod ]; then (cd hack && go test -count=1 ./...); fi
