@@ -11,7 +11,7 @@ build: ## the static binary, bin/podseq
 	GOARCH=$(GOARCH) go build -trimpath -tags urfave_cli_no_docs -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/podseq
 
 demo: build ## a simulated sidecar turns ready; podseq wait is released the moment it does
-	go run ./hack/demo -podseq $(BIN)
+	cd hack && go run ./demo -podseq ../$(BIN)
 
 test: ## every test: vet, gofmt, race detector, brief fuzzing, manifest checks
 	hack/test.sh
