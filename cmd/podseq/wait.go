@@ -127,10 +127,21 @@ func waitAction(c *cli.Context) error {
 // break itself: a local sidecar that needs the pod's IP, which kubelet does not
 // publish while a postStart hook runs.
 func podIPHint(r probes.Report) string {
+	network := false
 	for _, s := range r.Targets {
-		if !s.Ready && !s.Target.Local {
-			return ""
+		if s.Ready {
+			continue
 		}
+		if !s.Target.Local {
+			return "" // a remote dependency: the pod IP is not the problem
+		}
+		switch s.Target.Kind {
+		case "http", "https", "tcp", "grpc", "grpcs":
+			network = true
+		}
+	}
+	if !network {
+		return ""
 	}
 	return "hint: if this sidecar needs the pod IP (a CNI, a mesh control plane), it never gets it " +
 		"during postStart; add a no-op init container to the pod (see README, Troubleshooting)"
