@@ -1,9 +1,100 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"errors"
+	"fmt"
+	"os"
 
-// installCommand is `podseq install DIR`: written by the shipping work (issue 4).
+	"github.com/urfave/cli/v2"
+
+	"github.com/podseq/podseq/install"
+)
+
+// exitInstallFailed is install's exit code for an I/O failure (a read-only or
+// full directory); bad arguments exit with exitUsage.
+const exitInstallFailed = 1
+
+const installDescription = `Copies this podseq executable into DIR (an emptyDir shared with the pod's other
+containers) as DIR/podseq, mode 0755, so that a container whose image is not podseq's
+(distroless, busybox, anything) can run podseq wait in its postStart hook: no shell, no cp.
+
+The copy is atomic: it is written to a temporary file in DIR, synced, made executable and
+renamed into place, so no container ever sees a half-written executable, a failed copy
+leaves nothing behind, and a running copy of an older podseq is replaced all the same.
+
+EXAMPLE:
+   initContainers:
+   - name: install-podseq
+     image: podseq:dev
+     args: ["install", "/podseq-bin"]
+     volumeMounts: [{name: podseq-bin, mountPath: /podseq-bin}]
+   containers:
+   - name: app
+     image: example.com/app
+     volumeMounts: [{name: podseq-bin, mountPath: /podseq-bin, readOnly: true}]
+     lifecycle:
+       postStart:
+         exec:
+           command: ["/podseq-bin/podseq", "wait", "--timeout=2m", "http://localhost:15780/ready"]
+   volumes:
+   - name: podseq-bin
+     emptyDir: {}
+
+EXIT CODES:
+   0     installed
+   1     the copy failed: DIR is read-only, full, or not writable by this user
+   2     usage error: DIR missing or not a directory, DIR/NAME is a directory, a bad --name`
+
 func installCommand() *cli.Command {
-	return &cli.Command{Name: "install", Usage: "copy podseq into a directory (work in progress)",
-		Action: func(c *cli.Context) error { return usagef(c, "not built yet") }}
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "name", EnvVars: envName("name"), Value: install.DefaultName,
+			Usage: "file name of the copy in DIR"},
+	}
+	flags = append(flags, outputFlags()...)
+	return &cli.Command{
+		Name:        "install",
+		Usage:       "copy podseq into a directory (an emptyDir) for the pod's other containers",
+		ArgsUsage:   "DIR",
+		Description: installDescription,
+		Flags:       flags,
+		Action:      installAction,
+	}
+}
+
+func installAction(c *cli.Context) error {
+	if f := c.String("log-format"); f != "text" && f != "json" {
+		return usagef(c, "--log-format %q: want text or json", f)
+	}
+	args, command := splitCommand(c)
+	switch {
+	case command != nil:
+		return usagef(c, "install takes no command after --")
+	case len(args) == 0:
+		return usagef(c, "missing DIR: the directory to copy podseq into")
+	case len(args) > 1:
+		return usagef(c, "one DIR only, got %d arguments", len(args))
+	}
+	res, err := install.Install(install.Options{Src: selfPath(), Dir: args[0], Name: c.String("name")})
+	var usage *install.UsageError
+	if errors.As(err, &usage) {
+		return usagef(c, "%v", usage)
+	}
+	if err != nil {
+		// err starts "install DIR/NAME: ...".
+		return cli.Exit(fmt.Sprintf("podseq: %v", err), exitInstallFailed)
+	}
+	newLogger(c, c.Bool("quiet")).Info(fmt.Sprintf("installed %s (%d bytes)", res.Path, res.Size))
+	return nil
+}
+
+// selfPath is the running executable: os.Executable, or /proc/self/exe (the
+// running binary's content even when its file was replaced or removed) when
+// that path is gone.
+func selfPath() string {
+	if p, err := os.Executable(); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "/proc/self/exe"
 }

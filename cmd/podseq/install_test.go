@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// runInstall runs `podseq install ARGS...` in-process.
+func runInstall(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(append([]string{"podseq", "install"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestInstallCommand(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	code, stdout, stderr := runInstall(t, dir)
+	dst := filepath.Join(dir, "podseq")
+	if code != 0 || stdout != "" || stderr != fmt.Sprintf("podseq: installed %s (%d bytes)\n", dst, len(want)) {
+		t.Fatalf("got exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	fi, err := os.Stat(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode() != 0o755 || !bytes.Equal(got, want) {
+		t.Errorf("%s: mode %v, same content %v; want 0755 and the executable's content", dst, fi.Mode(), bytes.Equal(got, want))
+	}
+
+	// Again, over the existing copy, quietly, with the name from the environment.
+	t.Setenv("PODSEQ_NAME", "waiter")
+	code, stdout, stderr = runInstall(t, "--quiet", dir)
+	if code != 0 || stdout != "" || stderr != "" {
+		t.Fatalf("--quiet: got exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "waiter")); err != nil {
+		t.Errorf("PODSEQ_NAME=waiter: %v", err)
+	}
+	code, _, stderr = runInstall(t, "--log-format=json", "--name=again", dir)
+	if code != 0 || !strings.HasPrefix(stderr, `{"time":`) || !strings.Contains(stderr, `"msg":"installed `) {
+		t.Errorf("--log-format=json: got exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestInstallCommandErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	busyDir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(busyDir, "podseq"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		code int
+		line string
+	}{
+		{"no dir", nil, 2, "podseq install: missing DIR: the directory to copy podseq into"},
+		{"two dirs", []string{dir, dir}, 2, "podseq install: one DIR only, got 2 arguments"},
+		{"command", []string{dir, "--", "sh"}, 2, "podseq install: install takes no command after --"},
+		{"missing dir", []string{dir + "/gone"}, 2, "podseq install: " + dir + "/gone: no such directory (mount a volume there, such as an emptyDir)"},
+		{"not a dir", []string{file}, 2, "podseq install: " + file + ": not a directory"},
+		{"target is a dir", []string{busyDir}, 2, "podseq install: " + busyDir + "/podseq is a directory: remove it or choose another --name"},
+		{"bad name", []string{"--name", "../x", dir}, 2, `podseq install: --name "../x": want a file name, without a slash`},
+		{"unknown flag", []string{"--force", dir}, 2, "podseq install: unknown flag -force (see podseq install --help)"},
+		{"bad log format", []string{"--log-format=xml", dir}, 2, `podseq install: --log-format "xml": want text or json`},
+		{"read-only", []string{readOnlyDir(t)}, 1, "podseq: install "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr := runInstall(t, c.args...)
+			if code != c.code || stdout != "" || !strings.HasPrefix(stderr, c.line) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("got exit %d, stdout %q, stderr %q; want exit %d and one line starting %q", code, stdout, stderr, c.code, c.line)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("%s holds %d entries, want only the file", dir, len(entries))
+	}
+}
+
+// readOnlyDir returns a directory that refuses new files: a tmpfs mounted
+// read-only when running as root (root ignores mode bits), else mode 0555.
+func readOnlyDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(dir, 0o755) })
+		return dir
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_RDONLY, "size=64k"); err != nil {
+		t.Fatalf("mount a read-only tmpfs on %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
