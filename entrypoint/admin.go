@@ -1,0 +1,159 @@
+package entrypoint
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/podseq/podseq/probes"
+)
+
+// maxHoldText is the value of probes.HoldHeader on every /ready response.
+var maxHoldText = MaxHold.String()
+
+// Handler is the admin server's handler, on its own ServeMux:
+//
+//	GET  /ready            200 when ready, 503 with the reason otherwise
+//	GET  /ready?wait=D     the same, but held up to D (at most MaxHold) until ready
+//	GET  /healthz          200 while the supervisor and the child live
+//	GET  /metrics          Prometheus metrics
+//	POST /quitquitquit     stop the child (loopback clients only)
+func (s *Supervisor) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ready", s.handleReady)
+	mux.HandleFunc("/healthz", s.handleHealthz)
+	metrics := promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{
+		ErrorLog:          slogPrinter{s},
+		EnableOpenMetrics: false,
+	})
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		s.m.reqMetrics.Inc()
+		metrics.ServeHTTP(w, r)
+	})
+	mux.HandleFunc("/quitquitquit", s.handleQuit)
+	return mux
+}
+
+type slogPrinter struct{ s *Supervisor }
+
+func (p slogPrinter) Println(v ...any) {
+	p.s.log.Warn("metrics", "err", v)
+}
+
+func text(w http.ResponseWriter, code int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, body+"\n")
+}
+
+func (s *Supervisor) handleReady(w http.ResponseWriter, r *http.Request) {
+	s.m.reqReady.Inc()
+	// Every answer says that this endpoint holds requests: that is how
+	// podseq wait knows to long-poll it.
+	w.Header().Set(probes.HoldHeader, maxHoldText)
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		text(w, http.StatusMethodNotAllowed, "method not allowed: use GET")
+		return
+	}
+	ready, reason, turned := s.state.get()
+	if ready {
+		text(w, http.StatusOK, "ready")
+		return
+	}
+	if r.URL.RawQuery == "" {
+		text(w, http.StatusServiceUnavailable, "not ready: "+reason)
+		return
+	}
+	raw := r.URL.Query().Get(probes.HoldParam)
+	if raw == "" {
+		text(w, http.StatusServiceUnavailable, "not ready: "+reason)
+		return
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil {
+		text(w, http.StatusBadRequest, "bad "+probes.HoldParam+"="+raw+": want a duration such as 30s")
+		return
+	}
+	d = min(d, MaxHold)
+	if d <= 0 {
+		text(w, http.StatusServiceUnavailable, "not ready: "+reason)
+		return
+	}
+	if s.state.waiters.Add(1) > MaxWaiters {
+		s.state.waiters.Add(-1)
+		s.m.pollRejected.Inc()
+		text(w, http.StatusServiceUnavailable, "not ready: "+reason+" (too many long polls: poll instead)")
+		return
+	}
+	defer s.state.waiters.Add(-1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-turned:
+		s.m.pollReleased.Inc()
+		text(w, http.StatusOK, "ready")
+	case <-t.C:
+		s.m.pollTimedOut.Inc()
+		_, reason, _ := s.state.get()
+		text(w, http.StatusServiceUnavailable, "not ready after "+d.String()+": "+reason)
+	case <-r.Context().Done():
+		s.m.pollCanceled.Inc()
+	case <-s.state.done:
+		s.m.pollShutdown.Inc()
+		_, reason, _ := s.state.get()
+		text(w, http.StatusServiceUnavailable, "not ready: "+reason+" (shutting down)")
+	}
+}
+
+func (s *Supervisor) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	s.m.reqHealthz.Inc()
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		text(w, http.StatusMethodNotAllowed, "method not allowed: use GET")
+		return
+	}
+	if why := *s.health.Load(); why != "" {
+		text(w, http.StatusServiceUnavailable, why)
+		return
+	}
+	text(w, http.StatusOK, "ok")
+}
+
+// handleQuit stops the child, as Istio's and Linkerd's /quitquitquit: a Job's
+// main container calls it when it is done, so that the sidecar exits too.
+func (s *Supervisor) handleQuit(w http.ResponseWriter, r *http.Request) {
+	s.m.reqQuit.Inc()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		text(w, http.StatusMethodNotAllowed, "method not allowed: use POST")
+		return
+	}
+	if !isLoopback(r.RemoteAddr) {
+		text(w, http.StatusForbidden, "forbidden: only a client in the pod (loopback) may stop it")
+		return
+	}
+	select {
+	case s.quit <- "POST /quitquitquit":
+	default: // a stop is already on its way
+	}
+	text(w, http.StatusOK, "stopping")
+}
+
+// isLoopback reports whether a RemoteAddr is a loopback address.
+func isLoopback(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	return ip.Unmap().IsLoopback()
+}

@@ -1,0 +1,444 @@
+// Package entrypoint is the supervisor behind `podseq run`: it starts a
+// sidecar's command as its child and owes it what tini owes (signals
+// forwarded, zombies reaped, the child's exit code), probes the child's
+// readiness with probes.Monitor, and serves that readiness on an admin HTTP
+// server: /ready (with long polls that release every `podseq wait` the instant
+// the child turns ready), /healthz, /metrics and /quitquitquit.
+//
+// Without a command, podseq itself is a simulated sidecar: ready after a
+// delay, serving until it is told to stop.
+package entrypoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/podseq/podseq/probes"
+)
+
+// Defaults of Config.
+const (
+	// DefaultListen is the admin server's address: port 15780, uncommon
+	// enough not to clash with an application port in a pod's shared network
+	// namespace (Istio's admin ports are 15000-15090; 15780 is not one).
+	DefaultListen = ":15780"
+	// DefaultGrace is how long the child has to exit after the stop signal
+	// before it is killed: below a pod's default terminationGracePeriodSeconds
+	// (30s) only by the time kubelet's own SIGKILL takes.
+	DefaultGrace = 30 * time.Second
+	// MaxHold is the longest long poll the admin server grants: the value of
+	// the probes.HoldHeader header on every /ready response.
+	MaxHold = 5 * time.Minute
+	// MaxWaiters caps the concurrent long polls; more are answered 503 at once.
+	MaxWaiters = 4096
+)
+
+// EventKind is what happened to the child.
+type EventKind int
+
+// The events of a child's life, in order: Born, then Ready and NotReady any
+// number of times, then Died.
+const (
+	// Born: the child started (or, without a command, podseq itself did).
+	Born EventKind = iota + 1
+	// Ready: the child turned ready.
+	Ready
+	// NotReady: the child stopped being ready (a probe failed
+	// FailureThreshold times, or it is dying).
+	NotReady
+	// Died: the child exited; Event.ExitCode says how.
+	Died
+)
+
+// String names the kind: "born", "ready", "not-ready", "died".
+func (k EventKind) String() string {
+	switch k {
+	case Born:
+		return "born"
+	case Ready:
+		return "ready"
+	case NotReady:
+		return "not-ready"
+	case Died:
+		return "died"
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// Event is one change in the child's life, given to Config.OnEvent.
+type Event struct {
+	Kind EventKind
+	// Time is when it happened.
+	Time time.Time
+	// PID is the child's process id (podseq's own without a command).
+	PID int
+	// ExitCode is the child's exit code, 128+N when it died of signal N
+	// (Died only). Run may still return 0 for it: see Run.
+	ExitCode int
+}
+
+// Config is what Run supervises and how.
+type Config struct {
+	// Command is the child's argv. Empty: podseq itself is the simulated
+	// sidecar, ready ReadyAfter after Run starts and serving until stopped.
+	Command []string
+	// ReadyAfter, with a Command, makes the child ready this long after it
+	// started; without one, podseq itself. It excludes Ready.
+	ReadyAfter time.Duration
+	// Ready are the targets that say when the child is ready, probed without
+	// end by probes.Monitor. With a Command and neither Ready nor ReadyAfter,
+	// the child is ready as soon as it started.
+	Ready []*probes.Target
+	// Schedule is how Ready is probed (FailureThreshold and ReadyPeriod too).
+	Schedule probes.Schedule
+	// Listen is the admin server's TCP address. Empty means DefaultListen.
+	Listen string
+	// Listener, when not nil, is used instead of Listen; Run closes it.
+	Listener net.Listener
+	// Grace is how long the child has to exit after the stop signal before
+	// it (with its process group under SignalGroup) is killed. Zero means
+	// DefaultGrace.
+	Grace time.Duration
+	// SignalGroup sends every signal to the child's process group (the child
+	// leads a new one) instead of to the child alone.
+	SignalGroup bool
+	// StopSignal stops the child: sent in place of SIGTERM when podseq gets
+	// SIGTERM, and on a Stop or /quitquitquit. Zero means SIGTERM.
+	StopSignal syscall.Signal
+	// Logger receives what podseq has to say. Nil discards it.
+	Logger *slog.Logger
+
+	// BeforeStart runs before the child starts (birth dependencies); an
+	// error ends Run with it. Its context ends when podseq is told to stop.
+	BeforeStart func(ctx context.Context) error
+	// OnEvent is told when the child is born, turns ready, turns not ready
+	// and dies (with exit code). Calls come one at a time, in order; it must
+	// return promptly.
+	OnEvent func(Event)
+	// Stop: a reason received on it stops the child: StopSignal, Grace, then
+	// SIGKILL (death dependencies). Closing it stops the child too.
+	Stop <-chan string
+	// BeforeForward runs before a terminating signal (SIGTERM/SIGINT) is
+	// forwarded; it may block (shutdown order: outlive the app), bounded by a
+	// context that ends after Grace, or at once on a second such signal or
+	// the child's death. It must return when its context ends.
+	BeforeForward func(ctx context.Context, sig os.Signal)
+}
+
+// Supervisor runs one Config. New binds the admin server's address, so that a
+// port in use is reported before anything starts; Run does the rest.
+type Supervisor struct {
+	cfg   Config
+	log   *slog.Logger
+	ln    net.Listener
+	start time.Time
+	state *readiness
+	m     *metrics
+	srv   *http.Server
+	// quit receives /quitquitquit requests.
+	quit chan string
+	// health is /healthz's answer: "" when alive, else why not.
+	health atomic.Pointer[string]
+	// eventMu keeps readiness changes and their events in one order.
+	eventMu sync.Mutex
+	// dead is set, under eventMu, once the child died.
+	dead bool
+	// everReady is set, under eventMu, the first time the child turns ready.
+	everReady bool
+	ran       atomic.Bool
+}
+
+// ExitUsage is the code Run returns for a Config it cannot run: no listener,
+// a missing or empty command, Ready with ReadyAfter.
+const ExitUsage = 2
+
+// Exit codes for a command that cannot be started, as a shell's.
+const (
+	// ExitCannotExec: the command was found but could not be executed.
+	ExitCannotExec = 126
+	// ExitNotFound: the command was not found.
+	ExitNotFound = 127
+)
+
+// New checks cfg and listens on its admin address.
+func New(cfg Config) (*Supervisor, error) {
+	switch {
+	case len(cfg.Command) > 0 && cfg.Command[0] == "":
+		return nil, errors.New("empty command name")
+	case len(cfg.Ready) > 0 && cfg.ReadyAfter > 0:
+		return nil, errors.New("ready targets and ready-after exclude each other")
+	case cfg.ReadyAfter < 0:
+		return nil, fmt.Errorf("ready-after %s: must not be negative", cfg.ReadyAfter)
+	case cfg.Grace < 0:
+		return nil, fmt.Errorf("grace %s: must not be negative", cfg.Grace)
+	case len(cfg.Ready) > 0 && len(cfg.Command) == 0:
+		return nil, errors.New("ready targets need a command to probe")
+	}
+	if cfg.Grace == 0 {
+		cfg.Grace = DefaultGrace
+	}
+	if cfg.StopSignal == 0 {
+		cfg.StopSignal = syscall.SIGTERM
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("admin server: %w", err)
+		}
+	}
+	s := &Supervisor{
+		cfg:   cfg,
+		log:   log,
+		ln:    ln,
+		state: newReadiness("starting"),
+		quit:  make(chan string, 1),
+	}
+	s.m = newMetrics(cfg.Ready, s.state)
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	alive := ""
+	s.health.Store(&alive)
+	return s, nil
+}
+
+// Addr is the admin server's address.
+func (s *Supervisor) Addr() net.Addr { return s.ln.Addr() }
+
+// Run runs cfg: New, then Supervisor.Run. A Config it cannot run returns
+// ExitUsage and the error.
+func Run(ctx context.Context, cfg Config) (exitCode int, err error) {
+	s, err := New(cfg)
+	if err != nil {
+		return ExitUsage, err
+	}
+	return s.Run(ctx)
+}
+
+// Run serves the admin server, runs BeforeStart, starts the child and
+// supervises it until it dies, and returns the exit code podseq should exit
+// with: the child's (128+N when it died of signal N), except that a child
+// stopped on request (Stop, /quitquitquit, ctx) that died of StopSignal
+// returns 0, as a Job's sidecar must. Without a command it returns 0 when
+// told to stop (SIGTERM, SIGINT, Stop, /quitquitquit, ctx).
+//
+// err is not nil when podseq itself failed; exitCode then says how:
+// ExitNotFound or ExitCannotExec for a command that cannot be started, 1 for
+// a BeforeStart error, 128+N for signal N before the child started.
+// Canceling ctx stops the child like Stop. Run may be called once.
+func (s *Supervisor) Run(ctx context.Context) (exitCode int, err error) {
+	if !s.ran.CompareAndSwap(false, true) {
+		return 1, errors.New("entrypoint: Run called twice")
+	}
+	s.start = time.Now()
+	// Signal handling first: nothing may be lost between the child's start
+	// and here.
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs, forwardedSignals...)
+	defer signal.Stop(sigs)
+	var chld chan os.Signal
+	if len(s.cfg.Command) > 0 {
+		chld = make(chan os.Signal, 1)
+		signal.Notify(chld, syscall.SIGCHLD)
+		defer signal.Stop(chld)
+	}
+
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admin server stopped", "err", err)
+		}
+	}()
+	defer func() {
+		s.shutdown()
+		<-served
+	}()
+	s.log.Info("listening", "addr", s.ln.Addr().String())
+
+	if s.cfg.BeforeStart != nil {
+		if code, err, stop := s.beforeStart(ctx, sigs); stop {
+			return code, err
+		}
+	}
+	if len(s.cfg.Command) == 0 {
+		return s.simulate(ctx, sigs), nil
+	}
+	return s.supervise(ctx, sigs, chld)
+}
+
+// beforeStart runs BeforeStart while watching for signals and stop requests.
+// stop reports that Run must end with code and err.
+func (s *Supervisor) beforeStart(ctx context.Context, sigs <-chan os.Signal) (code int, err error, stop bool) {
+	s.state.setReason("waiting for what must start first")
+	bctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan error, 1)
+	go func() { done <- s.cfg.BeforeStart(bctx) }()
+	stopCh := s.cfg.Stop
+	var why error
+	for {
+		select {
+		case err := <-done:
+			if why != nil {
+				var se signalError
+				if errors.As(why, &se) {
+					return 128 + int(se.sig), fmt.Errorf("%s before the command started", se), true
+				}
+				s.log.Info("stopped before the command started", "reason", why.Error())
+				return 0, nil, true
+			}
+			if err != nil {
+				return 1, err, true
+			}
+			return 0, nil, false
+		case sig := <-sigs:
+			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
+				why = signalError{sig.(syscall.Signal)}
+				cancel(why)
+			} else {
+				s.log.Debug("signal before the command started: not forwarded", "signal", SignalName(sig.(syscall.Signal)))
+			}
+		case reason, ok := <-stopCh:
+			if !ok {
+				stopCh, reason = nil, "stop channel closed"
+			}
+			why = errors.New(reason)
+			cancel(why)
+		case reason := <-s.quit:
+			why = errors.New(reason)
+			cancel(why)
+		case <-ctx.Done():
+			why = context.Cause(ctx)
+			ctx = context.Background() // seen once
+		}
+	}
+}
+
+// signalError is a terminating signal podseq received.
+type signalError struct{ sig syscall.Signal }
+
+func (e signalError) Error() string { return "interrupted by " + SignalName(e.sig) }
+
+// simulate is the simulated sidecar: podseq itself turns ready ReadyAfter
+// after the start and serves until told to stop.
+func (s *Supervisor) simulate(ctx context.Context, sigs <-chan os.Signal) int {
+	pid := os.Getpid()
+	s.emit(Event{Kind: Born, Time: time.Now(), PID: pid})
+	s.state.setReason(fmt.Sprintf("simulated sidecar: ready after %s", s.cfg.ReadyAfter))
+	timer := time.NewTimer(time.Until(s.start.Add(s.cfg.ReadyAfter)))
+	defer timer.Stop()
+	stopCh := s.cfg.Stop
+	why := ""
+	for why == "" {
+		select {
+		case <-timer.C:
+			s.turnReady(pid)
+		case sig := <-sigs:
+			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
+				why = SignalName(sig.(syscall.Signal))
+			}
+		case reason, ok := <-stopCh:
+			if !ok {
+				stopCh, reason = nil, "stop channel closed"
+			}
+			why = reason
+		case reason := <-s.quit:
+			why = reason
+		case <-ctx.Done():
+			why = context.Cause(ctx).Error()
+		}
+	}
+	s.log.Info("stopping", "reason", why)
+	s.childDied(pid, 0, "stopped: "+why)
+	return 0
+}
+
+// turnReady records that the child turned ready, once per turn.
+func (s *Supervisor) turnReady(pid int) {
+	s.eventMu.Lock()
+	defer s.eventMu.Unlock()
+	if s.dead || !s.state.set(true, "") {
+		return
+	}
+	now := time.Now()
+	elapsed := now.Sub(s.start)
+	s.m.ready.Set(1)
+	if !s.everReady {
+		s.everReady = true
+		s.m.timeToReady.Set(elapsed.Seconds())
+	}
+	s.log.Info("ready", "elapsed", elapsed.Round(time.Microsecond).String())
+	s.emitLocked(Event{Kind: Ready, Time: now, PID: pid})
+}
+
+// turnNotReady records that the child stopped being ready.
+func (s *Supervisor) turnNotReady(pid int, reason string) {
+	s.eventMu.Lock()
+	defer s.eventMu.Unlock()
+	if s.dead || !s.state.set(false, reason) {
+		return
+	}
+	s.m.ready.Set(0)
+	s.log.Warn("not ready", "reason", reason)
+	s.emitLocked(Event{Kind: NotReady, Time: time.Now(), PID: pid})
+}
+
+// childDied flips readiness and health for good and tells OnEvent.
+func (s *Supervisor) childDied(pid, code int, reason string) {
+	s.eventMu.Lock()
+	defer s.eventMu.Unlock()
+	now := time.Now()
+	s.dead = true
+	s.health.Store(&reason)
+	if s.state.set(false, reason) {
+		s.m.ready.Set(0)
+		s.emitLocked(Event{Kind: NotReady, Time: now, PID: pid})
+	}
+	s.state.finish()
+	s.emitLocked(Event{Kind: Died, Time: now, PID: pid, ExitCode: code})
+}
+
+func (s *Supervisor) emit(e Event) {
+	s.eventMu.Lock()
+	defer s.eventMu.Unlock()
+	s.emitLocked(e)
+}
+
+func (s *Supervisor) emitLocked(e Event) {
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(e)
+	}
+}
+
+// shutdown releases every long poll and stops the admin server.
+func (s *Supervisor) shutdown() {
+	s.state.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		_ = s.srv.Close()
+	}
+}
