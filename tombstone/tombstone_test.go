@@ -1,0 +1,242 @@
+package tombstone
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 5, 4, 10, 0, 0, 123456789, time.UTC)
+
+func sample() *Tombstone {
+	return &Tombstone{
+		Name: "app", State: Died, Instance: "8f3c2a1e-1-71042", PID: 7,
+		Waiting: t0, Born: t0.Add(time.Second), Ready: t0.Add(2 * time.Second), Died: t0.Add(time.Minute),
+		ExitCode: 3, BirthDeps: []string{"db", "cache"}, Restarts: 2,
+	}
+}
+
+func TestValidName(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"a", "app", "db-0", "0", "a1-b2", strings.Repeat("x", 63)} {
+		if err := ValidName(name); err != nil {
+			t.Errorf("ValidName(%q) = %v, want nil", name, err)
+		}
+	}
+	for name, want := range map[string]string{
+		"":                      "empty name",
+		"a/b":                   "contains a slash",
+		"/":                     "contains a slash",
+		".":                     "lowercase letters",
+		"..":                    "lowercase letters",
+		".hidden":               "lowercase letters",
+		"App":                   "lowercase letters",
+		"-a":                    "lowercase letters",
+		"a-":                    "lowercase letters",
+		"a_b":                   "lowercase letters",
+		"a b":                   "lowercase letters",
+		"a,b":                   "lowercase letters",
+		"a\n":                   "lowercase letters",
+		strings.Repeat("x", 64): "longer than 63",
+	} {
+		err := ValidName(name)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("ValidName(%q) = %v, want one line with %q", name, err, want)
+		}
+	}
+}
+
+func TestMarshalIsReadable(t *testing.T) {
+	t.Parallel()
+	want := `podseq-tombstone v1
+name: app
+state: died
+instance: 8f3c2a1e-1-71042
+pid: 7
+waiting: 2026-05-04T10:00:00.123456789Z
+born: 2026-05-04T10:00:01.123456789Z
+ready: 2026-05-04T10:00:02.123456789Z
+died: 2026-05-04T10:01:00.123456789Z
+exit-code: 3
+birth-deps: db,cache
+restarts: 2
+`
+	if got := string(sample().Marshal()); got != want {
+		t.Errorf("Marshal:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	t.Parallel()
+	cet := time.FixedZone("CET", 3600)
+	for name, ts := range map[string]*Tombstone{
+		"died":               sample(),
+		"waiting":            {Name: "w", State: Waiting, Waiting: t0.In(cet), BirthDeps: []string{"a"}},
+		"born":               {Name: "b", State: Born, PID: 1, Waiting: t0, Born: t0},
+		"ready":              {Name: "r", State: Ready, PID: 4194304, Born: t0, Ready: t0},
+		"died-unborn-exit-0": {Name: "x", State: Died, Waiting: t0, Died: t0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got, err := Parse(ts.Marshal())
+			if err != nil {
+				t.Fatalf("Parse(Marshal()) = %v\n%s", err, ts.Marshal())
+			}
+			if !got.equal(ts) {
+				t.Errorf("Parse(Marshal()) = %+v, want %+v", got, ts)
+			}
+		})
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	t.Parallel()
+	good := string(sample().Marshal())
+	for name, tc := range map[string]struct{ in, want string }{
+		"empty":              {"", "empty file"},
+		"cut mid-line":       {good[:len(good)-5], "cut short"},
+		"cut at a line":      {strings.Replace(good, "exit-code: 3\n", "", 1), "no exit-code line"},
+		"only header":        {Header + "\n", "no name line"},
+		"other file":         {"hello\n", "not a podseq tombstone"},
+		"future version":     {"podseq-tombstone v2\nname: a\n", `format "v2"`},
+		"not key value":      {Header + "\nname app\n", `line 2: "name app" is not "key: value"`},
+		"twice":              {Header + "\nname: a\nname: a\n", "line 3: name given twice"},
+		"padded":             {Header + "\nname:  a\n", "padded"},
+		"bad name":           {Header + "\nname: ../etc\n", "line 2: name:"},
+		"bad state":          {Header + "\nname: a\nstate: zombie\n", `unknown state "zombie"`},
+		"bad time":           {strings.Replace(good, "died: 2026", "died: 1999-", 1), "not an RFC 3339 time"},
+		"bad exit code":      {strings.Replace(good, "exit-code: 3", "exit-code: 256", 1), "from 0 to 255"},
+		"exit code spelled":  {strings.Replace(good, "exit-code: 3", "exit-code: +3", 1), "from 0 to 255"},
+		"negative pid":       {strings.Replace(good, "pid: 7", "pid: -7", 1), "pid:"},
+		"bad dep":            {strings.Replace(good, "db,cache", "db,,cache", 1), "birth-deps: empty name"},
+		"exit code not dead": {strings.Replace(strings.Replace(good, "state: died", "state: ready", 1), "died: 2026-05-04T10:01:00.123456789Z\n", "", 1), "exit-code given in state ready"},
+		"ready without born": {Header + "\nname: a\nstate: ready\npid: 3\nready: 2026-05-04T10:00:00Z\nrestarts: 0\n", "no born line"},
+		"too big":            {good + "x: " + strings.Repeat("y", MaxSize) + "\n", "more than"},
+		"crlf":               {strings.ReplaceAll(good, "\n", "\r\n"), "line 1"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got, err := Parse([]byte(tc.in))
+			if err == nil {
+				t.Fatalf("Parse = %+v, want an error with %q", got, tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("Parse error = %q, want one line with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseIgnoresUnknownKeys(t *testing.T) {
+	t.Parallel()
+	in := strings.Replace(string(sample().Marshal()), "restarts: 2\n", "restarts: 2\ncontainer-id: abc\n", 1)
+	got, err := Parse([]byte(in))
+	if err != nil || !got.equal(sample()) {
+		t.Fatalf("Parse = %+v, %v; want the sample: a later field is ignored", got, err)
+	}
+}
+
+// FuzzParse checks that Parse never panics, and that whatever it accepts
+// survives Marshal and Parse again unchanged (Marshal is canonical).
+func FuzzParse(f *testing.F) {
+	f.Add(sample().Marshal())                                                                                                                // every field
+	f.Add([]byte(Header + "\nname: w\nstate: waiting\nwaiting: 2026-05-04T10:00:00Z\nrestarts: 0\n"))                                        // minimal waiting
+	f.Add([]byte(Header + "\nname: r\nstate: ready\npid: 1\nborn: 2026-05-04T10:00:00+02:00\nready: 2026-05-04T10:00:00.5Z\nrestarts: 0\n")) // zone offset
+	f.Add([]byte(Header + "\nname: a\nstate: born\npid: 1\nborn: 2026-05-04T10:00:00Z\nrestarts: 0\nnew-key: x\n"))                          // unknown key
+	f.Add([]byte("podseq-tombstone v2\n"))                                                                                                   // future version
+	f.Add([]byte(Header + "\nname: a"))                                                                                                      // cut short
+	f.Add([]byte{})                                                                                                                          // empty
+	f.Fuzz(func(t *testing.T, in []byte) {
+		ts, err := Parse(in)
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error on two lines: %q", err)
+			}
+			return
+		}
+		out := ts.Marshal()
+		again, err := Parse(out)
+		if err != nil {
+			t.Fatalf("Parse(Marshal(Parse(%q))) = %v\n%s", in, err, out)
+		}
+		if !again.equal(ts) {
+			t.Fatalf("round trip changed %+v into %+v", ts, again)
+		}
+		if !bytes.Equal(again.Marshal(), out) {
+			t.Fatalf("Marshal is not canonical:\n%s\n%s", out, again.Marshal())
+		}
+	})
+}
+
+func TestReadErrorsNameTheFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if _, err := Read(dir, "db"); !errors.Is(err, ErrNoTombstone) {
+		t.Errorf("Read(missing) = %v, want ErrNoTombstone", err)
+	}
+	if err := os.WriteFile(Path(dir, "db"), []byte(Header+"\nname: db\nstate: re"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Read(dir, "db")
+	if err == nil || !strings.HasPrefix(err.Error(), "tombstone "+dir+"/db: cut short") {
+		t.Errorf("Read(half written) = %v, want an error naming the file", err)
+	}
+	other := sample()
+	other.Name = "other"
+	if err := os.WriteFile(Path(dir, "db"), other.Marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read(dir, "db"); err == nil || !strings.Contains(err.Error(), `names "other", not "db"`) {
+		t.Errorf("Read(wrong name) = %v", err)
+	}
+	if err := os.Mkdir(Path(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read(dir, "sub"); err == nil || !strings.Contains(err.Error(), "tombstone "+dir+"/sub") {
+		t.Errorf("Read(a directory) = %v, want an error naming it", err)
+	}
+	if err := os.WriteFile(Path(dir, "big"), bytes.Repeat([]byte("x"), 2*MaxSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read(dir, "big"); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Errorf("Read(big) = %v", err)
+	}
+}
+
+func TestFindCycle(t *testing.T) {
+	t.Parallel()
+	waiting := func(deps ...string) Status {
+		return Status{Tombstone: &Tombstone{State: Waiting, BirthDeps: deps}}
+	}
+	graveyard := map[string]Status{
+		"a": waiting("b"), "b": waiting("c", "a"), "c": waiting(), // a -> b -> a
+		"self": waiting("self"),
+		"x":    waiting("y"), "y": {Tombstone: &Tombstone{State: Ready, Born: t0, BirthDeps: []string{"x"}}}, // y was born: no cycle
+		"died-waiting": {Tombstone: &Tombstone{State: Died, Died: t0, BirthDeps: []string{"p"}}},
+		"p":            waiting("died-waiting"),
+		"q":            waiting("nobody"),
+	}
+	get := func(n string) Status {
+		s, ok := graveyard[n]
+		if !ok {
+			return Status{Err: ErrNoTombstone}
+		}
+		return s
+	}
+	for start, want := range map[string]string{
+		"a": "a -> b -> a", "b": "b -> a -> b", "c": "", "self": "self -> self", "x": "", "y": "",
+		"p": "p -> died-waiting -> p", "q": "", "nobody": "",
+	} {
+		c := FindCycle(get, start)
+		got := ""
+		if c != nil {
+			got = strings.TrimPrefix(c.Error(), "birth deps form a cycle: ")
+		}
+		if got != want {
+			t.Errorf("FindCycle(%s) = %q, want %q", start, got, want)
+		}
+	}
+}

@@ -1,0 +1,239 @@
+package tombstone
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Writer writes one container's tombstone through its child's life. It holds
+// the tombstone's lock from Create to Close, so that readers can tell it is
+// alive. Its methods are safe for concurrent use.
+type Writer struct {
+	mu   sync.Mutex
+	dir  string
+	lock *os.File
+	t    Tombstone
+	prev *Tombstone
+}
+
+// lockRetry is how long Create retries the lock: a reader holds it shared for
+// a few microseconds while it checks a writer is alive.
+const lockRetry = 200 * time.Millisecond
+
+// Create checks the graveyard dir, takes NAME's lock and writes NAME's first
+// tombstone, in state Waiting with its birth deps. An existing tombstone of a
+// previous instance (the container restarted) is replaced, and counted in
+// Restarts. The errors say what is wrong with the graveyard in one line.
+func Create(dir, name string, birthDeps []string, now time.Time) (*Writer, error) {
+	if err := ValidName(name); err != nil {
+		return nil, err
+	}
+	if err := CheckGraveyard(dir); err != nil {
+		return nil, err
+	}
+	lock, err := os.OpenFile(lockPath(dir, name), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, graveyardErr(dir, err)
+	}
+	deadline := time.Now().Add(lockRetry)
+	for {
+		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			lock.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, fmt.Errorf("another podseq run named %q is alive (it holds %s): give each container its own name", name, lockPath(dir, name))
+			}
+			return nil, fmt.Errorf("locking %s: %w", lockPath(dir, name), err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	w := &Writer{dir: dir, lock: lock, t: Tombstone{
+		Name: name, State: Waiting, Instance: NewInstance(), Waiting: now.UTC(),
+		BirthDeps: append([]string(nil), birthDeps...),
+	}}
+	if prev, err := Read(dir, name); err == nil {
+		w.prev = prev
+		w.t.Restarts = prev.Restarts + 1
+	}
+	if err := w.write(); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// CheckGraveyard returns an error, in one line, when dir is not a directory
+// podseq can write tombstones to.
+func CheckGraveyard(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return graveyardErr(dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("graveyard %s is not a directory", dir)
+	}
+	if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
+		return graveyardErr(dir, err)
+	}
+	return nil
+}
+
+// graveyardErr explains an error on the graveyard with the likely fix.
+func graveyardErr(dir string, err error) error {
+	err = unwrapPath(err)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("graveyard %s: no such directory (mount the same emptyDir there in every container that uses tombstones)", dir)
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("graveyard %s is read-only (mount it read-write in the container that writes its tombstone)", dir)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("graveyard %s: permission denied (give the emptyDir an fsGroup, or run as the same user in every container)", dir)
+	}
+	return fmt.Errorf("graveyard %s: %w", dir, err)
+}
+
+// Previous returns the tombstone of the previous instance that Create
+// replaced, nil if there was none.
+func (w *Writer) Previous() *Tombstone { return w.prev }
+
+// Tombstone returns a copy of what was last written.
+func (w *Writer) Tombstone() Tombstone {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t := w.t
+	t.BirthDeps = append([]string(nil), t.BirthDeps...)
+	return t
+}
+
+// Born records that the child started with pid.
+func (w *Writer) Born(pid int, at time.Time) error {
+	return w.update(func(t *Tombstone) { t.State, t.PID, t.Born = Born, pid, at.UTC() })
+}
+
+// Ready records that the child turned ready.
+func (w *Writer) Ready(at time.Time) error {
+	return w.update(func(t *Tombstone) { t.State, t.Ready = Ready, at.UTC() })
+}
+
+// NotReady records that the child is no longer ready: back to Born.
+func (w *Writer) NotReady(time.Time) error {
+	return w.update(func(t *Tombstone) { t.State = Born })
+}
+
+// Died records that the child exited with code (or that podseq run gave up
+// before starting it).
+func (w *Writer) Died(code int, at time.Time) error {
+	return w.update(func(t *Tombstone) { t.State, t.ExitCode, t.Died = Died, code, at.UTC() })
+}
+
+func (w *Writer) update(f func(*Tombstone)) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lock == nil {
+		return fmt.Errorf("tombstone %s: written after Close", Path(w.dir, w.t.Name))
+	}
+	f(&w.t)
+	return w.write()
+}
+
+// write replaces the tombstone atomically: a temporary file in the same
+// directory, fsync, rename, fsync of the directory.
+func (w *Writer) write() error {
+	path := Path(w.dir, w.t.Name)
+	tmp, err := os.CreateTemp(w.dir, "."+w.t.Name+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing tombstone %s: %w", path, graveyardErr(w.dir, err))
+	}
+	_, err = tmp.Write(w.t.Marshal())
+	if err == nil {
+		err = tmp.Chmod(0o644) // readers may run as other users
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing tombstone %s: %w", path, unwrapPath(err))
+	}
+	if d, err := os.Open(w.dir); err == nil {
+		_ = d.Sync() // best effort: some filesystems refuse fsync on a directory
+		d.Close()
+	}
+	return nil
+}
+
+// Close releases the lock: from then on readers see a tombstone not in state
+// Died as Gone. Call it after Died, or when podseq exits.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lock == nil {
+		return nil
+	}
+	err := w.lock.Close() // closing the last descriptor releases the flock
+	w.lock = nil
+	return err
+}
+
+// alive reports whether NAME's writer holds its lock. known is false when
+// there is no lock file (a tombstone written by hand or by another tool).
+func alive(dir, name string) (alive, known bool) {
+	f, err := os.Open(lockPath(dir, name))
+	if err != nil {
+		return false, false
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	if err == nil {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return false, true
+	}
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return true, true
+	}
+	return false, false
+}
+
+// NewInstance returns an id that tells this process apart from any earlier
+// podseq of the same container: the node's boot id (first 8 hex digits), our
+// pid and our start time in clock ticks since boot. After a container restart
+// the pid is often the same (1), the start time never is. Without /proc it
+// falls back to the wall clock.
+func NewInstance() string {
+	boot := "noboot"
+	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+		if s := strings.ReplaceAll(strings.TrimSpace(string(b)), "-", ""); len(s) >= 8 {
+			boot = s[:8]
+		}
+	}
+	start := ""
+	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
+		// Field 22, starttime; fields are counted after the command name,
+		// which is in parentheses and may hold spaces.
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
+			if f := strings.Fields(string(b[i+1:])); len(f) > 19 {
+				start = f[19]
+			}
+		}
+	}
+	if start == "" {
+		start = "t" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	return fmt.Sprintf("%s-%d-%s", boot, os.Getpid(), start)
+}
