@@ -96,18 +96,19 @@ type newFunc func(u *url.URL, o *Options) (Prober, error)
 
 // kinds is the registry of target kinds: one line a kind.
 var kinds = map[string]newFunc{
-	"http":  newHTTP,
-	"https": newHTTP,
-	"tcp":   newTCP,
-	"unix":  newUnix,
-	"file":  newFile,
-	"grpc":  newGRPC,
-	"grpcs": newGRPC,
+	"http":      newHTTP,
+	"https":     newHTTP,
+	"tcp":       newTCP,
+	"unix":      newUnix,
+	"file":      newFile,
+	"grpc":      newGRPC,
+	"grpcs":     newGRPC,
+	"tombstone": newTombstone,
 }
 
 // Kinds returns the schemes Parse accepts, for help texts.
 func Kinds() []string {
-	return []string{"http", "https", "tcp", "unix", "file", "grpc", "grpcs"}
+	return []string{"http", "https", "tcp", "unix", "file", "grpc", "grpcs", "tombstone"}
 }
 
 // ErrBadTarget is wrapped by every error Parse returns for malformed input.
