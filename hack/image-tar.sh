@@ -32,6 +32,7 @@ CGO_ENABLED=0 GOOS=linux GOARCH=$GOARCH \
 # library; it runs on the build machine's own platform.
 out_abs=$(cd "$(dirname "$OUT")" && pwd)/$(basename "$OUT")
 bin_abs=$(pwd)/$BIN
-(cd hack && GOOS= GOARCH= go run ./mkimage -o "$out_abs" -tag "$IMAGE" -arch "$GOARCH" \
+arch=$GOARCH
+(cd hack && env -u GOOS -u GOARCH go run ./mkimage -o "$out_abs" -tag "$IMAGE" -arch "$arch" \
 	-file "$bin_abs:/podseq:0755" -entrypoint /podseq -user 65532:65532)
 echo "$OUT"
