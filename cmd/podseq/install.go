@@ -47,7 +47,9 @@ EXIT CODES:
 
 func installCommand() *cli.Command {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "name", EnvVars: envName("name"), Value: install.DefaultName,
+		// Not PODSEQ_NAME: that is podseq run's --name (a tombstone's name),
+		// which a container may well set.
+		&cli.StringFlag{Name: "name", EnvVars: envName("install-name"), Value: install.DefaultName,
 			Usage: "file name of the copy in DIR"},
 	}
 	flags = append(flags, outputFlags()...)

@@ -46,13 +46,20 @@ func TestInstallCommand(t *testing.T) {
 	}
 
 	// Again, over the existing copy, quietly, with the name from the environment.
-	t.Setenv("PODSEQ_NAME", "waiter")
+	t.Setenv("PODSEQ_INSTALL_NAME", "waiter")
 	code, stdout, stderr = runInstall(t, "--quiet", dir)
 	if code != 0 || stdout != "" || stderr != "" {
 		t.Fatalf("--quiet: got exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
+	t.Setenv("PODSEQ_NAME", "proxy") // podseq run's --name: not install's
+	if code, _, stderr := runInstall(t, "--quiet", "--name=podseq", dir); code != 0 || stderr != "" {
+		t.Fatalf("got exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "proxy")); !os.IsNotExist(err) {
+		t.Errorf("PODSEQ_NAME changed install's --name: %v", err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "waiter")); err != nil {
-		t.Errorf("PODSEQ_NAME=waiter: %v", err)
+		t.Errorf("PODSEQ_INSTALL_NAME=waiter: %v", err)
 	}
 	code, _, stderr = runInstall(t, "--log-format=json", "--name=again", dir)
 	if code != 0 || !strings.HasPrefix(stderr, `{"time":`) || !strings.Contains(stderr, `"msg":"installed `) {
