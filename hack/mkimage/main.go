@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 )
 
@@ -83,7 +84,7 @@ func parseArgs(args []string, stderr io.Writer) (Spec, error) {
 	fs.SetOutput(io.Discard) // errors are reported once, as one line, by run
 	fs.StringVar(&s.Out, "o", "", "output `FILE` (docker-archive tarball); required")
 	fs.StringVar(&s.Tag, "tag", "", "image `REF` recorded in the tarball, such as podseq:dev; required")
-	fs.StringVar(&s.Arch, "arch", "amd64", "image architecture: amd64 or arm64")
+	fs.StringVar(&s.Arch, "arch", defaultArch(), "image architecture, amd64 or arm64: by default this machine's")
 	entrypoint := fs.String("entrypoint", "", "entrypoint `PATH` (exec form, one element)")
 	fs.Func("cmd", "default arguments `A,B,...`, comma-separated", func(v string) error {
 		cmdSet = true
@@ -141,6 +142,14 @@ func parseArgs(args []string, stderr io.Writer) (Spec, error) {
 		s.Files = append(s.Files, fe)
 	}
 	return s, nil
+}
+
+// defaultArch is this machine's architecture when mkimage supports it.
+func defaultArch() string {
+	if _, ok := archs[runtime.GOARCH]; ok {
+		return runtime.GOARCH
+	}
+	return "amd64"
 }
 
 // firstLine returns the first line of s.

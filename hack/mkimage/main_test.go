@@ -175,7 +175,7 @@ func TestPodseqImage(t *testing.T) {
 
 	// The same inputs give the same image.
 	out2 := filepath.Join(t.TempDir(), "img.tar")
-	mustRun(t, "-o", out2, "-tag", "podseq:dev", "-arch", runtime.GOARCH,
+	mustRun(t, "-o", out2, "-tag", "podseq:dev", // -arch defaults to this machine's
 		"-file", exe+":/podseq:0755", "-entrypoint", "/podseq", "-user", "65532:65532")
 	_, _, m2 := readImage(t, out2, "podseq:dev")
 	if m[0].Config != m2[0].Config {
