@@ -18,8 +18,8 @@ and podseq exits with the command's exit code. It probes the command's readiness
 and serves it on an admin port, where every podseq wait is released the instant the command
 turns ready, with no polling. Make it a sidecar image's entrypoint.
 
-   Without COMMAND, --ready-after DURATION makes podseq itself a simulated sidecar: ready
-   after DURATION, serving until SIGTERM or SIGINT, then exit 0 (demos, tests).
+Without COMMAND, --ready-after DURATION makes podseq itself a simulated sidecar: ready after
+DURATION, serving until SIGTERM or SIGINT, then exit 0 (demos, tests).
 
 ADMIN SERVER (--listen, default :15780):
    GET  /ready             200 when ready, else 503 and the reason; every answer carries the

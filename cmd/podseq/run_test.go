@@ -1,0 +1,394 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+func init() {
+	// run-server DELAY ADDR: serve 200 on ADDR after DELAY, until SIGTERM.
+	registerTestHelper("run-server", func(args []string) int {
+		d, _ := time.ParseDuration(args[0])
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return 0
+		}
+		srv := &http.Server{Addr: args[1], Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, "ok\n")
+		})}
+		go func() { _ = srv.ListenAndServe() }()
+		<-ctx.Done()
+		_ = srv.Close()
+		return 0
+	})
+	// run-linger DELAY CODE: sleep, then exit CODE.
+	registerTestHelper("run-linger", func(args []string) int {
+		d, _ := time.ParseDuration(args[0])
+		n, _ := strconv.Atoi(args[1])
+		time.Sleep(d)
+		return n
+	})
+}
+
+// podseqRun is a `podseq run` process of the built binary.
+type podseqRun struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stderr []string // JSON log lines
+	addrCh chan string
+	exited chan struct{}
+	code   int
+}
+
+// startRun starts the podseq binary as `podseq run --listen 127.0.0.1:0
+// --log-format json ARGS...`; env is added to its environment.
+func startPodseqRun(t *testing.T, env []string, args ...string) *podseqRun {
+	t.Helper()
+	r := &podseqRun{t: t, addrCh: make(chan string, 1), exited: make(chan struct{})}
+	r.cmd = exec.Command(podseqBinary(t), append([]string{"run", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	r.cmd.Env = append(os.Environ(), env...)
+	pipe, err := r.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(r.exited)
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			l := sc.Text()
+			r.mu.Lock()
+			r.stderr = append(r.stderr, l)
+			r.mu.Unlock()
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(l), &rec) == nil && rec.Msg == "listening" {
+				r.addrCh <- rec.Addr
+			}
+		}
+		_ = r.cmd.Wait()
+		r.code = r.cmd.ProcessState.ExitCode()
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-r.exited:
+		default:
+			_ = r.cmd.Process.Kill()
+			<-r.exited
+		}
+		if t.Failed() {
+			t.Logf("podseq run's log:\n%s", strings.Join(r.log(), "\n"))
+		}
+	})
+	return r
+}
+
+// addr waits for the admin server's address.
+func (r *podseqRun) addr() string {
+	r.t.Helper()
+	select {
+	case a := <-r.addrCh:
+		r.addrCh <- a
+		return a
+	case <-r.exited:
+		r.t.Fatalf("podseq run exited %d before listening", r.code)
+	case <-time.After(20 * time.Second):
+		r.t.Fatal("podseq run not listening after 20s")
+	}
+	return ""
+}
+
+func (r *podseqRun) log() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.stderr)
+}
+
+// wait waits for podseq run's exit code.
+func (r *podseqRun) wait() int {
+	r.t.Helper()
+	select {
+	case <-r.exited:
+		return r.code
+	case <-time.After(30 * time.Second):
+		r.t.Fatal("podseq run still running after 30s")
+		return -1
+	}
+}
+
+// record returns the first JSON log record with message msg.
+func (r *podseqRun) record(msg string) map[string]any {
+	for _, l := range r.log() {
+		var rec map[string]any
+		if json.Unmarshal([]byte(l), &rec) == nil && rec["msg"] == msg {
+			return rec
+		}
+	}
+	return nil
+}
+
+// scrapeMetrics parses an admin server's /metrics with the Prometheus text
+// parser and returns every sample as "name{label="value",...}" -> value.
+func scrapeMetrics(t *testing.T, addr string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v", err)
+	}
+	out := map[string]float64{}
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			out[seriesName(name, m)] = sampleValue(m)
+		}
+	}
+	return out
+}
+
+func seriesName(name string, m *dto.Metric) string {
+	var ls []string
+	for _, l := range m.GetLabel() {
+		ls = append(ls, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+	}
+	sort.Strings(ls)
+	if len(ls) == 0 {
+		return name
+	}
+	return name + "{" + strings.Join(ls, ",") + "}"
+}
+
+func sampleValue(m *dto.Metric) float64 {
+	switch {
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Untyped != nil:
+		return m.GetUntyped().GetValue()
+	case m.Histogram != nil:
+		return float64(m.GetHistogram().GetSampleCount())
+	}
+	return 0
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	t.Parallel()
+	busy := listening(t)
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no command", nil, "podseq run: no COMMAND: give one after --, or --ready-after DURATION to simulate a sidecar"},
+		{"empty command", []string{"--"}, "podseq run: nothing after --: give the COMMAND to run"},
+		{"argument without --", []string{"/bin/true"}, `podseq run: unexpected argument "/bin/true": the command goes after --`},
+		{"bad listen", []string{"--listen", "nonsense", "--ready-after", "1s"}, `podseq run: --listen "nonsense": address nonsense: missing port in address`},
+		{"bad port", []string{"--listen", ":99999", "--ready-after", "1s"}, `podseq run: --listen ":99999": address 99999: invalid port`},
+		{"port in use", []string{"--listen", busy, "--ready-after", "1s"}, fmt.Sprintf("podseq run: --listen %q: bind: address already in use", busy)},
+		{"unknown signal", []string{"--stop-signal", "SIGFOO", "--", "/bin/true"}, `podseq run: --stop-signal: unknown signal "SIGFOO"`},
+		{"bad target", []string{"--ready", "ftp://x", "--", "/bin/true"}, `podseq run: --ready: bad target "ftp://x": unknown scheme "ftp"`},
+		{"ready and ready-after", []string{"--ready", "http://127.0.0.1:1/", "--ready-after", "1s", "--", "/bin/true"}, "podseq run: --ready and --ready-after exclude each other"},
+		{"ready without command", []string{"--ready", "http://127.0.0.1:1/"}, "podseq run: no COMMAND"},
+		{"ready-after alone with ready", []string{"--ready-after", "1s", "--ready", "http://127.0.0.1:1/"}, "podseq run: --ready needs a COMMAND to probe (after --)"},
+		{"negative ready-after", []string{"--ready-after", "-1s"}, "podseq run: --ready-after -1s: must not be negative"},
+		{"zero grace", []string{"--grace", "0s", "--", "/bin/true"}, "podseq run: --grace 0s: must be positive"},
+		{"zero failure threshold", []string{"--failure-threshold", "0", "--", "/bin/true"}, "podseq run: --failure-threshold 0: must be at least 1"},
+		{"zero ready period", []string{"--ready-period", "0s", "--", "/bin/true"}, "podseq run: --ready-period 0s: must be at least 1ms"},
+		{"bad probe flag", []string{"--status", "999", "--", "/bin/true"}, `podseq run: --status "999"`},
+		{"unknown flag", []string{"--nope", "--", "/bin/true"}, "podseq run: unknown flag -nope (see podseq run --help)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr := runInProcess(append([]string{"run"}, c.args...)...)
+			lines := stderrLines(stderr)
+			if code != exitUsage || stdout != "" || len(lines) != 1 || !strings.HasPrefix(lines[0], c.want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 2 and one line starting %q", code, stdout, stderr, c.want)
+			}
+		})
+	}
+}
+
+func TestRunHelp(t *testing.T) {
+	t.Parallel()
+	code, stdout, _ := runInProcess("run", "--help")
+	for _, want := range []string{"podseq run [command options] [-- COMMAND [ARG...]]", "EXAMPLES:", "podseq run --ready-after=5s",
+		"/quitquitquit", "Podseq-Hold", "EXIT CODES:", "127   COMMAND not found", "--ready TARGET", "PODSEQ_READY_AFTER"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("podseq run --help lacks %q", want)
+		}
+	}
+	if code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
+func TestRunExitCodes(t *testing.T) {
+	t.Parallel()
+	notExec := t.TempDir() + "/script"
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	helper := []string{testHelperEnv + "=run-linger"}
+	for _, c := range []struct {
+		name string
+		env  []string
+		args []string
+		code int
+		line string
+	}{
+		{"child code", helper, []string{"--", os.Args[0], "10ms", "7"}, 7, ""},
+		{"child code 0", helper, []string{"--", os.Args[0], "10ms", "0"}, 0, ""},
+		{"child code 255", helper, []string{"--", os.Args[0], "10ms", "255"}, 255, ""},
+		{"not found", nil, []string{"--", "podseq-no-such-command"}, 127, "podseq run: command not found: podseq-no-such-command: executable file not found in $PATH"},
+		{"not executable", nil, []string{"--", notExec}, 126, "podseq run: cannot execute " + notExec + ": permission denied"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := startPodseqRun(t, c.env, c.args...)
+			if got := r.wait(); got != c.code {
+				t.Errorf("exit %d, want %d", got, c.code)
+			}
+			if c.line != "" && !slices.Contains(r.log(), c.line) {
+				t.Errorf("no line %q on stderr", c.line)
+			}
+		})
+	}
+}
+
+func TestRunChildCrashE2E(t *testing.T) {
+	t.Parallel()
+	r := startPodseqRun(t, []string{testHelperEnv + "=run-linger"}, "--", os.Args[0], "1s", "3")
+	addr := r.addr()
+	resp, err := http.Get("http://" + addr + "/ready?wait=20s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("/ready of a started child without --ready: %s, want 200 once started", resp.Status)
+	}
+	if got := r.wait(); got != 3 {
+		t.Errorf("exit %d, want the child's 3", got)
+	}
+}
+
+// TestRunPushRelease: podseq wait (the binary) against podseq run
+// --ready-after (the binary) is released by push: one plain request to learn
+// that the endpoint holds, one long poll, and no polling in between.
+func TestRunPushRelease(t *testing.T) {
+	t.Parallel()
+	r := startPodseqRun(t, nil, "--ready-after", "1500ms")
+	addr := r.addr()
+	start := time.Now()
+	wait := exec.Command(podseqBinary(t), "wait", "--timeout", "30s", "--log-format", "json", "http://"+addr+"/ready")
+	out, err := wait.CombinedOutput()
+	waited := time.Since(start)
+	if err != nil {
+		t.Fatalf("podseq wait: %v\n%s", err, out)
+	}
+	if waited < 500*time.Millisecond {
+		t.Errorf("podseq wait returned after %s: the sidecar was not ready yet", waited)
+	}
+	m := scrapeMetrics(t, addr)
+	for series, want := range map[string]float64{
+		`podseq_admin_requests_total{handler="ready"}`: 2, // one plain, one held
+		`podseq_long_polls_total{result="released"}`:   1,
+		`podseq_long_polls_total{result="timed_out"}`:  0,
+		`podseq_long_polls_total{result="canceled"}`:   0,
+		`podseq_ready`:                                 1,
+	} {
+		if got := m[series]; got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	if v := m["podseq_time_to_ready_seconds"]; v < 1.5 || v > 20 {
+		t.Errorf("podseq_time_to_ready_seconds = %v, want the 1.5s of --ready-after", v)
+	}
+	ready := r.record("ready")
+	if ready == nil || ready["elapsed"] == nil || ready["time"] == nil {
+		t.Errorf("no JSON ready line with time and elapsed: %v", r.log())
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.wait(); got != 0 {
+		t.Errorf("simulated sidecar stopped by SIGTERM exited %d, want 0", got)
+	}
+}
+
+// TestRunFrontsServer: podseq run --ready URL -- SERVER fronts a real server,
+// podseq wait is released when the server answers, and /quitquitquit stops it.
+func TestRunFrontsServer(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverAddr := l.Addr().String()
+	l.Close()
+	r := startPodseqRun(t, []string{testHelperEnv + "=run-server"},
+		"--ready", "http://"+serverAddr+"/ready", "--", os.Args[0], "700ms", serverAddr)
+	addr := r.addr()
+	resp, err := http.Get("http://" + addr + "/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Errorf("/ready before the server listens: %s %s, want 503", resp.Status, body)
+	}
+	wait := exec.Command(podseqBinary(t), "wait", "--timeout", "30s", "http://"+addr+"/ready")
+	if out, err := wait.CombinedOutput(); err != nil {
+		t.Fatalf("podseq wait: %v\n%s", err, out)
+	}
+	// Released by podseq run means the server answers now.
+	resp, err = http.Get("http://" + serverAddr + "/ready")
+	if err != nil {
+		t.Fatalf("the server podseq said was ready: %v", err)
+	}
+	resp.Body.Close()
+	m := scrapeMetrics(t, addr)
+	target := "http://" + serverAddr + "/ready"
+	if m[fmt.Sprintf(`podseq_probe_attempts_total{result="success",target=%q}`, target)] < 1 ||
+		m[fmt.Sprintf(`podseq_probe_attempts_total{result="failure",target=%q}`, target)] < 1 {
+		t.Errorf("probe attempts not counted: %v", m)
+	}
+	resp, err = http.Post("http://"+addr+"/quitquitquit", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := r.wait(); got != 0 {
+		t.Errorf("exit %d after /quitquitquit, want 0", got)
+	}
+}
