@@ -324,7 +324,7 @@ func TestRunPushRelease(t *testing.T) {
 		`podseq_long_polls_total{result="released"}`:   1,
 		`podseq_long_polls_total{result="timed_out"}`:  0,
 		`podseq_long_polls_total{result="canceled"}`:   0,
-		`podseq_ready`:                                 1,
+		`podseq_ready`: 1,
 	} {
 		if got := m[series]; got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
