@@ -29,7 +29,7 @@ e2e: ## a real kubelet + containerd + runc running the manifests as static pods
 	hack/e2e/run.sh
 
 image: ## the image, with Docker
-	docker build --build-arg VERSION=$(VERSION) -t $${IMAGE:-podseq:dev} .
+	docker build --platform linux/$(GOARCH) --build-arg VERSION=$(VERSION) -t $${IMAGE:-podseq:dev} .
 
 image-tar: ## the same image without Docker: bin/podseq-image-$(GOARCH).tar
 	GOARCH=$(GOARCH) VERSION=$(VERSION) hack/image-tar.sh
