@@ -1,0 +1,304 @@
+// Command e2e runs podseq on a real kubelet: it starts containerd and a
+// kubelet (standalone: static pods from a directory, no API server, no
+// registry), imports the podseq image and two test images, runs every
+// scenario as static pods, prints a summary table, and tears down everything
+// it started. hack/e2e/run.sh installs the packages and builds what this
+// needs; run it through `make e2e`.
+//
+//	e2e -repo DIR -dir DIR -kubelet BIN -tools DIR -mkimage BIN -podseq-image TAR [-run REGEXP] [-runs N] [-keep]
+//	e2e -dir DIR -cleanup
+//
+// Exit codes: 0 every scenario passed, 1 a scenario failed or setup failed,
+// 2 bad flags.
+package main
+
+import (
+	"context"
+	"debug/elf"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Image references on the node; the podseq tarball is tagged podseq:dev.
+const (
+	podseqImage  = "podseq:dev"
+	busyboxImage = "localhost/podseq-e2e/busybox:1"
+	pauseImage   = "localhost/podseq-e2e/pause:1"
+)
+
+type options struct {
+	repo, dir, kubelet, tools, mkimage, podseqTar, busybox string
+	run                                                    string
+	runs                                                   int
+	keep, cleanup                                          bool
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	var o options
+	fs := flag.NewFlagSet("e2e", flag.ContinueOnError)
+	fs.StringVar(&o.repo, "repo", ".", "the podseq checkout (manifests/ are read from it)")
+	fs.StringVar(&o.dir, "dir", "/tmp/podseq-e2e", "the node's working directory (wiped at start)")
+	fs.StringVar(&o.kubelet, "kubelet", "", "the kubelet binary")
+	fs.StringVar(&o.tools, "tools", "", "directory holding the stamp, svc and pause binaries")
+	fs.StringVar(&o.mkimage, "mkimage", "", "the mkimage binary (hack/mkimage)")
+	fs.StringVar(&o.podseqTar, "podseq-image", "", "the podseq image tarball (make image-tar), tagged "+podseqImage)
+	fs.StringVar(&o.busybox, "busybox", "/bin/busybox", "a static busybox")
+	fs.StringVar(&o.run, "run", "", "run only the scenarios whose name matches this regexp")
+	fs.IntVar(&o.runs, "runs", 5, "repetitions of each timed measurement")
+	fs.BoolVar(&o.keep, "keep", false, "leave the node running after the scenarios (tear down later with -cleanup)")
+	fs.BoolVar(&o.cleanup, "cleanup", false, "only tear down what an earlier run left in -dir")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "e2e: must run as root (it starts containerd and a kubelet)")
+		return 2
+	}
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: -dir: %v\n", err)
+		return 2
+	}
+	node := &Node{Dir: dir, Kubelet: o.kubelet, Tools: filepath.Join(dir, "tools")}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if o.cleanup {
+		if err := node.Cleanup(context.Background()); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: cleanup: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	var filter *regexp.Regexp
+	if o.run != "" {
+		if filter, err = regexp.Compile(o.run); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: -run: %v\n", err)
+			return 2
+		}
+	}
+	for name, v := range map[string]string{"-kubelet": o.kubelet, "-tools": o.tools, "-mkimage": o.mkimage, "-podseq-image": o.podseqTar} {
+		if v == "" {
+			fmt.Fprintf(os.Stderr, "e2e: %s is required\n", name)
+			return 2
+		}
+	}
+	if o.repo, err = filepath.Abs(o.repo); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: -repo: %v\n", err)
+		return 2
+	}
+
+	begin := time.Now()
+	// Leftovers of a run that was killed: stop them before wiping the directory.
+	if err := node.Cleanup(context.Background()); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: cleaning up an earlier run: %v\n", err)
+		return 1
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	env := &Env{Repo: o.repo, Node: node, PodseqImage: podseqImage, BusyboxImage: busyboxImage, Runs: o.runs}
+	images, err := prepareImages(ctx, o, node)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	if err := node.Prepare(pauseImage, filepath.Join(o.repo, "hack", "e2e", "cni-isolated.sh")); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	code := 0
+	defer func() {
+		if o.keep {
+			fmt.Printf("node left running (-keep); tear down with: %s -dir %s -cleanup\n", os.Args[0], dir)
+			return
+		}
+		fmt.Println("tearing down")
+		if err := node.Cleanup(context.Background()); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: teardown: %v\n", err)
+		}
+	}()
+	logf("starting containerd and kubelet")
+	if err := node.Start(ctx, images); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: start: %v\n", err)
+		node.Diagnose(context.Background())
+		return 1
+	}
+	setup := time.Since(begin)
+	logf("kubelet healthy after %s", setup.Round(time.Millisecond))
+
+	var selected []Scenario
+	for _, s := range scenarios() {
+		if filter == nil || filter.MatchString(s.Name) {
+			selected = append(selected, s)
+		}
+	}
+	results := make([]Result, len(selected))
+	var wg sync.WaitGroup
+	for i, s := range selected {
+		if s.Timed {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = runScenario(ctx, env, s)
+		}()
+	}
+	wg.Wait()
+	for i, s := range selected {
+		if s.Timed && ctx.Err() == nil {
+			results[i] = runScenario(ctx, env, s)
+		} else if s.Timed {
+			results[i] = Result{Scenario: s, Err: ctx.Err()}
+		}
+	}
+	failed := false
+	for _, r := range results {
+		failed = failed || r.Err != nil
+	}
+	if failed {
+		fmt.Println("\n=== diagnostics (a scenario failed) ===")
+		node.Diagnose(context.Background())
+		code = 1
+	}
+	fmt.Printf("\n=== podseq e2e summary (kubelet %s, %s) ===\n", kubeletVersion(o.kubelet), time.Now().UTC().Format(time.RFC3339))
+	fmt.Print(summary(results, setup, time.Since(begin)))
+	if len(selected) == 0 {
+		fmt.Fprintf(os.Stderr, "e2e: no scenario matches -run %q\n", o.run)
+		code = 1
+	}
+	return code
+}
+
+func logf(format string, args ...any) {
+	fmt.Printf("%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
+// prepareImages fills the tools directory mounted into every test pod and
+// writes the busybox and pause image tarballs with mkimage; it returns the
+// tarballs to import, the podseq image last.
+func prepareImages(ctx context.Context, o options, node *Node) ([]string, error) {
+	if err := requireStatic(o.busybox); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(node.Tools, 0o755); err != nil {
+		return nil, err
+	}
+	copies := map[string]string{o.busybox: "busybox"}
+	for _, b := range []string{"stamp", "svc", "pause"} {
+		copies[filepath.Join(o.tools, b)] = b
+	}
+	for src, name := range copies {
+		if err := requireStatic(src); err != nil {
+			return nil, err
+		}
+		if err := copyFile(src, filepath.Join(node.Tools, name), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	imgDir := filepath.Join(node.Dir, "images")
+	rootfs := filepath.Join(imgDir, "busybox-rootfs")
+	for _, d := range []string{"bin", "tmp", "etc", "proc", "sys", "dev", "root"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Chmod(filepath.Join(rootfs, "tmp"), 0o1777); err != nil {
+		return nil, err
+	}
+	if err := copyFile(o.busybox, filepath.Join(rootfs, "bin", "busybox"), 0o755); err != nil {
+		return nil, err
+	}
+	list, err := exec.CommandContext(ctx, o.busybox, "--list").Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s --list: %w", o.busybox, err)
+	}
+	for _, applet := range strings.Fields(string(list)) {
+		if applet != "busybox" {
+			if err := os.Symlink("busybox", filepath.Join(rootfs, "bin", applet)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "etc", "passwd"),
+		[]byte("root:x:0:0:root:/root:/bin/sh\nnonroot:x:65532:65532:nonroot:/:/bin/false\n"), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "etc", "group"), []byte("root:x:0:\nnonroot:x:65532:\n"), 0o644); err != nil {
+		return nil, err
+	}
+	busyboxTar := filepath.Join(imgDir, "busybox.tar")
+	pauseTar := filepath.Join(imgDir, "pause.tar")
+	for _, args := range [][]string{
+		{"-o", busyboxTar, "-tag", busyboxImage, "-rootfs", rootfs, "-cmd", "sh"},
+		{"-o", pauseTar, "-tag", pauseImage, "-entrypoint", "/pause", "-file", filepath.Join(o.tools, "pause") + ":/pause:0755"},
+	} {
+		if out, err := exec.CommandContext(ctx, o.mkimage, args...).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("mkimage %s: %w: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	if _, err := os.Stat(o.podseqTar); err != nil {
+		return nil, fmt.Errorf("podseq image: %w", err)
+	}
+	return []string{pauseTar, busyboxTar, o.podseqTar}, nil
+}
+
+// requireStatic fails unless path is an ELF executable with no interpreter:
+// the test pods have no libc.
+func requireStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is dynamically linked; the test pods need a static binary (apt-get install busybox-static)", path)
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Chmod(dst, mode)
+}
+
+// kubeletVersion is the first line of `kubelet --version`.
+func kubeletVersion(bin string) string {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return fmt.Sprintf("unknown (%v)", err)
+	}
+	return strings.TrimSpace(strings.TrimPrefix(string(out), "Kubernetes "))
+}

@@ -1,0 +1,676 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Node is one kubelet + containerd pair that runs static pods from a
+// manifest directory, with every path under Dir.
+type Node struct {
+	Dir        string // everything the node writes lives here
+	Kubelet    string // the kubelet binary
+	Tools      string // host directory mounted read-only at /e2e in test pods
+	sandbox    string // pause image reference
+	containerd *exec.Cmd
+	kubelet    *exec.Cmd
+	logf       func(format string, args ...any)
+}
+
+// kubelet's listeners, all on 127.0.0.1.
+const (
+	kubeletPort         = 10250
+	kubeletReadOnlyPort = 10255
+	kubeletHealthzPort  = 10248
+	// NodeName is the kubelet's --hostname-override; static pods are named
+	// <metadata.name>-<NodeName>.
+	NodeName = "e2e-node"
+)
+
+// sysctls the kubelet rewrites at start (vm.overcommit_memory=1,
+// kernel.panic=10, ...); saved before it starts and restored on teardown.
+var kubeletSysctls = []string{
+	"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
+	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes",
+}
+
+// state is what a crashed run leaves for the next run's cleanup: the PIDs it
+// started and the sysctl values to restore.
+type state struct {
+	ContainerdPID int               `json:"containerdPID,omitempty"`
+	KubeletPID    int               `json:"kubeletPID,omitempty"`
+	Sysctls       map[string]string `json:"sysctls,omitempty"`
+	NetNS         []string          `json:"netns,omitempty"` // /var/run/netns entries that existed before
+}
+
+func (n *Node) path(p ...string) string { return filepath.Join(append([]string{n.Dir}, p...)...) }
+
+// Socket is containerd's gRPC socket.
+func (n *Node) Socket() string { return n.path("containerd", "containerd.sock") }
+
+// ManifestDir is the kubelet's staticPodPath.
+func (n *Node) ManifestDir() string { return n.path("manifests") }
+
+func (n *Node) statePath() string { return n.path("state.json") }
+
+func (n *Node) loadState() (state, error) {
+	var s state
+	b, err := os.ReadFile(n.statePath())
+	if errors.Is(err, os.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return s, fmt.Errorf("read state: %w", err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("parse %s: %w", n.statePath(), err)
+	}
+	return s, nil
+}
+
+func (n *Node) saveState(s state) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(n.statePath(), b, 0o644)
+}
+
+// writeFileAtomic writes a temporary file beside path and renames it over path.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	return nil
+}
+
+// Prepare writes containerd's, the CNI plugin's and the kubelet's
+// configuration into a fresh Dir. Cleanup must have run first.
+func (n *Node) Prepare(sandboxImage, cniPlugin string) error {
+	n.sandbox = sandboxImage
+	for _, d := range []string{"containerd", "kubelet", "manifests", "staging", "out", "logs", "pod-logs", "cni/bin", "cni/net.d"} {
+		if err := os.MkdirAll(n.path(d), 0o755); err != nil {
+			return err
+		}
+	}
+	// Pods run as 65532 (the podseq image) and stamp into out/: world-writable.
+	if err := os.Chmod(n.path("out"), 0o777); err != nil {
+		return err
+	}
+	containerdConfig := fmt.Sprintf(`version = 2
+root = %[1]q
+state = %[2]q
+plugin_dir = ""
+[grpc]
+  address = %[3]q
+[ttrpc]
+  address = ""
+[plugins]
+  [plugins."io.containerd.internal.v1.opt"]
+    path = %[4]q
+  [plugins."io.containerd.grpc.v1.cri"]
+    sandbox_image = %[5]q
+    # Without CAP_SYS_RESOURCE runc cannot give the sandbox oom_score_adj -998
+    # ("can't get final child's PID from pipe: EOF"): clamp it.
+    restrict_oom_score_adj = true
+    [plugins."io.containerd.grpc.v1.cri".containerd]
+      snapshotter = "overlayfs"
+      default_runtime_name = "runc"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+        runtime_type = "io.containerd.runc.v2"
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+          # containerd 1.6 has no RuntimeConfig RPC; must match cgroupDriver: cgroupfs
+          SystemdCgroup = false
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = %[6]q
+      conf_dir = %[7]q
+`, n.path("containerd", "root"), n.path("containerd", "state"), n.Socket(), n.path("containerd", "opt"),
+		sandboxImage, n.path("cni", "bin"), n.path("cni", "net.d"))
+	if err := os.WriteFile(n.path("containerd", "config.toml"), []byte(containerdConfig), 0o644); err != nil {
+		return err
+	}
+	// One plugin serves as both "isolated" (eth0) and "loopback" (lo): every
+	// non-hostNetwork pod gets a netns of its own, connected to nothing.
+	plugin, err := os.ReadFile(cniPlugin)
+	if err != nil {
+		return fmt.Errorf("read CNI plugin: %w", err)
+	}
+	for _, name := range []string{"isolated", "loopback"} {
+		if err := os.WriteFile(n.path("cni", "bin", name), plugin, 0o755); err != nil {
+			return err
+		}
+	}
+	conflist := `{"cniVersion": "0.4.0", "name": "podseq-e2e", "plugins": [{"type": "isolated"}]}` + "\n"
+	if err := os.WriteFile(n.path("cni", "net.d", "10-isolated.conflist"), []byte(conflist), 0o644); err != nil {
+		return err
+	}
+	kubeletConfig := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+staticPodPath: %[1]s
+fileCheckFrequency: 1s
+syncFrequency: 10s
+containerRuntimeEndpoint: unix://%[2]s
+cgroupDriver: cgroupfs
+failSwapOn: false
+failCgroupV1: false
+podLogsDir: %[3]s
+authentication:
+  anonymous: {enabled: true}
+  webhook: {enabled: false}
+authorization:
+  mode: AlwaysAllow
+address: 127.0.0.1
+port: %[4]d
+readOnlyPort: %[5]d
+healthzBindAddress: 127.0.0.1
+healthzPort: %[6]d
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard: {memory.available: "100Mi", nodefs.available: "1%%", imagefs.available: "1%%", nodefs.inodesFree: "1%%"}
+`, n.ManifestDir(), n.Socket(), n.path("pod-logs"), kubeletPort, kubeletReadOnlyPort, kubeletHealthzPort)
+	return os.WriteFile(n.path("kubelet-config.yaml"), []byte(kubeletConfig), 0o644)
+}
+
+// startProcess starts a daemon in its own process group (a ^C on the
+// harness reaches the harness only, which then tears down in order).
+func (n *Node) startProcess(name string, args ...string) (*exec.Cmd, error) {
+	logFile, err := os.OpenFile(n.path("logs", filepath.Base(name)+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	logFile.Close() // the child has its own copy
+	go func() { _ = cmd.Wait() }()
+	return cmd, nil
+}
+
+// Start saves the sysctls, starts containerd, imports the images and starts
+// the kubelet, returning once its healthz answers.
+func (n *Node) Start(ctx context.Context, images []string) error {
+	for _, port := range []int{kubeletPort, kubeletReadOnlyPort, kubeletHealthzPort} {
+		if portInUse(port) {
+			return fmt.Errorf("127.0.0.1:%d is in use: is another kubelet running?", port)
+		}
+	}
+	st := state{Sysctls: map[string]string{}}
+	for _, s := range kubeletSysctls {
+		if b, err := os.ReadFile("/proc/sys/" + s); err == nil {
+			st.Sysctls[s] = strings.TrimSpace(string(b))
+		}
+	}
+	st.NetNS = listNetNS()
+	if err := n.saveState(st); err != nil {
+		return err
+	}
+	var err error
+	n.containerd, err = n.startProcess("containerd", "--config", n.path("containerd", "config.toml"))
+	if err != nil {
+		return err
+	}
+	st.ContainerdPID = n.containerd.Process.Pid
+	if err := n.saveState(st); err != nil {
+		return err
+	}
+	if err := poll(ctx, 20*time.Second, 100*time.Millisecond, func() error {
+		_, err := n.ctr(ctx, "version")
+		return err
+	}); err != nil {
+		return fmt.Errorf("containerd did not come up: %w", err)
+	}
+	for _, img := range images {
+		if out, err := n.ctr(ctx, "-n", "k8s.io", "images", "import", img); err != nil {
+			return fmt.Errorf("import %s: %w: %s", img, err, out)
+		}
+	}
+	n.kubelet, err = n.startProcess(n.Kubelet, "--config="+n.path("kubelet-config.yaml"),
+		"--root-dir="+n.path("kubelet"), "--cert-dir="+n.path("kubelet", "pki"),
+		"--hostname-override="+NodeName, "--v=2")
+	if err != nil {
+		return err
+	}
+	st.KubeletPID = n.kubelet.Process.Pid
+	if err := n.saveState(st); err != nil {
+		return err
+	}
+	healthz := fmt.Sprintf("http://127.0.0.1:%d/healthz", kubeletHealthzPort)
+	return poll(ctx, 60*time.Second, 100*time.Millisecond, func() error {
+		if n.kubelet.ProcessState != nil {
+			return fmt.Errorf("kubelet exited: %s", n.kubelet.ProcessState)
+		}
+		resp, err := http.Get(healthz)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("kubelet healthz: %s", resp.Status)
+		}
+		return nil
+	})
+}
+
+// ctr runs the ctr CLI against this node's containerd.
+func (n *Node) ctr(ctx context.Context, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ctr", append([]string{"-a", n.Socket()}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// Pods returns the kubelet's view of its pods (the read-only port's /pods).
+func (n *Node) Pods(ctx context.Context) ([]corev1.Pod, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/pods", kubeletReadOnlyPort), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet /pods: %w", err)
+	}
+	defer resp.Body.Close()
+	var list corev1.PodList
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return nil, fmt.Errorf("decode kubelet /pods: %w", err)
+	}
+	return list.Items, nil
+}
+
+// Pod returns the static pod made from the manifest named name, or nil.
+func (n *Node) Pod(ctx context.Context, name string) (*corev1.Pod, error) {
+	pods, err := n.Pods(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range pods {
+		if pods[i].Name == name+"-"+NodeName {
+			return &pods[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// RunningTasks returns the IDs of containerd tasks (containers and sandboxes)
+// still running for the pod named name (a static pod's manifest name).
+func (n *Node) RunningTasks(ctx context.Context, name string) ([]string, error) {
+	out, err := n.ctr(ctx, "-n", "k8s.io", "containers", "ls", "-q",
+		fmt.Sprintf(`labels."io.kubernetes.pod.name"==%s-%s`, name, NodeName))
+	if err != nil {
+		return nil, fmt.Errorf("ctr containers ls: %w: %s", err, out)
+	}
+	ids := map[string]bool{}
+	for _, id := range strings.Fields(out) {
+		ids[id] = true
+	}
+	tasks, err := n.ctr(ctx, "-n", "k8s.io", "tasks", "ls")
+	if err != nil {
+		return nil, fmt.Errorf("ctr tasks ls: %w: %s", err, tasks)
+	}
+	var running []string
+	for _, line := range strings.Split(tasks, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && ids[f[0]] && f[2] == "RUNNING" {
+			running = append(running, f[0])
+		}
+	}
+	return running, nil
+}
+
+// AddPod writes a manifest into the static pod directory atomically: a
+// half-written file makes the kubelet log a parse error.
+func (n *Node) AddPod(name string, manifest []byte) error {
+	tmp := n.path("staging", name+".yaml")
+	if err := os.WriteFile(tmp, manifest, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(n.ManifestDir(), name+".yaml"))
+}
+
+// RemovePod deletes a static pod's manifest.
+func (n *Node) RemovePod(name string) error {
+	err := os.Remove(filepath.Join(n.ManifestDir(), name+".yaml"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// WaitPodGone waits until the kubelet no longer lists the pod and containerd
+// runs none of its tasks.
+func (n *Node) WaitPodGone(ctx context.Context, name string, limit time.Duration) error {
+	return poll(ctx, limit, 200*time.Millisecond, func() error {
+		p, err := n.Pod(ctx, name)
+		if err != nil {
+			return err
+		}
+		if p != nil {
+			return fmt.Errorf("pod %s still listed", name)
+		}
+		tasks, err := n.RunningTasks(ctx, name)
+		if err != nil {
+			return err
+		}
+		if len(tasks) > 0 {
+			return fmt.Errorf("pod %s: %d tasks still running", name, len(tasks))
+		}
+		return nil
+	})
+}
+
+// Diagnose prints the tails of the kubelet and containerd logs and every
+// pod's container states.
+func (n *Node) Diagnose(ctx context.Context) {
+	for _, f := range []string{"kubelet.log", "containerd.log"} {
+		fmt.Printf("\n--- tail of %s ---\n%s", f, tail(n.path("logs", f), 40))
+	}
+	fmt.Printf("\n--- pods (kubelet /pods) ---\n")
+	pods, err := n.Pods(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, p := range pods {
+		fmt.Print(describePod(&p))
+	}
+}
+
+// describePod is one line per pod and per container status.
+func describePod(p *corev1.Pod) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s phase=%s\n", p.Name, p.Status.Phase)
+	all := append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
+	for _, c := range all {
+		fmt.Fprintf(&b, "  %-12s ready=%t restarts=%d %s\n", c.Name, c.Ready, c.RestartCount, stateString(c.State))
+	}
+	return b.String()
+}
+
+func stateString(s corev1.ContainerState) string {
+	switch {
+	case s.Running != nil:
+		return "running since " + s.Running.StartedAt.UTC().Format(time.RFC3339)
+	case s.Terminated != nil:
+		return fmt.Sprintf("terminated exit=%d reason=%s %q", s.Terminated.ExitCode, s.Terminated.Reason, s.Terminated.Message)
+	case s.Waiting != nil:
+		return fmt.Sprintf("waiting reason=%s %q", s.Waiting.Reason, s.Waiting.Message)
+	}
+	return "unknown"
+}
+
+// KubeletLog returns the kubelet's log so far.
+func (n *Node) KubeletLog() (string, error) {
+	b, err := os.ReadFile(n.path("logs", "kubelet.log"))
+	return string(b), err
+}
+
+// Cleanup tears down whatever a run (this one, or an earlier one that
+// crashed) left: static pods, the kubelet, containerd, tasks, mounts,
+// cgroups, netns entries; then restores the sysctls. It only signals PIDs
+// recorded in Dir's state file, and only while they still run the binary
+// it started.
+func (n *Node) Cleanup(ctx context.Context) error {
+	st, err := n.loadState()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	kubeletUp := alive(st.KubeletPID, "kubelet")
+	containerdUp := alive(st.ContainerdPID, "containerd")
+	if kubeletUp {
+		// Let the kubelet stop the pods itself, as it would on a node: remove the
+		// manifests, then wait until it lists none and containerd runs no task.
+		entries, _ := os.ReadDir(n.ManifestDir())
+		for _, e := range entries {
+			_ = os.Remove(filepath.Join(n.ManifestDir(), e.Name()))
+		}
+		_ = poll(ctx, 60*time.Second, 250*time.Millisecond, func() error {
+			pods, err := n.Pods(ctx)
+			if err != nil {
+				return err
+			}
+			if len(pods) > 0 {
+				return fmt.Errorf("%d pods left", len(pods))
+			}
+			if containerdUp {
+				if out, _ := n.ctr(ctx, "-n", "k8s.io", "tasks", "ls", "-q"); strings.TrimSpace(out) != "" {
+					return errors.New("tasks left")
+				}
+			}
+			return nil
+		})
+		errs = append(errs, stopPID(st.KubeletPID, "kubelet", 15*time.Second))
+	}
+	if containerdUp {
+		// Whatever the kubelet left: kill and delete, or shims and cgroups stay.
+		out, _ := n.ctr(ctx, "-n", "k8s.io", "tasks", "ls", "-q")
+		for _, id := range strings.Fields(out) {
+			_, _ = n.ctr(ctx, "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", id)
+		}
+		_ = poll(ctx, 10*time.Second, 250*time.Millisecond, func() error {
+			if out, _ := n.ctr(ctx, "-n", "k8s.io", "tasks", "ls", "-q"); strings.TrimSpace(out) != "" {
+				return errors.New("tasks left")
+			}
+			return nil
+		})
+		for _, id := range strings.Fields(out) {
+			_, _ = n.ctr(ctx, "-n", "k8s.io", "tasks", "delete", "-f", id)
+		}
+		errs = append(errs, stopPID(st.ContainerdPID, "containerd", 15*time.Second))
+	}
+	errs = append(errs, unmountUnder(n.Dir))
+	removeCgroups()
+	if st.NetNS != nil {
+		before := map[string]bool{}
+		for _, ns := range st.NetNS {
+			before[ns] = true
+		}
+		for _, ns := range listNetNS() {
+			if !before[ns] && strings.HasPrefix(ns, "cni-") {
+				p := filepath.Join("/var/run/netns", ns)
+				_ = syscall.Unmount(p, syscall.MNT_DETACH)
+				_ = os.Remove(p)
+			}
+		}
+	}
+	keys := make([]string, 0, len(st.Sysctls))
+	for k := range st.Sysctls {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := os.WriteFile("/proc/sys/"+k, []byte(st.Sysctls[k]+"\n"), 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("restore sysctl %s: %w", k, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := os.Remove(n.statePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// alive reports whether pid is running the binary named base.
+func alive(pid int, base string) bool {
+	if pid <= 0 {
+		return false
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err == nil {
+		// a zombie (our own exited child not yet reaped) is not running
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			return false
+		}
+	}
+	return filepath.Base(strings.TrimSuffix(exe, " (deleted)")) == base
+}
+
+// stopPID sends SIGTERM, then SIGKILL after grace.
+func stopPID(pid int, base string, grace time.Duration) error {
+	if !alive(pid, base) {
+		return nil
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if !alive(pid, base) {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	time.Sleep(200 * time.Millisecond)
+	if alive(pid, base) {
+		return fmt.Errorf("%s (pid %d) survived SIGKILL", base, pid)
+	}
+	return nil
+}
+
+// unmountUnder unmounts every mount point below dir, deepest first.
+func unmountUnder(dir string) error {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return err
+	}
+	prefix := filepath.Clean(dir) + "/"
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 1 {
+			p := unescapeMount(f[1])
+			if strings.HasPrefix(p, prefix) {
+				points = append(points, p)
+			}
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(points)))
+	var errs []error
+	for _, p := range points {
+		if err := syscall.Unmount(p, 0); err != nil {
+			if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil {
+				errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unescapeMount undoes /proc/mounts' octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// removeCgroups removes the (empty) kubepods cgroups the kubelet created.
+func removeCgroups() {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods*")
+	more, _ := filepath.Glob("/sys/fs/cgroup/kubepods*")
+	for _, root := range append(roots, more...) {
+		var dirs []string
+		_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			_ = os.Remove(dirs[i])
+		}
+	}
+}
+
+func listNetNS() []string {
+	entries, _ := os.ReadDir("/var/run/netns")
+	names := []string{}
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// portInUse reports whether something accepts connections on 127.0.0.1:port.
+func portInUse(port int) bool {
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// tail returns the last n lines of a file.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error() + "\n"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// poll calls f every interval until it returns nil, ctx ends or limit passes;
+// the error names f's last failure.
+func poll(ctx context.Context, limit, interval time.Duration, f func() error) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s: %w", limit, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-time.After(interval):
+		}
+	}
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# make e2e: podseq on a real kubelet (v1.34, built from Go modules), Debian's
+# containerd 1.6 and runc, static pods, no API server, no registry.
+#
+# Installs what it needs from Debian (once), builds the kubelet (cached by
+# version), podseq, its image tarball (no Docker) and the harness, then runs
+# the harness (hack/e2e/*.go), which starts containerd and the kubelet, runs
+# every scenario and tears everything down. Extra arguments go to the
+# harness: hack/e2e/run.sh -run 'order|timeout' -runs 7 -keep
+#
+# Env: PODSEQ_E2E_CACHE (/var/cache/podseq-e2e) keeps the kubelet and the
+#      harness binaries; PODSEQ_E2E_DIR (/tmp/podseq-e2e) is the node's
+#      working directory, wiped at every start.
+# Needs: root, Debian/Ubuntu (apt), Go, network for apt and the Go module proxy
+#        on a cold run. See docs/e2e.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+cache=${PODSEQ_E2E_CACHE:-/var/cache/podseq-e2e}
+dir=${PODSEQ_E2E_DIR:-/tmp/podseq-e2e}
+log() { echo "$(date -u +%T) e2e: $*" >&2; }
+began=$(date +%s)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "e2e: must run as root (it starts containerd and a kubelet); try: sudo -E make e2e" >&2
+  exit 2
+fi
+export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+
+# --- Debian packages, installed once
+pkgs=(containerd runc busybox-static iproute2 util-linux)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- kubelet, cached by version (about 7 min on 2 cores with a cold Go cache)
+k8s=$(awk '$1 == "k8s.io/kubernetes" {print $2}' hack/kubelet/go.mod)
+[ -n "$k8s" ] || { echo "e2e: no k8s.io/kubernetes version in hack/kubelet/go.mod" >&2; exit 1; }
+kubelet=$cache/kubelet-$k8s/kubelet
+if [ ! -x "$kubelet" ]; then
+  log "building kubelet $k8s (cached in $cache)"
+  mkdir -p "$(dirname "$kubelet")"
+  (cd hack/kubelet && go build -trimpath \
+    -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$k8s" \
+    -o "$kubelet.tmp" k8s.io/kubernetes/cmd/kubelet)
+  mv "$kubelet.tmp" "$kubelet"
+fi
+
+# --- podseq, its image, the harness and its tools
+log "make build image-tar"
+make --no-print-directory build image-tar >/dev/null
+arch=$(go env GOARCH)
+image=$repo/bin/podseq-image-$arch.tar
+bin=$cache/bin
+mkdir -p "$bin"
+(cd hack && go build -trimpath -o "$bin/" ./e2e ./e2e/cmd/stamp ./e2e/cmd/svc ./e2e/cmd/pause ./mkimage)
+log "ready to start after $(( $(date +%s) - began )) s"
+
+# The harness tears down on its own (also on SIGINT/SIGTERM); this catches
+# the case where it is killed outright. Cleanup only acts on the PIDs the
+# harness recorded, and is a no-op when nothing is left.
+trap '"$bin/e2e" -dir "$dir" -cleanup || true' EXIT
+rc=0
+"$bin/e2e" -repo "$repo" -dir "$dir" -kubelet "$kubelet" -tools "$bin" -mkimage "$bin/mkimage" \
+  -podseq-image "$image" "$@" || rc=$?
+log "done in $(( $(date +%s) - began )) s (exit $rc)"
+exit $rc

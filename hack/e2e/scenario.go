@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Scenario is one e2e case. Each lives in its own file (scenario_*.go) and
+// registers itself from an init function; its Run function gets a T and
+// returns an error when podseq or the kubelet did not behave as claimed.
+type Scenario struct {
+	Name string
+	// Shows is one line for the summary and docs/e2e.md: what it proves.
+	Shows string
+	// Timed scenarios report latencies: they run one at a time after the
+	// others, which run concurrently (each pod in its own netns).
+	Timed bool
+	Run   func(t *T) error
+}
+
+// registry is filled by init functions only, read-only afterwards.
+var registry []Scenario
+
+func register(s Scenario) { registry = append(registry, s) }
+
+// scenarios returns the registered scenarios in name order, untimed first.
+func scenarios() []Scenario {
+	s := append([]Scenario(nil), registry...)
+	sort.SliceStable(s, func(i, j int) bool {
+		if s[i].Timed != s[j].Timed {
+			return !s[i].Timed
+		}
+		return s[i].Name < s[j].Name
+	})
+	return s
+}
+
+// Env is what every scenario shares: the node and the images on it.
+type Env struct {
+	Repo         string // the podseq checkout
+	Node         *Node
+	PodseqImage  string // the image from make image-tar
+	BusyboxImage string // static busybox, for "plain" app containers
+	Runs         int    // repetitions of timed measurements
+}
+
+// T is a scenario's handle: context, logging, and the figures it reports.
+type T struct {
+	*Env
+	Ctx     context.Context
+	Name    string
+	mu      sync.Mutex
+	figures []string
+	tables  []string
+	logs    []string
+}
+
+// Logf records a progress line (printed with the scenario's name).
+func (t *T) Logf(format string, args ...any) {
+	line := fmt.Sprintf("[%s] %s", t.Name, fmt.Sprintf(format, args...))
+	fmt.Printf("%s %s\n", time.Now().Format("15:04:05.000"), line)
+	t.mu.Lock()
+	t.logs = append(t.logs, line)
+	t.mu.Unlock()
+}
+
+// Figure records one "name value" fact for the summary.
+func (t *T) Figure(name string, format string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.figures = append(t.figures, name+" "+fmt.Sprintf(format, args...))
+}
+
+// Table adds a block of text printed under the summary.
+func (t *T) Table(text string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.tables = append(t.tables, text)
+}
+
+// Result is a finished scenario.
+type Result struct {
+	Scenario Scenario
+	Err      error
+	Took     time.Duration
+	Figures  []string
+	Tables   []string
+}
+
+// runScenario runs s with a fresh T, recovering a panic into a failure.
+func runScenario(ctx context.Context, env *Env, s Scenario) (r Result) {
+	t := &T{Env: env, Ctx: ctx, Name: s.Name}
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			r.Err = fmt.Errorf("panic: %v", p)
+		}
+		r.Scenario, r.Took, r.Figures, r.Tables = s, time.Since(start), t.figures, t.tables
+		status := "PASS"
+		if r.Err != nil {
+			status = "FAIL: " + r.Err.Error()
+		}
+		t.Logf("%s (%s)", status, r.Took.Round(100*time.Millisecond))
+	}()
+	return Result{Err: s.Run(t)}
+}
+
+// summary renders the results as a markdown table plus each scenario's
+// extra tables.
+func summary(results []Result, setup, total time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| scenario | result | time | figures |\n|---|---|---|---|\n")
+	for _, r := range results {
+		res := "PASS"
+		if r.Err != nil {
+			res = "**FAIL**"
+		}
+		figs := strings.Join(r.Figures, "; ")
+		if r.Err != nil {
+			figs = strings.ReplaceAll(r.Err.Error(), "|", "/") + "; " + figs
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.1f s | %s |\n", r.Scenario.Name, res, r.Took.Seconds(), figs)
+	}
+	fmt.Fprintf(&b, "\nsetup (images, containerd, kubelet) %.1f s; whole run %.1f s\n", setup.Seconds(), total.Seconds())
+	for _, r := range results {
+		for _, tb := range r.Tables {
+			b.WriteString("\n" + tb)
+		}
+	}
+	return b.String()
+}
+
+// median of durations (0 for none).
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}

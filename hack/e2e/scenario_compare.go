@@ -1,0 +1,183 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+func init() {
+	register(Scenario{
+		Name: "compare",
+		Shows: "sidecar ready → app started, one stand-in sidecar (svc: ready 2s after it starts, stamping the instant) " +
+			"gated three ways: push (manifests/demo-push: podseq run --ready supervises svc, podseq wait long-polls it), " +
+			"polling (manifests/demo with svc in place of podseq run: podseq wait polls svc), native " +
+			"(manifests/native-sidecar: restartable init container, httpGet startupProbe periodSeconds: 1, hostNetwork); " +
+			"medians over -runs rounds, one pod at a time",
+		Timed: true,
+		Run:   compareScenario,
+	})
+}
+
+// compareReadyAfter is when svc turns ready after it starts.
+const compareReadyAfter = "2s"
+
+// svcCommand runs the stand-in sidecar on addr.
+func svcCommand(addr string) []string {
+	return []string{svcBin, "-addr", addr, "-ready-after", compareReadyAfter, "-stamp", outMount + "/sidecar.ready"}
+}
+
+// A variant turns a manifest into its pod: it gets the builder with the
+// manifest loaded and returns the app container to stamp.
+type variant struct {
+	name     string
+	manifest string
+	adapt    func(b *PodBuilder) error
+}
+
+var compareVariants = []variant{
+	{"push", "demo-push", func(b *PodBuilder) error {
+		// podseq run supervises svc and probes it; the hook, as in the manifest
+		// (--period=2s), long-polls podseq run and is released at once.
+		sidecar, err := b.Container("sidecar")
+		if err != nil {
+			return err
+		}
+		if len(sidecar.Command) != 0 {
+			return fmt.Errorf("sidecar: want podseq run as the image's entrypoint, got command %q", sidecar.Command)
+		}
+		sidecar.Args = append([]string{"run", "--ready=http://127.0.0.1:8080/ready", "--"}, svcCommand("127.0.0.1:8080")...)
+		return b.WrapPostStart(sidecar, "true", Stamp("hook.end"))
+	}},
+	{"polling", "demo", func(b *PodBuilder) error {
+		// svc serves on podseq run's port in its place: the manifest's hook is
+		// unchanged, and polls (svc sends no Podseq-Hold header).
+		sidecar, err := b.Container("sidecar")
+		if err != nil {
+			return err
+		}
+		sidecar.Command, sidecar.Args = svcCommand(":15780"), nil
+		return b.WrapPostStart(sidecar, "true", Stamp("hook.end"))
+	}},
+	{"native", "native-sidecar", func(b *PodBuilder) error {
+		// kubelet's httpGet probes need the pod on the host's network: svc on a
+		// free loopback port, probed at 127.0.0.1.
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		b.Spec.HostNetwork = true
+		sidecar, err := b.Container("sidecar")
+		if err != nil {
+			return err
+		}
+		if sidecar.RestartPolicy == nil || sidecar.StartupProbe == nil || sidecar.StartupProbe.HTTPGet == nil {
+			return fmt.Errorf("sidecar: want a restartable init container with an httpGet startupProbe")
+		}
+		sidecar.Command, sidecar.Args = svcCommand(fmt.Sprintf("127.0.0.1:%d", port)), nil
+		for i := range sidecar.Ports {
+			sidecar.Ports[i].ContainerPort, sidecar.Ports[i].HostPort = int32(port), 0
+		}
+		for _, p := range []*corev1.Probe{sidecar.StartupProbe, sidecar.ReadinessProbe, sidecar.LivenessProbe} {
+			if p != nil && p.HTTPGet != nil {
+				p.HTTPGet.Host, p.HTTPGet.Port = "127.0.0.1", intstr.FromInt(port)
+			}
+		}
+		return nil
+	}},
+}
+
+func compareScenario(t *T) error {
+	got := map[string][]time.Duration{}
+	hooks := map[string][]time.Duration{}
+	var errs []error
+	// One pod at a time: pods starting or stopping beside the one measured
+	// would compete for the 2 cores in exactly the window measured.
+	for round := 1; round <= t.Runs && t.Ctx.Err() == nil; round++ {
+		for _, v := range compareVariants {
+			d, h, err := compareOnce(t, v, round)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s round %d: %w", v.name, round, err))
+				continue
+			}
+			got[v.name] = append(got[v.name], d)
+			if h != 0 {
+				hooks[v.name] = append(hooks[v.name], h)
+			}
+		}
+	}
+	var tb strings.Builder
+	fmt.Fprintf(&tb, "sidecar ready → app started (%d rounds; svc turns ready %s after it starts)\n\n", t.Runs, compareReadyAfter)
+	fmt.Fprintf(&tb, "| variant | runs | median | min | max | ready→hook end (median) | all (ms) |\n|---|---|---|---|---|---|---|\n")
+	for _, v := range compareVariants {
+		ds := got[v.name]
+		if len(ds) == 0 {
+			fmt.Fprintf(&tb, "| %s | 0 | - | - | - | - | - |\n", v.name)
+			continue
+		}
+		lo, hi := ds[0], ds[0]
+		var all []string
+		for _, d := range ds {
+			lo, hi = min(lo, d), max(hi, d)
+			all = append(all, fmt.Sprint(d.Milliseconds()))
+		}
+		hook := "-"
+		if len(hooks[v.name]) > 0 {
+			hook = ms(median(hooks[v.name]))
+		}
+		fmt.Fprintf(&tb, "| %s | %d | %s | %s | %s | %s | %s |\n", v.name, len(ds), ms(median(ds)), ms(lo), ms(hi), hook, strings.Join(all, " "))
+		t.Figure(v.name, "median %s", ms(median(ds)))
+	}
+	t.Table(tb.String())
+	return errors.Join(errs...)
+}
+
+// compareOnce runs one pod of a variant and returns sidecar ready → app
+// started (and records ready → hook end where there is a hook).
+func compareOnce(t *T, v variant, round int) (total, toHookEnd time.Duration, err error) {
+	spec, file, err := t.LoadPodSpec(v.manifest, "")
+	if err != nil {
+		return 0, 0, err
+	}
+	b, err := t.NewPod(fmt.Sprintf("compare-%s-%d", v.name, round), spec)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := v.adapt(b); err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", file, err)
+	}
+	app, err := b.Container("app")
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := b.WrapMain(app, Stamp("app.started")); err != nil {
+		return 0, 0, err
+	}
+	if err := b.Start(); err != nil {
+		return 0, 0, err
+	}
+	defer t.Stop(b)
+	appStarted, err := t.WaitStamp(b, "app.started", 60*time.Second)
+	if err != nil {
+		return 0, 0, err
+	}
+	ready, err := b.ReadStamp("sidecar.ready")
+	if err != nil {
+		return 0, 0, err
+	}
+	d := appStarted.Sub(ready)
+	if d < 0 {
+		return 0, 0, fmt.Errorf("app started %s before the sidecar was ready", -d)
+	}
+	hook := ""
+	if hookEnd, err := b.ReadStamp("hook.end"); err == nil {
+		toHookEnd = hookEnd.Sub(ready)
+		hook = fmt.Sprintf(" (ready→hook end %s, hook end→app %s)", ms(toHookEnd), ms(appStarted.Sub(hookEnd)))
+	}
+	t.Logf("%s round %d: %s%s", v.name, round, ms(d), hook)
+	return d, toHookEnd, nil
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+func init() {
+	register(Scenario{
+		Name:  "order",
+		Shows: "podseq wait in the sidecar's postStart holds the app back until `podseq run --ready-after 3s` is ready; the app's first request to the sidecar succeeds",
+		Run:   orderScenario,
+	})
+}
+
+func orderScenario(t *T) error {
+	spec, err := t.manifestOrCode("demo", "", demoSpec)
+	if err != nil {
+		return err
+	}
+	b, err := t.NewPod("order", spec)
+	if err != nil {
+		return err
+	}
+	sidecar, err := b.Container("sidecar")
+	if err != nil {
+		return err
+	}
+	app, err := b.Container("app")
+	if err != nil {
+		return err
+	}
+	argv := mainArgv(sidecar)
+	if *argv, err = setFlag(*argv, "run", "ready-after", "3s"); err != nil {
+		return err
+	}
+	if err := b.WrapMain(sidecar, Stamp("sidecar.started")); err != nil {
+		return err
+	}
+	if err := b.WrapPostStart(sidecar, Stamp("hook.begin"), Stamp("hook.end")+"; echo $rc >> /out/hook.rc"); err != nil {
+		return err
+	}
+	// The app's first act: one request to the sidecar's ready endpoint.
+	first := Stamp("app.started") + "; if " + shell + " wget -q -O /out/app.first http://localhost:15780/ready; then " +
+		Stamp("app.first-ok") + "; else " + Stamp("app.first-failed") + "; fi"
+	if err := b.WrapMain(app, first); err != nil {
+		return err
+	}
+	if err := b.Start(); err != nil {
+		return err
+	}
+	defer t.Stop(b)
+	appStarted, err := t.WaitStamp(b, "app.started", 60*time.Second)
+	if err != nil {
+		return err
+	}
+	if _, err := t.WaitStamp(b, "app.first-ok", 10*time.Second); err != nil {
+		if _, failed := b.ReadStamp("app.first-failed"); failed == nil {
+			return fmt.Errorf("the app's first request to the sidecar failed")
+		}
+		return err
+	}
+	sidecarStarted, err := b.ReadStamp("sidecar.started")
+	if err != nil {
+		return err
+	}
+	hookEnd, err := b.ReadStamp("hook.end")
+	if err != nil {
+		return err
+	}
+	rc, _ := os.ReadFile(b.Out("hook.rc"))
+	if strings.TrimSpace(string(rc)) != "0" {
+		return fmt.Errorf("podseq wait exited %q, want 0", strings.TrimSpace(string(rc)))
+	}
+	if !appStarted.After(hookEnd) {
+		return fmt.Errorf("app started %s before the hook returned", hookEnd.Sub(appStarted))
+	}
+	if d := hookEnd.Sub(sidecarStarted); d < 3*time.Second {
+		return fmt.Errorf("hook returned %s after the sidecar started, before --ready-after 3s", d)
+	}
+	t.Figure("sidecar start→hook end", "%s", ms(hookEnd.Sub(sidecarStarted)))
+	t.Figure("hook end→app start", "%s", ms(appStarted.Sub(hookEnd)))
+	return nil
+}
