@@ -38,7 +38,9 @@ func Create(dir, name string, birthDeps []string, now time.Time) (*Writer, error
 	if err := CheckGraveyard(dir); err != nil {
 		return nil, err
 	}
-	lock, err := os.OpenFile(lockPath(dir, name), os.O_RDWR|os.O_CREATE, 0o644)
+	// Read-only is enough for flock, and works when a restarted container
+	// runs as another user than the one that created the lock file.
+	lock, err := os.OpenFile(lockPath(dir, name), os.O_RDONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, graveyardErr(dir, err)
 	}
