@@ -1,0 +1,130 @@
+package probes
+
+import (
+	"crypto/tls"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// grpcHealthServer runs grpc-go's own health server on loopback, over TLS when
+// cert is not nil, and returns its address and health status table.
+func grpcHealthServer(t *testing.T, cert *tls.Certificate) (string, *health.Server) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts []grpc.ServerOption
+	if cert != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{*cert}})))
+	}
+	srv := grpc.NewServer(opts...)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(l) //nolint:errcheck // ends when stopped
+	}()
+	t.Cleanup(func() {
+		srv.Stop()
+		<-done
+	})
+	return l.Addr().String(), hs
+}
+
+func TestGRPCHealth(t *testing.T) {
+	t.Parallel()
+	addr, hs := grpcHealthServer(t, nil)
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus("app.Ready", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus("app.Down", healthpb.HealthCheckResponse_NOT_SERVING)
+	hs.SetServingStatus("app.Odd", healthpb.HealthCheckResponse_SERVICE_UNKNOWN)
+	// A long service name makes a length varint of two bytes.
+	long := "app." + strings.Repeat("x", 200)
+	hs.SetServingStatus(long, healthpb.HealthCheckResponse_SERVING)
+	tests := []struct {
+		path, wantErr string
+	}{
+		{"", ""},
+		{"/", ""},
+		{"/app.Ready", ""},
+		{"/" + long, ""},
+		{"/app.Down", "NOT_SERVING"},
+		{"/app.Odd", "SERVICE_UNKNOWN"},
+		{"/app.Missing", "grpc status NotFound: unknown service"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			t.Parallel()
+			tg := mustParse(t, "grpc://"+addr+tt.path, Options{})
+			err := check(t, tg, 5*time.Second)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Check: %v", err)
+				}
+				return
+			}
+			wantErr(t, err, tt.wantErr)
+		})
+	}
+}
+
+func TestGRPCTurnsServing(t *testing.T) {
+	t.Parallel()
+	addr, hs := grpcHealthServer(t, nil)
+	hs.SetServingStatus("app", healthpb.HealthCheckResponse_NOT_SERVING)
+	tg := mustParse(t, "grpc://"+addr+"/app", Options{})
+	wantErr(t, check(t, tg, 5*time.Second), "NOT_SERVING")
+	time.AfterFunc(200*time.Millisecond, func() { hs.SetServingStatus("app", healthpb.HealthCheckResponse_SERVING) })
+	r, err := waitDeadline(t, 30*time.Second, Schedule{}, tg)
+	if err != nil {
+		t.Fatalf("Wait: %v (%s)", err, r.Pending())
+	}
+	if r.Targets[0].Attempts < 2 {
+		t.Errorf("%d attempts, want several", r.Targets[0].Attempts)
+	}
+	// Shutdown: every service turns NOT_SERVING.
+	hs.Shutdown()
+	wantErr(t, check(t, tg, 5*time.Second), "NOT_SERVING")
+}
+
+func TestGRPCS(t *testing.T) {
+	t.Parallel()
+	cert, caFile := selfSigned(t)
+	_, otherCA := selfSigned(t)
+	addr, hs := grpcHealthServer(t, &cert)
+	hs.SetServingStatus("app", healthpb.HealthCheckResponse_SERVING)
+	if err := check(t, mustParse(t, "grpcs://"+addr+"/app", Options{CAFile: caFile}), 5*time.Second); err != nil {
+		t.Errorf("grpcs with --ca-file: %v", err)
+	}
+	if err := check(t, mustParse(t, "grpcs://"+addr, Options{InsecureSkipVerify: true}), 5*time.Second); err != nil {
+		t.Errorf("grpcs with --insecure-skip-verify: %v", err)
+	}
+	wantErr(t, check(t, mustParse(t, "grpcs://"+addr, Options{}), 5*time.Second), "certificate")
+	wantErr(t, check(t, mustParse(t, "grpcs://"+addr, Options{CAFile: otherCA}), 5*time.Second), "certificate")
+	// grpc:// (cleartext) to a TLS server fails, and says something.
+	if err := check(t, mustParse(t, "grpc://"+addr, Options{}), 2*time.Second); err == nil {
+		t.Error("grpc:// (cleartext) to a TLS server succeeded")
+	}
+}
+
+// A plain HTTP server is not a gRPC server.
+func TestGRPCAgainstHTTP(t *testing.T) {
+	t.Parallel()
+	cert, caFile := selfSigned(t)
+	url := h2Server(t, cert) // answers 200 with an empty body
+	tg := mustParse(t, "grpcs://"+strings.TrimPrefix(url, "https://"), Options{CAFile: caFile})
+	err := check(t, tg, 5*time.Second)
+	if err == nil {
+		t.Fatal("an HTTP server passed a gRPC health check")
+	}
+	t.Logf("grpcs:// to a plain HTTPS server: %v", err)
+}

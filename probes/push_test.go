@@ -1,0 +1,143 @@
+package probes
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// adminEndpoint is a fake `podseq run` /ready: it says it can hold requests
+// (HoldHeader) and holds a `?wait=D` request until it is ready or D passes.
+type adminEndpoint struct {
+	url      string
+	hold     string // the HoldHeader value
+	ready    chan struct{}
+	setReady func()
+	requests atomic.Int32
+	held     atomic.Int32 // requests that asked to be held
+	badWait  atomic.Value // a ?wait= value that is not a duration
+}
+
+func newAdminEndpoint(t *testing.T, hold string) *adminEndpoint {
+	t.Helper()
+	a := &adminEndpoint{hold: hold, ready: make(chan struct{})}
+	var once sync.Once
+	a.setReady = func() { once.Do(func() { close(a.ready) }) }
+	a.url = serveStop(t, func(stop <-chan struct{}) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			a.requests.Add(1)
+			w.Header().Set(HoldHeader, a.hold)
+			if v := r.URL.Query().Get(HoldParam); v != "" {
+				a.held.Add(1)
+				d, err := time.ParseDuration(v)
+				if err != nil || d <= 0 {
+					a.badWait.Store(v)
+					w.WriteHeader(http.StatusBadRequest)
+					return
+				}
+				timer := time.NewTimer(d)
+				defer timer.Stop()
+				select {
+				case <-a.ready:
+				case <-timer.C:
+				case <-stop:
+				case <-r.Context().Done():
+					return
+				}
+			}
+			select {
+			case <-a.ready:
+				w.Write([]byte("ready\n"))
+			default:
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		}
+	})
+	return a
+}
+
+// Push release: against a podseq admin endpoint the prober switches to long
+// polls, and a wait makes a couple of requests instead of one every period.
+func TestPushRelease(t *testing.T) {
+	t.Parallel()
+	a := newAdminEndpoint(t, "30s")
+	tg := mustParse(t, a.url+"/ready", Options{})
+	readyAt := time.Now().Add(700 * time.Millisecond)
+	time.AfterFunc(time.Until(readyAt), a.setReady)
+	r, err := waitDeadline(t, 30*time.Second, Schedule{}, tg)
+	if err != nil {
+		t.Fatalf("Wait: %v (%s)", err, r.Pending())
+	}
+	if time.Now().Before(readyAt) {
+		t.Fatal("released before the endpoint was ready")
+	}
+	// Polling every 10ms for 700ms would make ~70 requests; a long poll
+	// makes 2: the first learns the endpoint holds, the second is held.
+	if n, h := a.requests.Load(), a.held.Load(); n > 3 || h < 1 {
+		t.Errorf("%d requests, %d of them held; want 2 or 3, held", n, h)
+	}
+	if v := a.badWait.Load(); v != nil {
+		t.Errorf("the prober sent ?wait=%v", v)
+	}
+}
+
+// An endpoint that grants short holds is asked again at once when one
+// expires, and still answers with few requests.
+func TestPushReleaseShortHolds(t *testing.T) {
+	t.Parallel()
+	a := newAdminEndpoint(t, "100ms")
+	tg := mustParse(t, a.url+"/ready", Options{})
+	time.AfterFunc(time.Second, a.setReady)
+	r, err := waitDeadline(t, 30*time.Second, Schedule{}, tg)
+	if err != nil {
+		t.Fatalf("Wait: %v (%s)", err, r.Pending())
+	}
+	// About one request every 100ms hold: 10-12. Never the ~100 of
+	// polling every 10ms.
+	if n := a.requests.Load(); n > 25 || n < 5 {
+		t.Errorf("%d requests in 1s with 100ms holds, want about 11", n)
+	}
+	if v := a.badWait.Load(); v != nil {
+		t.Errorf("the prober sent ?wait=%v", v)
+	}
+}
+
+// A held request never stretches the deadline: the hold the prober asks for
+// is bounded by the time left.
+func TestPushReleaseDeadline(t *testing.T) {
+	t.Parallel()
+	a := newAdminEndpoint(t, "1h")
+	tg := mustParse(t, a.url+"/ready", Options{})
+	r, err := waitDeadline(t, time.Second, Schedule{}, tg)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait = %v, want the deadline", err)
+	}
+	if n := a.requests.Load(); n > 4 {
+		t.Errorf("%d requests in 1s, want 2 or 3", n)
+	}
+	// The last error says what the endpoint said, not that an attempt
+	// timed out.
+	wantPending(t, r, a.url+"/ready", "503 Service Unavailable")
+}
+
+// Monitor keeps long-polling a ready admin endpoint without hammering it.
+func TestPushMonitor(t *testing.T) {
+	t.Parallel()
+	a := newAdminEndpoint(t, "30s")
+	a.setReady()
+	tg := mustParse(t, a.url+"/ready", Options{})
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	var changes atomic.Int32
+	Monitor(ctx, []*Target{tg}, Schedule{ReadyPeriod: 100 * time.Millisecond}, nil, func(bool, Report) { changes.Add(1) })
+	if changes.Load() != 1 {
+		t.Errorf("%d changes, want 1 (ready)", changes.Load())
+	}
+	if n := a.requests.Load(); n > 20 {
+		t.Errorf("%d requests in 1s with a 100ms ready period", n)
+	}
+}
