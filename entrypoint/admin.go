@@ -12,8 +12,17 @@ import (
 	"github.com/podseq/podseq/probes"
 )
 
-// maxHoldText is the value of probes.HoldHeader on every /ready response.
-var maxHoldText = MaxHold.String()
+// Header values shared by every response, set without allocating (net/http
+// never modifies them).
+var (
+	holdValue       = []string{MaxHold.String()}
+	textPlainValue  = []string{"text/plain; charset=utf-8"}
+	noStoreValue    = []string{"no-store"}
+	readyBody       = []byte("ready\n")
+	holdHeaderKey   = http.CanonicalHeaderKey(probes.HoldHeader)
+	contentTypeKey  = "Content-Type"
+	cacheControlKey = "Cache-Control"
+)
 
 // Handler is the admin server's handler, on its own ServeMux:
 //
@@ -45,17 +54,27 @@ func (p slogPrinter) Println(v ...any) {
 }
 
 func text(w http.ResponseWriter, code int, body string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h[contentTypeKey] = textPlainValue
+	h[cacheControlKey] = noStoreValue
 	w.WriteHeader(code)
 	_, _ = io.WriteString(w, body+"\n")
+}
+
+// ok answers 200 "ready", the hot path of /ready.
+func ok(w http.ResponseWriter) {
+	h := w.Header()
+	h[contentTypeKey] = textPlainValue
+	h[cacheControlKey] = noStoreValue
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(readyBody)
 }
 
 func (s *Supervisor) handleReady(w http.ResponseWriter, r *http.Request) {
 	s.m.reqReady.Inc()
 	// Every answer says that this endpoint holds requests: that is how
 	// podseq wait knows to long-poll it.
-	w.Header().Set(probes.HoldHeader, maxHoldText)
+	w.Header()[holdHeaderKey] = holdValue
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		text(w, http.StatusMethodNotAllowed, "method not allowed: use GET")
@@ -63,7 +82,7 @@ func (s *Supervisor) handleReady(w http.ResponseWriter, r *http.Request) {
 	}
 	ready, reason, turned := s.state.get()
 	if ready {
-		text(w, http.StatusOK, "ready")
+		ok(w)
 		return
 	}
 	if r.URL.RawQuery == "" {
@@ -97,7 +116,7 @@ func (s *Supervisor) handleReady(w http.ResponseWriter, r *http.Request) {
 	select {
 	case <-turned:
 		s.m.pollReleased.Inc()
-		text(w, http.StatusOK, "ready")
+		ok(w)
 	case <-t.C:
 		s.m.pollTimedOut.Inc()
 		_, reason, _ := s.state.get()

@@ -291,7 +291,7 @@ func helperCmd(name string, args ...string) []string {
 
 // supervisor is a podseq run in a process of its own.
 type supervisor struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	lines  chan string   // the children's stdout, line by line
 	seen   []string      // the lines expect read
@@ -301,7 +301,7 @@ type supervisor struct {
 }
 
 // startSupervisor starts a supervisor helper; its stdout is the children's.
-func startSupervisor(t *testing.T, sc superviseConfig, modify ...func(*exec.Cmd)) *supervisor {
+func startSupervisor(t testing.TB, sc superviseConfig, modify ...func(*exec.Cmd)) *supervisor {
 	t.Helper()
 	b, err := json.Marshal(sc)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -53,9 +54,30 @@ func init() {
 	})
 }
 
+// podseqBinaryTB is podseqBinary for benchmarks too: the same binary, built
+// once with the same command.
+func podseqBinaryTB(tb testing.TB) string {
+	tb.Helper()
+	if t, ok := tb.(*testing.T); ok {
+		return podseqBinary(t)
+	}
+	path := filepath.Join(binDir, "podseq")
+	buildOnce.Do(func() {
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version=test", "-o", path, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return path
+}
+
 // podseqRun is a `podseq run` process of the built binary.
 type podseqRun struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	mu     sync.Mutex
 	stderr []string // JSON log lines
@@ -66,10 +88,10 @@ type podseqRun struct {
 
 // startRun starts the podseq binary as `podseq run --listen 127.0.0.1:0
 // --log-format json ARGS...`; env is added to its environment.
-func startPodseqRun(t *testing.T, env []string, args ...string) *podseqRun {
+func startPodseqRun(t testing.TB, env []string, args ...string) *podseqRun {
 	t.Helper()
 	r := &podseqRun{t: t, addrCh: make(chan string, 1), exited: make(chan struct{})}
-	r.cmd = exec.Command(podseqBinary(t), append([]string{"run", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	r.cmd = exec.Command(podseqBinaryTB(t), append([]string{"run", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
 	r.cmd.Env = append(os.Environ(), env...)
 	pipe, err := r.cmd.StderrPipe()
 	if err != nil {
@@ -391,4 +413,64 @@ func TestRunFrontsServer(t *testing.T) {
 	if got := r.wait(); got != 0 {
 		t.Errorf("exit %d after /quitquitquit, want 0", got)
 	}
+}
+
+// BenchmarkRunRSS: the memory and idle CPU of podseq run supervising a child
+// and serving its readiness, after it answered b.N /ready requests and a
+// /metrics scrape. Goals: RSS <= 20 MB, idle CPU ~0.
+func BenchmarkRunRSS(b *testing.B) {
+	r := startPodseqRun(b, []string{testHelperEnv + "=run-linger"}, "--", os.Args[0], "1h", "0")
+	url := "http://" + r.addr() + "/ready"
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	get := func(url string) {
+		resp, err := client.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	get(url + "?wait=20s")
+	for b.Loop() {
+		get(url)
+	}
+	get(strings.TrimSuffix(url, "/ready") + "/metrics")
+	tr.CloseIdleConnections()
+	pid := r.cmd.Process.Pid
+	cpu0 := procCPU(b, pid)
+	time.Sleep(2 * time.Second)
+	idle := procCPU(b, pid) - cpu0
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 3 && (f[0] == "VmRSS:" || f[0] == "VmHWM:") {
+			kb, _ := strconv.Atoi(f[1])
+			b.ReportMetric(float64(kb)/1024, strings.ToLower(strings.TrimSuffix(f[0], ":"))+"-MB")
+		}
+	}
+	b.ReportMetric(100*idle.Seconds()/2, "idle-cpu-%")
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		b.Fatal(err)
+	}
+	if code := r.wait(); code != 128+int(syscall.SIGTERM) {
+		b.Errorf("exit %d, want 143 (the child died of SIGTERM)", code)
+	}
+}
+
+// procCPU is the user+system CPU time of process pid so far.
+func procCPU(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
 }
