@@ -19,6 +19,7 @@ import (
 // the filesystem: an emptyDir is on the node's disk, or tmpfs with
 // medium: Memory.
 func BenchmarkTombstoneRelease(b *testing.B) {
+	const minSamples = 100
 	dir := b.TempDir()
 	w, err := tombstone.Create(dir, "dep", nil, time.Now())
 	if err != nil {
@@ -32,10 +33,13 @@ func BenchmarkTombstoneRelease(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	lat := make([]time.Duration, 0, b.N)
-	writes := make([]time.Duration, 0, b.N)
+	// At least minSamples releases, whatever b.N (make bench runs -benchtime
+	// 1x): a median needs samples.
+	n := max(b.N, minSamples)
+	lat := make([]time.Duration, 0, n)
+	writes := make([]time.Duration, 0, n)
 	b.ResetTimer()
-	for range b.N {
+	for range n {
 		b.StopTimer()
 		if err := w.NotReady(time.Now()); err != nil {
 			b.Fatal(err)
