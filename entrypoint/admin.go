@@ -80,16 +80,20 @@ func (s *Supervisor) handleReady(w http.ResponseWriter, r *http.Request) {
 		text(w, http.StatusMethodNotAllowed, "method not allowed: use GET")
 		return
 	}
+	raw := ""
+	if r.URL.RawQuery != "" {
+		raw = r.URL.Query().Get(probes.HoldParam)
+	}
+	if raw == "" {
+		s.m.readyPlain.Inc()
+	} else {
+		s.m.readyLongPoll.Inc()
+	}
 	ready, reason, turned := s.state.get()
 	if ready {
 		ok(w)
 		return
 	}
-	if r.URL.RawQuery == "" {
-		text(w, http.StatusServiceUnavailable, "not ready: "+reason)
-		return
-	}
-	raw := r.URL.Query().Get(probes.HoldParam)
 	if raw == "" {
 		text(w, http.StatusServiceUnavailable, "not ready: "+reason)
 		return

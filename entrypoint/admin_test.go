@@ -383,6 +383,7 @@ func TestMetricsLint(t *testing.T) {
 	}
 	for _, want := range []string{"podseq_ready", "podseq_time_to_ready_seconds", "podseq_probe_attempts_total",
 		"podseq_probe_duration_seconds", "podseq_ready_waiters", "podseq_long_polls_total", "podseq_admin_requests_total",
+		"podseq_ready_requests_total",
 		"go_goroutines", "process_resident_memory_bytes"} {
 		if !names[want] {
 			t.Errorf("no metric %s", want)

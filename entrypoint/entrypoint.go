@@ -56,7 +56,8 @@ const (
 	// NotReady: the child stopped being ready (a probe failed
 	// FailureThreshold times, or it is dying).
 	NotReady
-	// Died: the child exited; Event.ExitCode says how.
+	// Died: the child exited, or could not start (126 or 127, with no Born
+	// before it); Event.ExitCode says how.
 	Died
 )
 
@@ -80,7 +81,8 @@ type Event struct {
 	Kind EventKind
 	// Time is when it happened.
 	Time time.Time
-	// PID is the child's process id (podseq's own without a command).
+	// PID is the child's process id (podseq's own without a command; 0 in
+	// the Died event of a command that could not start).
 	PID int
 	// ExitCode is the child's exit code, 128+N when it died of signal N
 	// (Died only). Run may still return 0 for it: see Run.

@@ -451,3 +451,12 @@ func TestRunExitCodes(t *testing.T) {
 		}
 	}
 }
+
+func TestRunCannotStartEvent(t *testing.T) {
+	r := startRun(t, context.Background(), Config{Command: []string{"/nonexistent/podseq-test"}})
+	died := r.next(Died)
+	code, err := r.wait()
+	if code != ExitNotFound || err == nil || died.ExitCode != ExitNotFound || died.PID != 0 {
+		t.Errorf("Run = %d, %v, Died %+v; want 127, an error, and Died(127) with PID 0", code, err, died)
+	}
+}

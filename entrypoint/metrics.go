@@ -17,6 +17,7 @@ type metrics struct {
 
 	pollReleased, pollTimedOut, pollCanceled, pollRejected, pollShutdown prometheus.Counter
 	reqReady, reqHealthz, reqMetrics, reqQuit                            prometheus.Counter
+	readyPlain, readyLongPoll                                            prometheus.Counter
 }
 
 type targetMetrics struct {
@@ -55,6 +56,10 @@ func newMetrics(targets []*probes.Target, state *readiness) *metrics {
 		Name: "podseq_admin_requests_total",
 		Help: "Requests to the admin server by handler (ready counts plain requests and long polls).",
 	}, []string{"handler"})
+	readyRequests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podseq_ready_requests_total",
+		Help: "Requests to /ready by mode: plain (answered at once) or long_poll (with ?wait=, held until ready or the wait ends).",
+	}, []string{"mode"})
 	for _, t := range targets {
 		m.targets[t] = targetMetrics{
 			success:  attempts.WithLabelValues(t.Name, "success"),
@@ -68,10 +73,12 @@ func newMetrics(targets []*probes.Target, state *readiness) *metrics {
 	m.pollRejected = polls.WithLabelValues("rejected")
 	m.pollShutdown = polls.WithLabelValues("shutdown")
 	m.reqReady = requests.WithLabelValues("ready")
+	m.readyPlain = readyRequests.WithLabelValues("plain")
+	m.readyLongPoll = readyRequests.WithLabelValues("long_poll")
 	m.reqHealthz = requests.WithLabelValues("healthz")
 	m.reqMetrics = requests.WithLabelValues("metrics")
 	m.reqQuit = requests.WithLabelValues("quitquitquit")
-	m.reg.MustRegister(m.ready, m.timeToReady, attempts, duration, waiters, polls, requests,
+	m.reg.MustRegister(m.ready, m.timeToReady, attempts, duration, waiters, polls, requests, readyRequests,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -34,10 +34,8 @@ func (s *Supervisor) supervise(ctx context.Context, sigs <-chan os.Signal, chld 
 	}
 	if err := cmd.Start(); err != nil {
 		code, err := startError(s.cfg.Command[0], err)
-		reason := err.Error()
-		s.health.Store(&reason)
-		s.state.set(false, reason)
-		s.state.finish()
+		// Never born, dead all the same: OnEvent records it (PID 0).
+		s.childDied(0, code, err.Error())
 		return code, err
 	}
 	pid := cmd.Process.Pid

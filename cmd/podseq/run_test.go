@@ -342,10 +342,12 @@ func TestRunPushRelease(t *testing.T) {
 	}
 	m := scrapeMetrics(t, addr)
 	for series, want := range map[string]float64{
-		`podseq_admin_requests_total{handler="ready"}`: 2, // one plain, one held
-		`podseq_long_polls_total{result="released"}`:   1,
-		`podseq_long_polls_total{result="timed_out"}`:  0,
-		`podseq_long_polls_total{result="canceled"}`:   0,
+		`podseq_admin_requests_total{handler="ready"}`:  2,
+		`podseq_ready_requests_total{mode="plain"}`:     1, // to learn that it holds
+		`podseq_ready_requests_total{mode="long_poll"}`: 1, // held until ready
+		`podseq_long_polls_total{result="released"}`:    1,
+		`podseq_long_polls_total{result="timed_out"}`:   0,
+		`podseq_long_polls_total{result="canceled"}`:    0,
 		`podseq_ready`: 1,
 	} {
 		if got := m[series]; got != want {
@@ -473,4 +475,48 @@ func procCPU(b *testing.B, pid int) time.Duration {
 	utime, _ := strconv.Atoi(f[11])
 	stime, _ := strconv.Atoi(f[12])
 	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
+// BenchmarkRunPushRelease: the release overshoot of the podseq wait binary
+// against the podseq run binary (--ready-after): from the instant podseq run
+// logs "ready" to the instant podseq wait has exited, process exit included.
+// Goals: median <= 1ms, p90 <= 3ms.
+func BenchmarkRunPushRelease(b *testing.B) {
+	bin := podseqBinaryTB(b)
+	var overshoots, inWait []time.Duration
+	for b.Loop() {
+		r := startPodseqRun(b, nil, "--ready-after", "300ms")
+		wait := exec.Command(bin, "wait", "--timeout", "30s", "--log-format", "json", "http://"+r.addr()+"/ready")
+		out, err := wait.CombinedOutput()
+		if err != nil {
+			b.Fatalf("podseq wait: %v\n%s", err, out)
+		}
+		exited := time.Now()
+		var waitLog struct{ Time time.Time }
+		if err := json.Unmarshal(out, &waitLog); err != nil {
+			b.Fatalf("podseq wait's log %q: %v", out, err)
+		}
+		ready := r.record("ready")
+		if ready == nil {
+			b.Fatal("no ready line")
+		}
+		at, err := time.Parse(time.RFC3339Nano, ready["time"].(string))
+		if err != nil {
+			b.Fatal(err)
+		}
+		overshoots = append(overshoots, exited.Sub(at))
+		inWait = append(inWait, waitLog.Time.Sub(at))
+		if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			b.Fatal(err)
+		}
+		if code := r.wait(); code != 0 {
+			b.Fatalf("podseq run exited %d", code)
+		}
+	}
+	slices.Sort(overshoots)
+	b.ReportMetric(float64(overshoots[len(overshoots)/2])/1e6, "median-ms")
+	b.ReportMetric(float64(overshoots[min(len(overshoots)-1, len(overshoots)*9/10)])/1e6, "p90-ms")
+	slices.Sort(inWait)
+	b.ReportMetric(float64(inWait[len(inWait)/2])/1e6, "median-to-log-ms")
+	b.ReportMetric(0, "ns/op")
 }
