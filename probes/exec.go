@@ -54,7 +54,7 @@ func (p *execProber) Check(ctx context.Context) error {
 		return nil
 	}
 	if ctx.Err() != nil {
-		return errors.New("attempt timed out (command killed)")
+		return contextError{"attempt timed out (command killed)", ctx.Err()}
 	}
 	msg := strings.Join(strings.Fields(out.String()), " ")
 	var ee *exec.ExitError

@@ -108,6 +108,9 @@ func (p *grpcProber) Check(ctx context.Context) error {
 	if code == "" {
 		code, msg = resp.Header.Get("Grpc-Status"), resp.Header.Get("Grpc-Message")
 	}
+	if code == "" {
+		return errors.New("not a gRPC server: no grpc-status in its answer")
+	}
 	if code != "0" {
 		if m, err := url.PathUnescape(msg); err == nil {
 			msg = m
@@ -146,30 +149,70 @@ func parseHealthResponse(b []byte) (uint64, error) {
 	for len(msg) > 0 {
 		key, k := binary.Uvarint(msg)
 		if k <= 0 {
-			return 0, errors.New("bad protobuf in gRPC response")
+			return 0, errBadProtobuf
 		}
 		msg = msg[k:]
-		switch key & 7 {
-		case 0: // varint
+		if key>>3 == 1 && key&7 == 0 {
 			v, k := binary.Uvarint(msg)
 			if k <= 0 {
-				return 0, errors.New("bad protobuf in gRPC response")
+				return 0, errBadProtobuf
 			}
-			msg = msg[k:]
-			if key>>3 == 1 {
-				status = v
-			}
-		case 2: // length-delimited: skip
-			l, k := binary.Uvarint(msg)
-			if k <= 0 || uint64(len(msg)-k) < l {
-				return 0, errors.New("bad protobuf in gRPC response")
-			}
-			msg = msg[k+int(l):]
-		default:
-			return 0, errors.New("unexpected protobuf in gRPC response")
+			msg, status = msg[k:], v
+			continue
+		}
+		var err error
+		if msg, err = skipField(msg, key, 0); err != nil {
+			return 0, err
 		}
 	}
 	return status, nil
+}
+
+var errBadProtobuf = errors.New("bad protobuf in gRPC response")
+
+// skipField skips the value of a field whose key was just read: unknown
+// fields of any wire type, as a newer HealthCheckResponse may carry.
+func skipField(msg []byte, key uint64, depth int) ([]byte, error) {
+	switch key & 7 {
+	case 0: // varint
+		if _, k := binary.Uvarint(msg); k > 0 {
+			return msg[k:], nil
+		}
+	case 1: // fixed64
+		if len(msg) >= 8 {
+			return msg[8:], nil
+		}
+	case 2: // length-delimited
+		if l, k := binary.Uvarint(msg); k > 0 && uint64(len(msg)-k) >= l {
+			return msg[k+int(l):], nil
+		}
+	case 5: // fixed32
+		if len(msg) >= 4 {
+			return msg[4:], nil
+		}
+	case 3: // start group: skip fields up to the matching end group
+		if depth >= 32 {
+			break
+		}
+		for len(msg) > 0 {
+			inner, k := binary.Uvarint(msg)
+			if k <= 0 {
+				break
+			}
+			msg = msg[k:]
+			if inner&7 == 4 {
+				if inner>>3 == key>>3 {
+					return msg, nil
+				}
+				break
+			}
+			var err error
+			if msg, err = skipField(msg, inner, depth+1); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return nil, errBadProtobuf
 }
 
 // grpcCodeName names the gRPC status codes a health check may meet.

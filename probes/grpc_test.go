@@ -128,3 +128,21 @@ func TestGRPCAgainstHTTP(t *testing.T) {
 	}
 	t.Logf("grpcs:// to a plain HTTPS server: %v", err)
 }
+
+// BUG (probes/grpc.go parseHealthResponse): an unknown field of wire type 1
+// (fixed64) or 5 (fixed32) is valid protobuf that every decoder skips, but
+// parseHealthResponse rejects the response ("unexpected protobuf"). A health
+// server whose HealthCheckResponse grows such a field would never be SERVING.
+// FuzzParseHealthResponse finds this in a second under -fuzz.
+func TestParseHealthResponseUnknownFields(t *testing.T) {
+	t.Parallel()
+	for _, msg := range [][]byte{
+		{0x08, 0x01, 0x11, 1, 2, 3, 4, 5, 6, 7, 8}, // SERVING, then field 2 fixed64
+		{0x15, 1, 2, 3, 4, 0x08, 0x01},             // field 2 fixed32, then SERVING
+	} {
+		status, err := parseHealthResponse(frame(msg))
+		if err != nil || status != 1 {
+			t.Errorf("parseHealthResponse(%x) = %d, %v; want 1 (SERVING)", msg, status, err)
+		}
+	}
+}

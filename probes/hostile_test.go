@@ -183,7 +183,7 @@ func TestHostileAttemptLongerThanDeadline(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Wait = %v, want the deadline", err)
 	}
-	if got, want := r.Pending(), "http://"+silent+"/: no attempt finished (0 attempts)"; got != want {
+	if got, want := r.Pending(), "http://"+silent+"/: no attempt finished before the deadline (0 attempts)"; got != want {
 		t.Errorf("Pending() = %q, want %q", got, want)
 	}
 }

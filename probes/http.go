@@ -104,8 +104,9 @@ func tlsConfig(o *Options) (*tls.Config, error) {
 	return c, nil
 }
 
-// Holding reports whether the target said it is a podseq admin endpoint.
-func (p *httpProber) Holding() bool { return p.hold > 0 }
+// Hold is the hold the target grants, once it said it is a podseq admin
+// endpoint; zero before.
+func (p *httpProber) Hold() time.Duration { return p.hold }
 
 // LastResponse returns the latest response (headers only), for Retry-After.
 func (p *httpProber) LastResponse() *http.Response { return p.last }
@@ -140,6 +141,7 @@ func (p *httpProber) Check(ctx context.Context) error {
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
+		p.last = nil
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err

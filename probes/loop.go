@@ -150,7 +150,7 @@ func (r Report) Pending() string {
 		if s.LastErr != nil {
 			b.WriteString(oneLine(s.LastErr.Error()))
 		} else {
-			b.WriteString("no attempt finished")
+			b.WriteString("no attempt finished before the deadline")
 		}
 		fmt.Fprintf(&b, " (%d attempt%s)", s.Attempts, plural(s.Attempts))
 	}
@@ -264,7 +264,9 @@ func Wait(ctx context.Context, targets []*Target, s Schedule, observe Observer, 
 			}
 			return r, ctx.Err()
 		case <-tick:
-			progress.Func(b.report())
+			if r := b.report(); r.Pending() != "" { // not when the last target just turned ready
+				progress.Func(r)
+			}
 		}
 	}
 }
@@ -327,26 +329,40 @@ func probeTarget(ctx context.Context, t *Target, s Schedule, observe Observer, u
 	case <-timer.C:
 	}
 	holder, _ := t.Prober.(Holder)
+	deadline, hasDeadline := ctx.Deadline()
+	// cut reports whether the overall deadline has come, even if ctx's timer
+	// has not fired yet: an attempt started or ended then says nothing about
+	// the target.
+	cut := func() bool { return ctx.Err() != nil || hasDeadline && !time.Now().Before(deadline) }
 	retry, _ := t.Prober.(RetryAfterer)
 	period, readyPeriod := s.period(t), s.readyPeriod()
 	successNeeded, failuresNeeded := s.successThreshold(), s.failureThreshold()
 	attempts, successes, failures, ramp := 0, 0, 0, 0
 	ready := false
 	for {
+		if cut() {
+			return
+		}
 		start := time.Now()
-		held := holder != nil && holder.Holding()
+		var hold time.Duration
+		if holder != nil {
+			hold = holder.Hold()
+		}
+		held := hold != 0
 		var err error
-		if held {
+		if hold < 0 {
 			err = t.Prober.Check(ctx)
 		} else {
-			actx, cancel := context.WithTimeout(ctx, s.attemptTimeout())
+			actx, cancel := context.WithTimeout(ctx, hold+s.attemptTimeout())
 			err = t.Prober.Check(actx)
 			cancel()
 		}
 		end := time.Now()
-		if ctx.Err() != nil && err != nil {
+		if err != nil && cut() && (!held || isContextError(err)) {
 			// The overall deadline cut this attempt short: its error says
-			// nothing about the target, so keep the previous one.
+			// nothing about the target, so keep the previous one. A held
+			// attempt that ends with the deadline but gives the target's own
+			// reason (a tombstone's state) still counts.
 			return
 		}
 		attempts++
@@ -364,7 +380,7 @@ func probeTarget(ctx context.Context, t *Target, s Schedule, observe Observer, u
 				ready, ramp = false, 0
 			}
 		}
-		if update(ready, end, attempts, err) {
+		if update(ready, end, attempts, err) || cut() {
 			return
 		}
 		var next time.Duration
@@ -381,7 +397,7 @@ func probeTarget(ctx context.Context, t *Target, s Schedule, observe Observer, u
 			next = min(retryablehttp.DefaultBackoff(FirstInterval, period, ramp, resp), period)
 			ramp++
 		}
-		if held && holder.Holding() && end.Sub(start) >= next {
+		if held && holder.Hold() != 0 && end.Sub(start) >= next {
 			// The target held the request as long as it could and let go:
 			// ask again at once.
 			continue

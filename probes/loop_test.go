@@ -66,7 +66,7 @@ func TestWaitInitialDelay(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Wait = %v, want the deadline", err)
 	}
-	if got, want := r.Pending(), url+"/: no attempt finished (0 attempts)"; got != want {
+	if got, want := r.Pending(), url+"/: no attempt finished before the deadline (0 attempts)"; got != want {
 		t.Errorf("Pending() = %q, want %q", got, want)
 	}
 }
@@ -238,7 +238,7 @@ func TestReportPending(t *testing.T) {
 	}}
 	want := "http://localhost:15021/ready: 503 Service Unavailable (240 attempts); " +
 		"exec /bin/check: exit status 1: line one line two (1 attempt); " +
-		"file:///tmp/ready: no attempt finished (0 attempts)"
+		"file:///tmp/ready: no attempt finished before the deadline (0 attempts)"
 	if got := r.Pending(); got != want {
 		t.Errorf("Pending() =\n%q, want\n%q", got, want)
 	}

@@ -28,11 +28,13 @@ type Prober interface {
 }
 
 // Holder is implemented by probers whose target can hold a request open until
-// it turns ready (a podseq admin endpoint: push release). When Holding reports
-// true, the loop gives the next attempt all the time left before the deadline
-// instead of one attempt timeout, and starts it again at once when it returns.
+// it turns ready (a podseq admin endpoint: push release; a tombstone). The
+// loop gives a held attempt the hold plus one attempt timeout instead of one
+// attempt timeout, and starts the next one at once when a hold runs out.
 type Holder interface {
-	Holding() bool
+	// Hold is how long the target may hold the next attempt: zero when it
+	// does not hold, negative when it holds until the deadline.
+	Hold() time.Duration
 }
 
 // RetryAfterer is implemented by probers whose target can ask for a longer
@@ -174,7 +176,7 @@ func isLocal(u *url.URL) bool {
 		return true
 	}
 	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified()) // 0.0.0.0 reaches this host
 }
 
 // hostPort validates u's host and port and returns them joined. A port is
@@ -241,9 +243,9 @@ func shortErr(err error) error {
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return errors.New("attempt timed out")
+		return contextError{"attempt timed out", err}
 	case errors.Is(err, context.Canceled):
-		return errors.New("canceled")
+		return contextError{"canceled", err}
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Err != nil {
@@ -256,5 +258,18 @@ func shortErr(err error) error {
 	return err
 }
 
-// sinceMillis is a helper for debug logs.
-func sinceMillis(t time.Time) int64 { return time.Since(t).Milliseconds() }
+// contextError is an attempt cut short by its context: short to read, and
+// still errors.Is the context's error, so the loop can tell it from a reason
+// the target gave.
+type contextError struct {
+	msg string
+	err error
+}
+
+func (e contextError) Error() string { return e.msg }
+func (e contextError) Unwrap() error { return e.err }
+
+// isContextError reports whether err only says that a context ended.
+func isContextError(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}

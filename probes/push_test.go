@@ -141,3 +141,41 @@ func TestPushMonitor(t *testing.T) {
 		t.Errorf("%d requests in 1s with a 100ms ready period", n)
 	}
 }
+
+// BUG (loop.go probeTarget): a held attempt runs with no timeout of its own.
+// In Monitor, whose ctx has no deadline, an admin endpoint that said it holds
+// requests and then hangs (a deadlocked sidecar) blocks the attempt forever:
+// Monitor never counts a failure and never reports not ready. A held attempt
+// should be bounded by the hold it asked for plus the attempt timeout.
+func TestPushMonitorHungEndpoint(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int32
+	url := serveStop(t, func(stop <-chan struct{}) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(HoldHeader, "200ms")
+			if n.Add(1) == 1 {
+				return // ready, once
+			}
+			select { // then hangs
+			case <-stop:
+			case <-r.Context().Done():
+			}
+		}
+	})
+	tg := mustParse(t, url+"/ready", Options{})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var got []bool
+	Monitor(ctx, []*Target{tg}, Schedule{AttemptTimeout: 100 * time.Millisecond, ReadyPeriod: 10 * time.Millisecond}, nil, func(ready bool, _ Report) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, ready)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	// 3 attempts of at most 200ms+100ms each fit in 5s many times over.
+	if len(got) != 2 || !got[0] || got[1] {
+		t.Errorf("onChange calls %v, want [true false]: the hung endpoint must turn not ready", got)
+	}
+}

@@ -54,12 +54,12 @@ func TestUnix(t *testing.T) {
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	l.Close()
 	wantErr(t, check(t, tg, 5*time.Second), "connection refused")
-	// A regular file is not a socket.
+	// A regular file is not a socket, and the error says so.
 	plain := filepath.Join(dir, "plain")
 	if err := writeFile(plain, ""); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, check(t, mustParse(t, "unix://"+plain, Options{}), 5*time.Second), "connection refused")
+	wantErr(t, check(t, mustParse(t, "unix://"+plain, Options{}), 5*time.Second), "not a socket")
 }
 
 func TestFile(t *testing.T) {

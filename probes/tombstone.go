@@ -72,8 +72,8 @@ func newTombstone(u *url.URL, o *Options) (Prober, error) {
 	return p, nil
 }
 
-// Holding is always true: Check blocks until the state is reached.
-func (p *tombstoneProber) Holding() bool { return true }
+// Hold is negative: Check blocks until the state is reached or the deadline.
+func (p *tombstoneProber) Hold() time.Duration { return -1 }
 
 // Check blocks until the tombstone says what p waits for (nil), for at most
 // tombstoneHold, and otherwise returns where the container stands. A cycle of

@@ -37,7 +37,7 @@ func TestTombstoneParse(t *testing.T) {
 		if tg.Kind != "tombstone" || !tg.Local || tg.Name != raw {
 			t.Errorf("Parse(%q) = %+v", raw, tg)
 		}
-		if h, ok := tg.Prober.(Holder); !ok || !h.Holding() {
+		if h, ok := tg.Prober.(Holder); !ok || h.Hold() >= 0 {
 			t.Errorf("Parse(%q): not a Holder: the loop would poll it", raw)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"os"
 )
 
 // unixProber checks that a connection to a unix socket is accepted.
@@ -27,5 +28,13 @@ func newUnix(u *url.URL, _ *Options) (Prober, error) {
 }
 
 func (p *unixProber) Check(ctx context.Context) error {
-	return dialAndClose(ctx, &p.dialer, "unix", p.path)
+	err := dialAndClose(ctx, &p.dialer, "unix", p.path)
+	if err != nil {
+		// connect(2) says "connection refused" for a file that is not a
+		// socket: say what is really wrong.
+		if fi, serr := os.Stat(p.path); serr == nil && fi.Mode()&os.ModeSocket == 0 {
+			return errors.New("not a socket")
+		}
+	}
+	return err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		DisableSliceFlagSeparator: true, // URLs and header values contain commas
 		OnUsageError:              usageError,
 		ExitErrHandler:            func(*cli.Context, error) {}, // run() turns errors into exit codes
+		Action:                    noCommand,
 		Commands: []*cli.Command{
 			waitCommand(),
 			runCommand(),
@@ -90,6 +92,17 @@ func splitCommand(c *cli.Context) (positional, command []string) {
 	return positional, command
 }
 
+// noCommand answers `podseq` without a known command: a usage error.
+func noCommand(c *cli.Context) error {
+	if c.Args().Present() {
+		return cli.Exit(fmt.Sprintf("podseq: unknown command %q: use wait, run or install (see podseq --help)", c.Args().First()), exitUsage)
+	}
+	return cli.Exit("podseq: no command: use wait, run or install (see podseq --help)", exitUsage)
+}
+
+// flagValueError matches the standard flag package's message for a bad value.
+var flagValueError = regexp.MustCompile(`^invalid value "(.*)" for flag -([\w-]+): (.*)$`)
+
 // usageError turns a flag-parsing error into one line and exit code 2, instead
 // of urfave/cli's help dump on stdout.
 func usageError(c *cli.Context, err error, _ bool) error {
@@ -97,9 +110,20 @@ func usageError(c *cli.Context, err error, _ bool) error {
 	if c.Command != nil && c.Command.Name != "" {
 		name += " " + c.Command.Name
 	}
-	msg := strings.TrimPrefix(err.Error(), "flag provided but not defined: ")
-	if msg != err.Error() {
-		msg = "unknown flag " + msg
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		msg = "unknown flag --" + rest
+	} else if m := flagValueError.FindStringSubmatch(msg); m != nil {
+		why := m[3]
+		if why == "parse error" {
+			why = "not a valid value"
+			for _, f := range c.Command.Flags {
+				if _, isDuration := f.(*cli.DurationFlag); isDuration && slices.Contains(f.Names(), m[2]) {
+					why = "want a duration such as 500ms, 5s or 2m"
+				}
+			}
+		}
+		msg = fmt.Sprintf("--%s %q: %s", m[2], m[1], why)
 	}
 	return cli.Exit(fmt.Sprintf("%s: %s (see %s --help)", name, msg, name), exitUsage)
 }

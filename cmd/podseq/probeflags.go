@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/podseq/podseq/probes"
 )
@@ -127,14 +128,12 @@ func parseHeader(h string) (string, string, error) {
 	if !ok || name == "" {
 		return "", "", fmt.Errorf("--header %q: want NAME:VALUE", redactHeader(h))
 	}
-	for _, r := range name {
-		if !isTokenChar(r) {
-			return "", "", fmt.Errorf("--header %q: %q is not allowed in a header name", redactHeader(h), r)
-		}
+	if !httpguts.ValidHeaderFieldName(name) {
+		return "", "", fmt.Errorf("--header %q: %q is not a valid header name", redactHeader(h), name)
 	}
 	value = strings.TrimSpace(value)
-	if strings.ContainsAny(value, "\r\n\x00") {
-		return "", "", fmt.Errorf("--header %s: the value holds a line break or NUL", name)
+	if !httpguts.ValidHeaderFieldValue(value) {
+		return "", "", fmt.Errorf("--header %s: the value holds a control character", name)
 	}
 	return textproto.CanonicalMIMEHeaderKey(name), value, nil
 }
@@ -149,10 +148,6 @@ func redactHeader(h string) string {
 		return h[:24] + "..."
 	}
 	return h
-}
-
-func isTokenChar(r rune) bool {
-	return r < 127 && r > 32 && !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
 }
 
 // parseTargets parses target URLs and an optional command after --.

@@ -98,7 +98,7 @@ func waitAction(c *cli.Context) error {
 	report, err := probes.Wait(ctx, targets, sched, nil, progress)
 	elapsed := report.Elapsed().Round(time.Millisecond)
 	if err == nil {
-		log.Info(fmt.Sprintf("ready after %s (%d attempts)", elapsed, report.Attempts()))
+		log.Info(fmt.Sprintf("ready after %s (%s)", elapsed, attempts(report.Attempts())))
 		return nil
 	}
 	// The failure line is printed even with --quiet: it is all kubelet keeps.
@@ -117,10 +117,18 @@ func waitAction(c *cli.Context) error {
 		return nil
 	}
 	failLog.Error(line)
-	if hint := podIPHint(report); hint != "" {
+	if hint := podIPHint(report); hint != "" && !c.Bool("quiet") {
 		failLog.Info(hint)
 	}
 	return cli.Exit("", exitNotReady)
+}
+
+// attempts says "1 attempt" or "N attempts".
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
 }
 
 // podIPHint explains, after the failure line, the one deadlock podseq cannot

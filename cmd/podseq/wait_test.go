@@ -89,6 +89,47 @@ func TestWaitNotReadyManyTargets(t *testing.T) {
 	}
 }
 
+// BUG (probes/loop.go probeTarget): when the deadline comes while the loop
+// sleeps between attempts, the timer and ctx.Done race; an attempt may start
+// with the deadline already past but ctx.Err() still nil. It fails at once
+// with "attempt timed out", and that replaces the target's real last error in
+// the failure line (about 1 run in 5 here): "tcp://127.0.0.1:1: attempt timed
+// out" instead of "connection refused".
+func TestWaitFirstLineKeepsTheRealError(t *testing.T) {
+	t.Parallel()
+	addr := refused(t)
+	lines := make(chan string, 20)
+	for range cap(lines) {
+		go func() {
+			_, _, stderr := runInProcess("wait", "--timeout", "150ms", "tcp://"+addr)
+			line, _, _ := strings.Cut(stderr, "\n")
+			lines <- line
+		}()
+	}
+	var bad []string
+	for range cap(lines) {
+		if line := <-lines; !strings.Contains(line, ": connection refused (") {
+			bad = append(bad, line)
+		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("%d of %d failure lines lost the target's error, such as %q", len(bad), cap(lines), bad[0])
+	}
+}
+
+// BUG (cmd/podseq/wait.go, after failLog.Error): --quiet promises "print
+// nothing but the failure line", but the pod-IP hint follows it.
+func TestWaitQuietFailure(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := runInProcess("wait", "--quiet", "--timeout", "200ms", "tcp://"+refused(t))
+	if code != exitNotReady || stdout != "" {
+		t.Fatalf("exit %d, stdout %q; want 1 and no stdout", code, stdout)
+	}
+	if lines := stderrLines(stderr); len(lines) != 1 || !strings.HasPrefix(lines[0], "podseq: not ready after 200ms: ") {
+		t.Errorf("--quiet stderr %q, want the failure line alone", stderr)
+	}
+}
+
 func TestWaitFailureLineWithoutQuiet(t *testing.T) {
 	t.Parallel()
 	_, _, stderr := runInProcess("wait", "--timeout", "200ms", "tcp://"+refused(t))
@@ -217,6 +258,24 @@ func TestWaitUsageErrors(t *testing.T) {
 				t.Errorf("line %q, want \"podseq wait: ...%s...\"", lines[0], tt.want)
 			}
 		})
+	}
+}
+
+// BUG (cmd/podseq/probeflags.go parseHeader): a header value with a control
+// character other than CR, LF and NUL is accepted, and then every request
+// fails ("net/http: invalid header field value"): a usage error turns into a
+// wait that runs to its deadline and exits 1. And a mistyped command exits 3
+// (urfave/cli's "No help topic"), a code that is not documented.
+func TestWaitUsageErrorsFoundByReview(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"wait", "--timeout", "300ms", "--header", "X-Token:a\x01b", "http://127.0.0.1:1/"},
+		{"wiat", "tcp://127.0.0.1:1"},
+	} {
+		code, stdout, stderr := runInProcess(args...)
+		if code != exitUsage || stdout != "" || len(stderrLines(stderr)) != 1 {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and one line", args, code, stdout, stderr)
+		}
 	}
 }
 
