@@ -163,15 +163,22 @@ func (r *podseqRun) wait() int {
 	}
 }
 
-// record returns the first JSON log record with message msg.
+// record returns the first JSON log record with message msg, waiting up to
+// 10s for it: the log comes through a pipe, at its own pace.
 func (r *podseqRun) record(msg string) map[string]any {
-	for _, l := range r.log() {
-		var rec map[string]any
-		if json.Unmarshal([]byte(l), &rec) == nil && rec["msg"] == msg {
-			return rec
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, l := range r.log() {
+			var rec map[string]any
+			if json.Unmarshal([]byte(l), &rec) == nil && rec["msg"] == msg {
+				return rec
+			}
 		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
 	}
-	return nil
 }
 
 // scrapeMetrics parses an admin server's /metrics with the Prometheus text
@@ -247,7 +254,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{"zero failure threshold", []string{"--failure-threshold", "0", "--", "/bin/true"}, "podseq run: --failure-threshold 0: must be at least 1"},
 		{"zero ready period", []string{"--ready-period", "0s", "--", "/bin/true"}, "podseq run: --ready-period 0s: must be at least 1ms"},
 		{"bad probe flag", []string{"--status", "999", "--", "/bin/true"}, `podseq run: --status "999"`},
-		{"unknown flag", []string{"--nope", "--", "/bin/true"}, "podseq run: unknown flag -nope (see podseq run --help)"},
+		{"unknown flag", []string{"--nope", "--", "/bin/true"}, "podseq run: unknown flag --nope (see podseq run --help)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, stdout, stderr := runInProcess(append([]string{"run"}, c.args...)...)
