@@ -95,10 +95,14 @@ func compareScenario(t *T) error {
 	got := map[string][]time.Duration{}
 	hooks := map[string][]time.Duration{}
 	var errs []error
-	// One pod at a time: pods starting or stopping beside the one measured
-	// would compete for the 2 cores in exactly the window measured.
+	// One pod at a time, after a pause that lets the kubelet finish cleaning
+	// up the one before (pods starting or stopping beside the one measured
+	// would compete for the 2 cores in exactly the window measured), and in
+	// an order rotated every round, so no variant always follows the same one.
 	for round := 1; round <= t.Runs && t.Ctx.Err() == nil; round++ {
-		for _, v := range compareVariants {
+		for i := range compareVariants {
+			v := compareVariants[(i+round-1)%len(compareVariants)]
+			time.Sleep(time.Second)
 			d, h, err := compareOnce(t, v, round)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s round %d: %w", v.name, round, err))
