@@ -217,30 +217,16 @@ func Wait(ctx context.Context, targets []*Target, s Schedule, observe Observer, 
 	defer cancel()
 	remaining := len(targets)
 	allReady := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			probeTarget(ctx, t, s, observe, func(ready bool, at time.Time, attempts int, err error) bool {
-				b.mu.Lock()
-				defer b.mu.Unlock()
-				st := &b.st[i]
-				st.Attempts = attempts
-				if err != nil {
-					st.LastErr = err
-				}
-				if ready && !st.Ready {
-					st.Ready, st.ReadyAt = true, at
-					remaining--
-					if remaining == 0 {
-						close(allReady)
-					}
-				}
-				return ready // a ready target is done
-			})
-		}()
-	}
+	wg := b.probeAll(ctx, targets, s, observe, func(st *Status, ready bool, at time.Time) bool {
+		if ready && !st.Ready {
+			st.Ready, st.ReadyAt = true, at
+			remaining--
+			if remaining == 0 {
+				close(allReady)
+			}
+		}
+		return ready // a ready target is done
+	})
 	var tick <-chan time.Time
 	if progress != nil && progress.Every > 0 && progress.Func != nil {
 		t := time.NewTicker(progress.Every)
@@ -282,6 +268,30 @@ func Monitor(ctx context.Context, targets []*Target, s Schedule, observe Observe
 	}
 	b := newBoard(targets)
 	notReady := len(targets)
+	b.probeAll(ctx, targets, s, observe, func(st *Status, ready bool, at time.Time) bool {
+		if ready == st.Ready {
+			return false
+		}
+		st.Ready = ready
+		before := notReady == 0
+		if ready {
+			st.ReadyAt = at
+			notReady--
+		} else {
+			notReady++
+		}
+		if now := notReady == 0; now != before {
+			onChange(now, Report{Start: b.start, End: at, Targets: append([]Status(nil), b.st...)})
+		}
+		return false
+	}).Wait()
+}
+
+// probeAll probes every target in a goroutine of its own. After each attempt
+// it records the attempt on the board and calls decide, under the board's
+// lock, with the target's status and its readiness by the schedule; decide
+// updates the status and returns whether that target is done.
+func (b *board) probeAll(ctx context.Context, targets []*Target, s Schedule, observe Observer, decide func(st *Status, ready bool, at time.Time) bool) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		wg.Add(1)
@@ -295,25 +305,11 @@ func Monitor(ctx context.Context, targets []*Target, s Schedule, observe Observe
 				if err != nil {
 					st.LastErr = err
 				}
-				if ready == st.Ready {
-					return false
-				}
-				st.Ready = ready
-				before := notReady == 0
-				if ready {
-					st.ReadyAt = at
-					notReady--
-				} else {
-					notReady++
-				}
-				if now := notReady == 0; now != before {
-					onChange(now, Report{Start: b.start, End: at, Targets: append([]Status(nil), b.st...)})
-				}
-				return false
+				return decide(st, ready, at)
 			})
 		}()
 	}
-	wg.Wait()
+	return &wg
 }
 
 // probeTarget is the one loop that probes one target. After each attempt it
