@@ -162,10 +162,11 @@ func neverReady(t *T, name string, failOpen bool) error {
 		return fmt.Errorf("podseq's failure line %q is not in the kubelet log for pod %s", want, b.Name)
 	}
 	t.Figure("kubelet log", "%q", found)
-	if waitingMsg != "" {
-		t.Figure("state.waiting", "%q", waitingMsg)
-	} else {
-		t.Figure("state.waiting", "not shown by kubelet")
+	// kubelet v1.34 keeps the hook's output in the killed sidecar's
+	// state.waiting (reason PostStartHookError) until the back-off restart.
+	if waitingMsg == "" {
+		return fmt.Errorf("podseq's failure line never showed in the sidecar's state.waiting.message")
 	}
+	t.Figure("state.waiting", "%q", waitingMsg)
 	return nil
 }
