@@ -55,7 +55,7 @@ type state struct {
 	ContainerdPID int               `json:"containerdPID,omitempty"`
 	KubeletPID    int               `json:"kubeletPID,omitempty"`
 	Sysctls       map[string]string `json:"sysctls,omitempty"`
-	NetNS         []string          `json:"netns,omitempty"` // /var/run/netns entries that existed before
+	NetNS         []string          `json:"netns"` // /var/run/netns entries before the start; null: not recorded yet
 }
 
 func (n *Node) path(p ...string) string { return filepath.Join(append([]string{n.Dir}, p...)...) }

@@ -109,7 +109,7 @@ func splitYAML(b []byte) [][]byte {
 	return docs
 }
 
-// PodBuilder turns a pod spec (from a manifest or written in code) into a
+// PodBuilder turns a pod spec (from a manifest) into a
 // static pod for this node: images replaced by the ones the harness built,
 // the tools and output directories mounted, commands wrapped with stamps.
 type PodBuilder struct {

@@ -16,7 +16,7 @@ func init() {
 
 func deleteDuringWait(t *T) error {
 	const timeout, grace = 8 * time.Second, 2 * time.Second
-	spec, err := t.manifestOrCode("demo", "", demoSpec)
+	spec, err := t.manifest("demo")
 	if err != nil {
 		return err
 	}

@@ -6,8 +6,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
 )
 
 func init() {
@@ -18,22 +16,8 @@ func init() {
 	})
 }
 
-// initWaitSpec is the shape of manifests/init-wait: an init container waits
-// for a TCP service, then the app starts.
-func initWaitSpec() *corev1.PodSpec {
-	return &corev1.PodSpec{
-		InitContainers: []corev1.Container{{
-			Name: "wait-for-db", Image: "podseq:dev",
-			Args: []string{"wait", "--timeout=5m", "tcp://postgres.default.svc:5432"},
-		}},
-		Containers: []corev1.Container{{
-			Name: "app", Image: "busybox", Command: []string{"sleep", "3600"},
-		}},
-	}
-}
-
 func initWait(t *T) error {
-	spec, err := t.manifestOrCode("init-wait/web.yaml", "", initWaitSpec)
+	spec, err := t.manifest("init-wait/web.yaml")
 	if err != nil {
 		return err
 	}

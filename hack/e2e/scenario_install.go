@@ -18,31 +18,8 @@ func init() {
 	})
 }
 
-// installSpec is the shape of manifests/install: podseq copied into an
-// emptyDir, used by images that do not ship it.
-func installSpec() *corev1.PodSpec {
-	bin := corev1.VolumeMount{Name: "podseq-bin", MountPath: "/podseq-bin"}
-	return &corev1.PodSpec{
-		Volumes: []corev1.Volume{{Name: "podseq-bin", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
-		InitContainers: []corev1.Container{{
-			Name: "install-podseq", Image: "podseq:dev", Args: []string{"install", "/podseq-bin"},
-			VolumeMounts: []corev1.VolumeMount{bin},
-		}},
-		Containers: []corev1.Container{
-			{
-				Name: "sidecar", Image: "busybox",
-				Command:      []string{"sh", "-c", "sleep 2; mkdir -p /tmp/www; echo ok > /tmp/www/ready; exec httpd -f -p 127.0.0.1:8080 -h /tmp/www"},
-				VolumeMounts: []corev1.VolumeMount{bin},
-				Lifecycle: &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
-					Command: []string{"/podseq-bin/podseq", "wait", "--timeout=1m", "http://127.0.0.1:8080/ready"}}}},
-			},
-			{Name: "app", Image: "busybox", Command: []string{"sleep", "3600"}},
-		},
-	}
-}
-
 func installScenario(t *T) error {
-	spec, err := t.manifestOrCode("install", "", installSpec)
+	spec, err := t.manifest("install")
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ func init() {
 }
 
 func orderScenario(t *T) error {
-	spec, err := t.manifestOrCode("demo", "", demoSpec)
+	spec, err := t.manifest("demo")
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func init() {
 // neverReady runs the demo pod with a sidecar that stays unready for an
 // hour and a 5s podseq wait in its postStart.
 func neverReady(t *T, name string, failOpen bool) error {
-	spec, err := t.manifestOrCode("demo", "", demoSpec)
+	spec, err := t.manifest("demo")
 	if err != nil {
 		return err
 	}

@@ -3,44 +3,21 @@ package main
 import (
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 )
 
-// manifestOrCode returns the pod spec of kind in manifests/rel (a file or a
-// directory) when it exists, else the fallback built in code; the summary
-// names which one ran, so a missing manifest shows.
-func (t *T) manifestOrCode(rel, kind string, fallback func() *corev1.PodSpec) (*corev1.PodSpec, error) {
-	if _, err := os.Stat(filepath.Join(t.Repo, "manifests", rel)); err != nil {
-		t.Figure("pod", "in code (no manifests/%s)", rel)
-		return fallback(), nil
-	}
-	spec, file, err := t.LoadPodSpec(rel, kind)
+// manifest returns the pod spec in manifests/rel (a file, or the first
+// pod-bearing object of a directory's *.yaml) and names the file in the
+// scenario's figures. Scenarios run what users apply: there is no copy here.
+func (t *T) manifest(rel string) (*corev1.PodSpec, error) {
+	spec, file, err := t.LoadPodSpec(rel, "")
 	if err != nil {
 		return nil, err
 	}
 	t.Figure("pod", "manifests/%s", file)
 	return spec, nil
-}
-
-// demoSpec is the shape of manifests/demo: podseq run as the sidecar, listed
-// first, holding the app back with podseq wait in its postStart.
-func demoSpec() *corev1.PodSpec {
-	return &corev1.PodSpec{Containers: []corev1.Container{
-		{
-			Name: "sidecar", Image: "podseq:dev",
-			Args: []string{"run", "--ready-after", "10s"},
-			Lifecycle: &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
-				Command: []string{"/podseq", "wait", "--timeout=2m", "http://localhost:15780/ready"}}}},
-		},
-		{
-			Name: "app", Image: "busybox",
-			Command: []string{"sh", "-c", "wget -q -O- http://localhost:15780/ready && exec sleep 3600"},
-		},
-	}}
 }
 
 // setFlag sets --name=value in argv: it replaces an existing --name=x or
