@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -354,8 +355,14 @@ func (t *T) Status(b *PodBuilder, container string) (*corev1.ContainerStatus, er
 	return nil, nil
 }
 
-// Stop removes the pod's manifest and waits until the pod is gone.
+// Stop removes the pod's manifest and waits until the pod is gone. It keeps
+// the pod's last status first, printed if the scenario fails.
 func (t *T) Stop(b *PodBuilder) error {
+	if p, err := t.Node.Pod(context.Background(), b.Name); err == nil && p != nil {
+		t.mu.Lock()
+		t.lastStatus = append(t.lastStatus, describePod(p))
+		t.mu.Unlock()
+	}
 	if err := t.Node.RemovePod(b.Name); err != nil {
 		return err
 	}

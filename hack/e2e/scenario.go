@@ -57,6 +57,8 @@ type T struct {
 	figures []string
 	tables  []string
 	logs    []string
+	// lastStatus holds each stopped pod's status, printed on failure.
+	lastStatus []string
 }
 
 // Logf records a progress line (printed with the scenario's name).
@@ -103,6 +105,12 @@ func runScenario(ctx context.Context, env *Env, s Scenario) (r Result) {
 		status := "PASS"
 		if r.Err != nil {
 			status = "FAIL: " + r.Err.Error()
+			t.mu.Lock()
+			last := append([]string(nil), t.lastStatus...)
+			t.mu.Unlock()
+			for _, st := range last {
+				t.Logf("pod status before it was removed:\n%s", st)
+			}
 		}
 		t.Logf("%s (%s)", status, r.Took.Round(100*time.Millisecond))
 	}()
