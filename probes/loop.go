@@ -22,7 +22,7 @@ const (
 	FirstInterval = time.Millisecond
 	// DefaultLocalPeriod is the period of loopback, unix-socket, file and
 	// tombstone targets.
-	DefaultLocalPeriod = 10 * time.Millisecond
+	DefaultLocalPeriod = 5 * time.Millisecond
 	// DefaultExecPeriod is the period of exec probes: each attempt forks.
 	DefaultExecPeriod = 100 * time.Millisecond
 	// DefaultRemotePeriod is the period of every other target.
