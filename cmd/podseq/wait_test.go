@@ -35,11 +35,21 @@ func listening(t *testing.T) string {
 // refused returns a loopback address on which nothing listens.
 func refused(t *testing.T) string {
 	t.Helper()
-	addr := listening(t)
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr = l.Addr().String()
-	l.Close()
-	return addr
+	// A socket bound but never listening: connections to its port are
+	// refused, and no other test can take the port while it is held.
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
 
 func TestWaitReady(t *testing.T) {
