@@ -16,30 +16,8 @@ func init() {
 
 func deleteDuringWait(t *T) error {
 	const timeout, grace = 8 * time.Second, 2 * time.Second
-	spec, err := t.manifest("demo")
+	b, _, _, err := demoPod(t, "delete-during-wait", "1h", timeout.String())
 	if err != nil {
-		return err
-	}
-	b, err := t.NewPod("delete-during-wait", spec)
-	if err != nil {
-		return err
-	}
-	sidecar, err := b.Container("sidecar")
-	if err != nil {
-		return err
-	}
-	argv := mainArgv(sidecar)
-	if *argv, err = setFlag(*argv, "run", "ready-after", "1h"); err != nil {
-		return err
-	}
-	hook := hookArgv(sidecar)
-	if hook == nil {
-		return fmt.Errorf("container sidecar has no postStart exec hook")
-	}
-	if *hook, err = setFlag(*hook, "wait", "timeout", timeout.String()); err != nil {
-		return err
-	}
-	if err := b.WrapPostStart(sidecar, Stamp("hook.begin"), Stamp("hook.end")); err != nil {
 		return err
 	}
 	if err := b.Start(); err != nil {

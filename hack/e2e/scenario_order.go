@@ -16,30 +16,8 @@ func init() {
 }
 
 func orderScenario(t *T) error {
-	spec, err := t.manifest("demo")
+	b, _, app, err := demoPod(t, "order", "3s", "")
 	if err != nil {
-		return err
-	}
-	b, err := t.NewPod("order", spec)
-	if err != nil {
-		return err
-	}
-	sidecar, err := b.Container("sidecar")
-	if err != nil {
-		return err
-	}
-	app, err := b.Container("app")
-	if err != nil {
-		return err
-	}
-	argv := mainArgv(sidecar)
-	if *argv, err = setFlag(*argv, "run", "ready-after", "3s"); err != nil {
-		return err
-	}
-	if err := b.WrapMain(sidecar, Stamp("sidecar.started")); err != nil {
-		return err
-	}
-	if err := b.WrapPostStart(sidecar, Stamp("hook.begin"), Stamp("hook.end")+"; echo $rc >> /out/hook.rc"); err != nil {
 		return err
 	}
 	// The app's first act: one request to the sidecar's ready endpoint.

@@ -24,43 +24,15 @@ func init() {
 // neverReady runs the demo pod with a sidecar that stays unready for an
 // hour and a 5s podseq wait in its postStart.
 func neverReady(t *T, name string, failOpen bool) error {
-	spec, err := t.manifest("demo")
+	b, sidecar, app, err := demoPod(t, name, "1h", "5s")
 	if err != nil {
-		return err
-	}
-	b, err := t.NewPod(name, spec)
-	if err != nil {
-		return err
-	}
-	sidecar, err := b.Container("sidecar")
-	if err != nil {
-		return err
-	}
-	app, err := b.Container("app")
-	if err != nil {
-		return err
-	}
-	argv := mainArgv(sidecar)
-	if *argv, err = setFlag(*argv, "run", "ready-after", "1h"); err != nil {
-		return err
-	}
-	hook := hookArgv(sidecar)
-	if hook == nil {
-		return fmt.Errorf("container sidecar has no postStart exec hook")
-	}
-	if *hook, err = setFlag(*hook, "wait", "timeout", "5s"); err != nil {
 		return err
 	}
 	if failOpen {
+		hook := hookArgv(sidecar)
 		if *hook, err = setBoolFlag(*hook, "wait", "fail-open"); err != nil {
 			return err
 		}
-	}
-	if err := b.WrapMain(sidecar, Stamp("sidecar.started")); err != nil {
-		return err
-	}
-	if err := b.WrapPostStart(sidecar, Stamp("hook.begin"), Stamp("hook.end")+"; echo $rc >> /out/hook.rc"); err != nil {
-		return err
 	}
 	if err := b.WrapMain(app, Stamp("app.started")); err != nil {
 		return err

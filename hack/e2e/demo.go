@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// demoPod makes manifests/demo a static pod named name, the pod the order,
+// timeout, fail-open and delete-during-wait scenarios share: the sidecar's
+// podseq run turns ready after readyAfter; its postStart podseq wait gets
+// --timeout hookTimeout unless that is empty; and the pod's output records
+// sidecar.started, hook.begin, hook.end and the hook's exit code (hook.rc).
+func demoPod(t *T, name, readyAfter, hookTimeout string) (b *PodBuilder, sidecar, app *corev1.Container, err error) {
+	spec, err := t.manifest("demo")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if b, err = t.NewPod(name, spec); err != nil {
+		return nil, nil, nil, err
+	}
+	if sidecar, err = b.Container("sidecar"); err != nil {
+		return nil, nil, nil, err
+	}
+	if app, err = b.Container("app"); err != nil {
+		return nil, nil, nil, err
+	}
+	argv := mainArgv(sidecar)
+	if *argv, err = setFlag(*argv, "run", "ready-after", readyAfter); err != nil {
+		return nil, nil, nil, err
+	}
+	if hookTimeout != "" {
+		hook := hookArgv(sidecar)
+		if hook == nil {
+			return nil, nil, nil, fmt.Errorf("container sidecar has no postStart exec hook")
+		}
+		if *hook, err = setFlag(*hook, "wait", "timeout", hookTimeout); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if err := b.WrapMain(sidecar, Stamp("sidecar.started")); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := b.WrapPostStart(sidecar, Stamp("hook.begin"), Stamp("hook.end")+"; echo $rc >> /out/hook.rc"); err != nil {
+		return nil, nil, nil, err
+	}
+	return b, sidecar, app, nil
+}
