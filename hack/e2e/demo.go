@@ -7,12 +7,18 @@ import (
 )
 
 // demoPod makes manifests/demo a static pod named name, the pod the order,
-// timeout, fail-open and delete-during-wait scenarios share: the sidecar's
+// timeout, fail-open and delete-during-wait scenarios share (or another
+// manifest of the same shape, with demoPodFrom): the sidecar's
 // podseq run turns ready after readyAfter; its postStart podseq wait gets
 // --timeout hookTimeout unless that is empty; and the pod's output records
 // sidecar.started, hook.begin, hook.end and the hook's exit code (hook.rc).
 func demoPod(t *T, name, readyAfter, hookTimeout string) (b *PodBuilder, sidecar, app *corev1.Container, err error) {
-	spec, err := t.manifest("demo")
+	return demoPodFrom(t, "demo", name, readyAfter, hookTimeout)
+}
+
+// demoPodFrom is demoPod on the manifest at rel (under manifests/).
+func demoPodFrom(t *T, rel, name, readyAfter, hookTimeout string) (b *PodBuilder, sidecar, app *corev1.Container, err error) {
+	spec, err := t.manifest(rel)
 	if err != nil {
 		return nil, nil, nil, err
 	}

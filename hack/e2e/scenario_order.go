@@ -11,12 +11,19 @@ func init() {
 	register(Scenario{
 		Name:  "order",
 		Shows: "podseq wait in the sidecar's postStart holds the app back until `podseq run --ready-after 3s` is ready; the app's first request to the sidecar succeeds",
-		Run:   orderScenario,
+		Run:   func(t *T) error { return orderScenario(t, "demo", "order") },
+	})
+	register(Scenario{
+		Name:  "static-pod",
+		Shows: "manifests/static-pod, the demo as a Pod for a kubelet's manifest directory: the same order",
+		Run:   func(t *T) error { return orderScenario(t, "static-pod/pod.yaml", "static-pod") },
 	})
 }
 
-func orderScenario(t *T) error {
-	b, _, app, err := demoPod(t, "order", "3s", "")
+// orderScenario runs the demo's pod from the manifest at rel, with the
+// sidecar ready after 3s, and checks the order.
+func orderScenario(t *T, rel, name string) error {
+	b, _, app, err := demoPodFrom(t, rel, name, "3s", "")
 	if err != nil {
 		return err
 	}
