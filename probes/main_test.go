@@ -21,11 +21,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/podseq/podseq/internal/testnet"
 )
 
 // helperArg is argv[1] of the test binary when it is re-executed as the
@@ -156,21 +157,7 @@ func localListener(t *testing.T) net.Listener {
 // refusedAddr returns a loopback address on which nothing listens.
 func refusedAddr(t *testing.T) string {
 	t.Helper()
-	// A socket bound but never listening: connections to its port are
-	// refused, and no other test can take the port while it is held.
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	return testnet.Refused(t)
 }
 
 // selfSigned makes a self-signed CA certificate for 127.0.0.1 and ::1, and

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/podseq/podseq/internal/testnet"
 )
 
 // listening returns the address of a loopback TCP listener, open until the
@@ -35,21 +37,7 @@ func listening(t *testing.T) string {
 // refused returns a loopback address on which nothing listens.
 func refused(t *testing.T) string {
 	t.Helper()
-	// A socket bound but never listening: connections to its port are
-	// refused, and no other test can take the port while it is held.
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	return testnet.Refused(t)
 }
 
 func TestWaitReady(t *testing.T) {

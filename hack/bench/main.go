@@ -14,7 +14,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +28,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/podseq/podseq/hack/internal/sidecar"
 )
 
 func main() {
@@ -336,32 +337,12 @@ func (b *bench) pushOnce(d time.Duration) (sample, error) {
 		return sample{}, err
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(port)
-	side := exec.Command(b.podseq, "run", "--ready-after", d.String(), "--listen", listen, "--log-format", "json")
-	logs, err := side.StderrPipe()
+	side, err := sidecar.Start(b.podseq, d, listen)
 	if err != nil {
 		return sample{}, err
 	}
-	if err := side.Start(); err != nil {
-		return sample{}, err
-	}
-	defer func() {
-		side.Process.Signal(syscall.SIGTERM)
-		side.Wait()
-	}()
-	readyAt := make(chan time.Time, 1)
-	go func() {
-		sc := bufio.NewScanner(logs)
-		for sc.Scan() {
-			var rec struct {
-				Time time.Time `json:"time"`
-				Msg  string    `json:"msg"`
-			}
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && strings.HasPrefix(rec.Msg, "ready") {
-				readyAt <- rec.Time
-			}
-		}
-		close(readyAt)
-	}()
+	defer side.Stop()
+	readyAt := side.Ready
 	url := "http://" + listen + "/ready"
 	// The sidecar needs a moment to listen: podseq wait's polling covers
 	// that, and from the first answer on it holds one long poll.

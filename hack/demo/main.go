@@ -12,8 +12,6 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,10 +19,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/podseq/podseq/hack/internal/sidecar"
 )
 
 func main() {
@@ -48,38 +46,18 @@ func demo(podseq string, delay time.Duration) error {
 	fmt.Printf("== act 1: push release ==\n")
 	fmt.Printf("$ podseq run --ready-after %s --listen %s &   # the sidecar, loading its config\n", delay, addr)
 	fmt.Printf("$ podseq wait http://%s/ready                  # its postStart hook\n", addr)
-	sidecar := exec.Command(podseq, "run", "--ready-after", delay.String(), "--listen", addr, "--log-format", "json")
-	logs, err := sidecar.StderrPipe()
+	side, err := sidecar.Start(podseq, delay, addr)
 	if err != nil {
 		return err
 	}
-	if err := sidecar.Start(); err != nil {
-		return err
-	}
-	defer func() {
-		sidecar.Process.Signal(syscall.SIGTERM)
-		sidecar.Wait()
-	}()
-	readyAt := make(chan time.Time, 1)
-	go func() {
-		sc := bufio.NewScanner(logs)
-		for sc.Scan() {
-			var rec struct {
-				Time time.Time `json:"time"`
-				Msg  string    `json:"msg"`
-			}
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && strings.HasPrefix(rec.Msg, "ready") {
-				readyAt <- rec.Time
-			}
-		}
-	}()
+	defer side.Stop()
 	released, waited, err := wait(podseq, "http://"+addr+"/ready")
 	if err != nil {
 		return err
 	}
 	var ready time.Time
 	select {
-	case ready = <-readyAt:
+	case ready = <-side.Ready:
 	case <-time.After(5 * time.Second):
 		return errors.New("the sidecar never logged that it was ready")
 	}
