@@ -27,6 +27,7 @@ func FuzzParseHeader(f *testing.F) {
 		"X:a\x00b",                      // NUL in the value
 		"Ünïcode:1",                     // non-ASCII name
 		"X:" + strings.Repeat("v", 300), // a long value
+		"\"00000000:00000000",           // a bad name that holds the value's text
 	} {
 		f.Add(seed)
 	}
@@ -40,7 +41,9 @@ func FuzzParseHeader(f *testing.F) {
 			if !strings.HasPrefix(msg, "--header ") {
 				t.Fatalf("parseHeader(%q) error %q does not name --header", h, msg)
 			}
-			if _, v, ok := strings.Cut(h, ":"); ok && len(strings.TrimSpace(v)) >= 8 && strings.Contains(msg, strings.TrimSpace(v)) {
+			// (A value whose text also stands in the name, which the message
+			// does show, proves nothing.)
+			if n, v, ok := strings.Cut(h, ":"); ok && len(strings.TrimSpace(v)) >= 8 && strings.Contains(msg, strings.TrimSpace(v)) && !strings.Contains(n, strings.TrimSpace(v)) {
 				t.Fatalf("parseHeader(%q) error %q shows the value", h, msg)
 			}
 			return
