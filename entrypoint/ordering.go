@@ -14,8 +14,8 @@ import (
 	"github.com/podseq/podseq/tombstone"
 )
 
-// ProgressEvery is how often a wait for birth dependencies logs where it
-// stands, as podseq wait does.
+// ProgressEvery is how often a wait (podseq wait, or run's wait for birth
+// dependencies) logs where it stands.
 const ProgressEvery = 5 * time.Second
 
 // Ordering is one podseq run's place in its pod's birth and death order,

@@ -10,15 +10,13 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/podseq/podseq/entrypoint"
 	"github.com/podseq/podseq/probes"
 )
 
 // defaultTimeout is wait's overall deadline. Kubelet never times out a
 // postStart hook, so podseq must.
 const defaultTimeout = 2 * time.Minute
-
-// progressEvery is how often a wait prints where it stands.
-const progressEvery = 5 * time.Second
 
 const waitDescription = `Polls every TARGET, concurrently, until all of them succeed, then exits 0. Run it as a
 container's lifecycle.postStart exec hook: kubelet starts the next container of the pod only
@@ -99,7 +97,7 @@ func waitAction(c *cli.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	progress := &probes.Progress{Every: progressEvery, Func: func(r probes.Report) {
+	progress := &probes.Progress{Every: entrypoint.ProgressEvery, Func: func(r probes.Report) {
 		log.Info(fmt.Sprintf("waiting %s: %s", r.Elapsed().Truncate(time.Millisecond), r.Pending()))
 	}}
 	report, err := probes.Wait(ctx, targets, sched, nil, progress)
