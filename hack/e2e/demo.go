@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -44,11 +46,24 @@ func demoPodFrom(t *T, rel, name, readyAfter, hookTimeout string) (b *PodBuilder
 			return nil, nil, nil, err
 		}
 	}
-	if err := b.WrapMain(sidecar, Stamp("sidecar.started")); err != nil {
-		return nil, nil, nil, err
-	}
-	if err := b.WrapPostStart(sidecar, Stamp("hook.begin"), Stamp("hook.end")+"; echo $rc >> /out/hook.rc"); err != nil {
+	if err := stampHook(b, sidecar); err != nil {
 		return nil, nil, nil, err
 	}
 	return b, sidecar, app, nil
+}
+
+// stampHook records in the pod's output when container c started
+// (sidecar.started), when its postStart hook began and ended (hook.begin,
+// hook.end), and the exit code of each run of the hook (hook.rc).
+func stampHook(b *PodBuilder, c *corev1.Container) error {
+	if err := b.WrapMain(c, Stamp("sidecar.started")); err != nil {
+		return err
+	}
+	return b.WrapPostStart(c, Stamp("hook.begin"), Stamp("hook.end")+"; echo $rc >> "+outMount+"/hook.rc")
+}
+
+// hookCodes returns the exit codes stampHook recorded, one a run of the hook.
+func hookCodes(b *PodBuilder) []string {
+	rc, _ := os.ReadFile(b.Out("hook.rc"))
+	return strings.Fields(string(rc))
 }

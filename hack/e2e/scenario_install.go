@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -42,10 +41,7 @@ func installScenario(t *T) error {
 	if user == nil || app == nil {
 		return fmt.Errorf("no container with an installed podseq in its postStart followed by an app")
 	}
-	if err := b.WrapMain(user, Stamp("sidecar.started")); err != nil {
-		return err
-	}
-	if err := b.WrapPostStart(user, Stamp("hook.begin"), Stamp("hook.end")+"; echo $rc >> /out/hook.rc"); err != nil {
+	if err := stampHook(b, user); err != nil {
 		return err
 	}
 	if err := b.WrapMain(app, Stamp("app.started")); err != nil {
@@ -74,8 +70,8 @@ func installScenario(t *T) error {
 	if err != nil {
 		return err
 	}
-	if rc, _ := os.ReadFile(b.Out("hook.rc")); strings.TrimSpace(string(rc)) != "0" {
-		return fmt.Errorf("the installed podseq wait exited %q, want 0", strings.TrimSpace(string(rc)))
+	if rc := strings.Join(hookCodes(b), " "); rc != "0" {
+		return fmt.Errorf("the installed podseq wait exited %q, want 0", rc)
 	}
 	started, _ := b.ReadStamp("sidecar.started")
 	if !appStarted.After(hookEnd) {

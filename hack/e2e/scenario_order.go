@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
 )
@@ -55,9 +54,8 @@ func orderScenario(t *T, rel, name string) error {
 	if err != nil {
 		return err
 	}
-	rc, _ := os.ReadFile(b.Out("hook.rc"))
-	if strings.TrimSpace(string(rc)) != "0" {
-		return fmt.Errorf("podseq wait exited %q, want 0", strings.TrimSpace(string(rc)))
+	if rc := strings.Join(hookCodes(b), " "); rc != "0" {
+		return fmt.Errorf("podseq wait exited %q, want 0", rc)
 	}
 	if !appStarted.After(hookEnd) {
 		return fmt.Errorf("app started %s before the hook returned", hookEnd.Sub(appStarted))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
 )
@@ -56,8 +55,7 @@ func neverReady(t *T, name string, failOpen bool) error {
 		return fmt.Errorf("app never started after the hook ended: %w", err)
 	}
 	t.Figure("hook end→app start", "%s", ms(appStarted.Sub(hookEnd)))
-	rc, _ := os.ReadFile(b.Out("hook.rc"))
-	firstRC := strings.Fields(string(rc))
+	firstRC := hookCodes(b)
 	if d := hookEnd.Sub(hookBegin); d < 5*time.Second || d > 15*time.Second {
 		return fmt.Errorf("the hook ran %s, want about 5s (--timeout 5s)", d)
 	}
