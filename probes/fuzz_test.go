@@ -75,7 +75,7 @@ func FuzzParse(f *testing.F) {
 		case "tcp", "grpc", "grpcs", "http", "https":
 			host := u.Hostname()
 			ip := net.ParseIP(host)
-			local := strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") || (ip != nil && ip.IsLoopback())
+			local := strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") || (ip != nil && (ip.IsLoopback() || ip.IsUnspecified()))
 			if tg.Local != local {
 				t.Fatalf("Parse(%q).Local = %v, host %q", raw, tg.Local, host)
 			}
