@@ -13,7 +13,7 @@ import (
 func init() {
 	register(Scenario{
 		Name: "compare",
-		Shows: "sidecar ready → app started, one stand-in sidecar (svc: ready 2s after it starts, stamping the instant) " +
+		Shows: "sidecar ready → app started, one stand-in sidecar (svc: ready 1s after it starts, stamping the instant) " +
 			"gated three ways: push (manifests/demo-push: podseq run --ready supervises svc, podseq wait long-polls it), " +
 			"polling (manifests/demo with svc in place of podseq run: podseq wait polls svc), native " +
 			"(manifests/native-sidecar: restartable init container, httpGet startupProbe periodSeconds: 1, hostNetwork); " +
@@ -24,7 +24,7 @@ func init() {
 }
 
 // compareReadyAfter is when svc turns ready after it starts.
-const compareReadyAfter = "2s"
+const compareReadyAfter = "1s"
 
 // svcCommand runs the stand-in sidecar on addr.
 func svcCommand(addr string) []string {
@@ -95,14 +95,15 @@ func compareScenario(t *T) error {
 	got := map[string][]time.Duration{}
 	hooks := map[string][]time.Duration{}
 	var errs []error
-	// One pod at a time, after a pause that lets the kubelet finish cleaning
-	// up the one before (pods starting or stopping beside the one measured
-	// would compete for the 2 cores in exactly the window measured), and in
-	// an order rotated every round, so no variant always follows the same one.
+	// One pod at a time, each started after the one before is gone (pods
+	// starting or stopping beside the one measured would compete for the 2
+	// cores in exactly the window measured), with a short pause for the
+	// kubelet's last cleanup, and in an order rotated every round, so no
+	// variant always follows the same one.
 	for round := 1; round <= t.Runs && t.Ctx.Err() == nil; round++ {
 		for i := range compareVariants {
 			v := compareVariants[(i+round-1)%len(compareVariants)]
-			time.Sleep(time.Second)
+			time.Sleep(250 * time.Millisecond)
 			d, h, err := compareOnce(t, v, round)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s round %d: %w", v.name, round, err))
