@@ -21,6 +21,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/podseq/podseq/internal/testnet"
 	"github.com/podseq/podseq/probes"
 )
 
@@ -231,10 +232,15 @@ func server(delay, addr string) int {
 	case <-ctx.Done():
 		return 0
 	}
-	srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	l, err := testnet.Listen(addr) // addr is reserved by the test (testnet.Reserve)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "server: %v\n", err)
+		return 3
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})}
-	go func() { _ = srv.ListenAndServe() }()
+	go func() { _ = srv.Serve(l) }()
 	<-ctx.Done()
 	_ = srv.Close()
 	return 0

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/podseq/podseq/internal/testnet"
 )
 
 // The tests in this file run the supervisor in a process of its own: its
@@ -316,10 +318,10 @@ func TestCannotStart(t *testing.T) {
 
 func TestFrontsServer(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
+	addr := testnet.Reserve(t)
 	s := startSupervisor(t, superviseConfig{
-		Command: helperCmd("server", "300ms", "127.0.0.1:"+port),
-		Ready:   []string{"http://127.0.0.1:" + port + "/"},
+		Command: helperCmd("server", "300ms", addr),
+		Ready:   []string{"http://" + addr + "/"},
 	})
 	admin := "http://" + s.addr()
 	resp, err := http.Get(admin + "/ready?wait=20s")

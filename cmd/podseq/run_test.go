@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +23,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/podseq/podseq/internal/testnet"
 )
 
 func init() {
@@ -37,10 +38,15 @@ func init() {
 		case <-ctx.Done():
 			return 0
 		}
-		srv := &http.Server{Addr: args[1], Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l, err := testnet.Listen(args[1]) // reserved by the test (testnet.Reserve)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "run-server: %v\n", err)
+			return 3
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.WriteString(w, "ok\n")
 		})}
-		go func() { _ = srv.ListenAndServe() }()
+		go func() { _ = srv.Serve(l) }()
 		<-ctx.Done()
 		_ = srv.Close()
 		return 0
@@ -87,32 +93,23 @@ type podseqRun struct {
 }
 
 // startRun starts the podseq binary as `podseq run --listen 127.0.0.1:0
-// --log-format json ARGS...`; env is added to its environment.
+// --log-format json ARGS...`; env is added to its environment. When the test
+// ends, a podseq run still running gets SIGTERM (so it stops its child too),
+// then SIGKILL after 10s.
 func startPodseqRun(t testing.TB, env []string, args ...string) *podseqRun {
 	t.Helper()
 	r := &podseqRun{t: t, addrCh: make(chan string, 1), exited: make(chan struct{})}
 	r.cmd = exec.Command(podseqBinaryTB(t), append([]string{"run", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
 	r.cmd.Env = append(os.Environ(), env...)
-	pipe, err := r.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.cmd.Stderr = &lineWriter{line: r.logLine}
+	// The child podseq run starts inherits stderr: if it outlives podseq run
+	// (SIGKILL), Wait stops waiting for the pipe's end after WaitDelay.
+	r.cmd.WaitDelay = 2 * time.Second
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() {
 		defer close(r.exited)
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			l := sc.Text()
-			r.mu.Lock()
-			r.stderr = append(r.stderr, l)
-			r.mu.Unlock()
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(l), &rec) == nil && rec.Msg == "listening" {
-				r.addrCh <- rec.Addr
-			}
-		}
 		_ = r.cmd.Wait()
 		r.code = r.cmd.ProcessState.ExitCode()
 	}()
@@ -120,14 +117,52 @@ func startPodseqRun(t testing.TB, env []string, args ...string) *podseqRun {
 		select {
 		case <-r.exited:
 		default:
-			_ = r.cmd.Process.Kill()
-			<-r.exited
+			_ = r.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-r.exited:
+			case <-time.After(10 * time.Second):
+				_ = r.cmd.Process.Kill()
+				<-r.exited
+			}
 		}
 		if t.Failed() {
 			t.Logf("podseq run's log:\n%s", strings.Join(r.log(), "\n"))
 		}
 	})
 	return r
+}
+
+// logLine records one line of podseq run's stderr and notes the admin
+// server's address.
+func (r *podseqRun) logLine(l string) {
+	r.mu.Lock()
+	r.stderr = append(r.stderr, l)
+	r.mu.Unlock()
+	var rec struct{ Msg, Addr string }
+	if json.Unmarshal([]byte(l), &rec) == nil && rec.Msg == "listening" {
+		select {
+		case r.addrCh <- rec.Addr:
+		default:
+		}
+	}
+}
+
+// lineWriter calls line for every complete line written to it.
+type lineWriter struct {
+	line func(string)
+	buf  []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.line(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
 }
 
 // addr waits for the admin server's address.
@@ -380,12 +415,7 @@ func TestRunPushRelease(t *testing.T) {
 // podseq wait is released when the server answers, and /quitquitquit stops it.
 func TestRunFrontsServer(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverAddr := l.Addr().String()
-	l.Close()
+	serverAddr := testnet.Reserve(t)
 	r := startPodseqRun(t, []string{testHelperEnv + "=run-server"},
 		"--ready", "http://"+serverAddr+"/ready", "--", os.Args[0], "700ms", serverAddr)
 	addr := r.addr()

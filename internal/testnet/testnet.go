@@ -2,7 +2,9 @@
 package testnet
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"syscall"
 	"testing"
 )
@@ -26,3 +28,50 @@ func Refused(t testing.TB) string {
 	}
 	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
+
+// Reserve returns a loopback address for a server that a test's child
+// process will start later. Picking a free port by listening and closing
+// races with every other test that listens meanwhile: another listener can
+// take the port, and the probe under test then talks to the wrong server.
+// Reserve instead holds a socket bound to the port with SO_REUSEPORT and
+// without SO_REUSEADDR until the test ends: no other socket can bind the port,
+// except one bound by Listen (SO_REUSEPORT, same user), and connections are
+// refused until that one listens.
+func Reserve(t testing.TB) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, soReusePort, 1); err != nil {
+		t.Fatalf("SO_REUSEPORT: %v", err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+}
+
+// Listen listens on an address from Reserve (or any other), with
+// SO_REUSEPORT so that it may share the reserved port.
+func Listen(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, soReusePort, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	return lc.Listen(context.Background(), "tcp", addr)
+}
+
+// soReusePort is SO_REUSEPORT from <asm-generic/socket.h>, which the
+// syscall package does not export on every architecture.
+const soReusePort = 0xf
