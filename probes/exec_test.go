@@ -183,17 +183,16 @@ func zombieChildren(parent int) []int {
 // An exec target in Wait: it turns ready when its condition does.
 func TestExecInWait(t *testing.T) {
 	t.Parallel()
-	flag := filepath.Join(t.TempDir(), "flag")
-	tg, err := NewExec(helperCommand("exists", flag))
+	runs := filepath.Join(t.TempDir(), "runs")
+	tg, err := NewExec(helperCommand("third", runs)) // fails twice, then succeeds
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.AfterFunc(300*time.Millisecond, func() { writeFile(flag, "") })
 	r, err := waitDeadline(t, 30*time.Second, Schedule{}, tg)
 	if err != nil {
 		t.Fatalf("Wait: %v (%s)", err, r.Pending())
 	}
-	if st := r.Targets[0]; st.Attempts < 2 || st.LastErr == nil || st.LastErr.Error() != "exit status 1: not yet" {
-		t.Errorf("status %+v, want several attempts, the last failure \"exit status 1: not yet\"", st)
+	if st := r.Targets[0]; st.Attempts != 3 || st.LastErr == nil || st.LastErr.Error() != "exit status 1: not yet" {
+		t.Errorf("status %+v, want 3 attempts, the last failure \"exit status 1: not yet\"", st)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -84,8 +85,19 @@ func runHelper(name string, args []string) int {
 		}
 		time.Sleep(time.Hour)
 		return 0
-	case "exists": // exit 0 when the file args[0] exists, 1 otherwise
-		if _, err := os.Stat(args[0]); err != nil {
+	case "third": // append a byte to the file args[0]; exit 0 from the third run on, 1 before
+		f, err := os.OpenFile(args[0], os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			fmt.Println(err)
+			return 2
+		}
+		_, werr := f.Write([]byte{'.'})
+		fi, serr := f.Stat()
+		if err := errors.Join(werr, serr, f.Close()); err != nil {
+			fmt.Println(err)
+			return 2
+		}
+		if fi.Size() < 3 {
 			fmt.Println("not yet")
 			return 1
 		}
