@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,10 +189,11 @@ func TestRunStopChannel(t *testing.T) {
 func TestRunStopWithOwnExitCode(t *testing.T) {
 	// A child that exits with a code of its own on the stop signal keeps it.
 	stop := make(chan string, 1)
-	r := startRun(t, context.Background(), Config{Command: helperCmd("trap", "child", "TERM"), Stop: stop, StopSignal: syscall.SIGTERM})
+	marker := filepath.Join(t.TempDir(), "trapping")
+	r := startRun(t, context.Background(), Config{Command: helperCmd("trap-marked", marker, "child", "TERM"), Stop: stop, StopSignal: syscall.SIGTERM})
 	r.next(Born)
 	r.next(Ready)
-	time.Sleep(100 * time.Millisecond) // let the child install its handler
+	awaitFile(t, marker) // the child's SIGTERM handler is in place
 	stop <- "test"
 	code, err := r.wait()
 	if code != 0 || err != nil {
@@ -458,5 +460,20 @@ func TestRunCannotStartEvent(t *testing.T) {
 	code, err := r.wait()
 	if code != ExitNotFound || err == nil || died.ExitCode != ExitNotFound || died.PID != 0 {
 		t.Errorf("Run = %d, %v, Died %+v; want 127, an error, and Died(127) with PID 0", code, err, died)
+	}
+}
+
+// awaitFile waits up to 30s for path to exist.
+func awaitFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not created after 30s", path)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

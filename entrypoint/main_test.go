@@ -58,7 +58,9 @@ func runHelper(name string, args []string) int {
 		time.Sleep(time.Hour)
 		return 98
 	case "trap": // trap LABEL EXIT-SIGNALS: report every signal on stdout
-		return trap(args[0], args[1], nil)
+		return trap(args[0], args[1], "", nil)
+	case "trap-marked": // trap-marked FILE LABEL EXIT-SIGNALS: trap, and create FILE once the handlers are in place
+		return trap(args[1], args[2], args[0], nil)
 	case "family": // a trap that has a trap of its own as a child
 		return family(args[0])
 	case "orphan": // leave a grandchild to podseq and check it is adopted and reaped
@@ -94,14 +96,21 @@ var signalsByName = map[string]syscall.Signal{
 }
 
 // trap prints "LABEL ready" then "LABEL got SIGNAME" for each signal, and
-// exits 0 on one of exitOn (comma-separated names; "none" for none). onExit
-// runs before it exits.
-func trap(label, exitOn string, onExit func()) int {
+// exits 0 on one of exitOn (comma-separated names; "none" for none). Once
+// its handlers are in place it creates the file marker, unless marker is "".
+// onExit runs before it exits.
+func trap(label, exitOn, marker string, onExit func()) int {
 	ch := make(chan os.Signal, 16)
 	for _, s := range signalsByName {
 		signal.Notify(ch, s)
 	}
 	fmt.Printf("%s ready pid=%d\n", label, os.Getpid())
+	if marker != "" {
+		if err := os.WriteFile(marker, nil, 0o600); err != nil {
+			fmt.Println(err)
+			return 95
+		}
+	}
 	for s := range ch {
 		name := SignalName(s.(syscall.Signal))
 		fmt.Printf("%s got %s\n", label, name)
@@ -125,7 +134,7 @@ func family(exitOn string) int {
 		fmt.Println("child cannot start its grandchild:", err)
 		return 96
 	}
-	return trap("child", exitOn, func() {
+	return trap("child", exitOn, "", func() {
 		_ = gc.Process.Kill()
 		_ = gc.Wait()
 	})

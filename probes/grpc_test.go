@@ -1,9 +1,11 @@
 package probes
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,13 +17,12 @@ import (
 
 // grpcHealthServer runs grpc-go's own health server on loopback, over TLS when
 // cert is not nil, and returns its address and health status table.
-func grpcHealthServer(t *testing.T, cert *tls.Certificate) (string, *health.Server) {
+func grpcHealthServer(t *testing.T, cert *tls.Certificate, opts ...grpc.ServerOption) (string, *health.Server) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var opts []grpc.ServerOption
 	if cert != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{*cert}})))
 	}
@@ -79,17 +80,28 @@ func TestGRPCHealth(t *testing.T) {
 
 func TestGRPCTurnsServing(t *testing.T) {
 	t.Parallel()
-	addr, hs := grpcHealthServer(t, nil)
+	// The service turns SERVING once it has answered 3 checks: the one
+	// below and two of Wait's.
+	var calls atomic.Int32
+	var server atomic.Pointer[health.Server]
+	count := grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		if calls.Add(1) == 3 {
+			server.Load().SetServingStatus("app", healthpb.HealthCheckResponse_SERVING)
+		}
+		return resp, err
+	})
+	addr, hs := grpcHealthServer(t, nil, count)
+	server.Store(hs)
 	hs.SetServingStatus("app", healthpb.HealthCheckResponse_NOT_SERVING)
 	tg := mustParse(t, "grpc://"+addr+"/app", Options{})
 	wantErr(t, check(t, tg, 5*time.Second), "NOT_SERVING")
-	time.AfterFunc(200*time.Millisecond, func() { hs.SetServingStatus("app", healthpb.HealthCheckResponse_SERVING) })
 	r, err := waitDeadline(t, 30*time.Second, Schedule{}, tg)
 	if err != nil {
 		t.Fatalf("Wait: %v (%s)", err, r.Pending())
 	}
-	if r.Targets[0].Attempts < 2 {
-		t.Errorf("%d attempts, want several", r.Targets[0].Attempts)
+	if st := r.Targets[0]; st.Attempts != 3 || st.LastErr == nil || !strings.Contains(st.LastErr.Error(), "NOT_SERVING") {
+		t.Errorf("status %+v, want 3 attempts, the last failure NOT_SERVING", st)
 	}
 	// Shutdown: every service turns NOT_SERVING.
 	hs.Shutdown()

@@ -96,9 +96,9 @@ func TestPushReleaseShortHolds(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Wait: %v (%s)", err, r.Pending())
 	}
-	// About one request every 100ms hold: 10-12. Never the ~100 of
-	// polling every 10ms.
-	if n := a.requests.Load(); n > 25 || n < 5 {
+	// About one request every 100ms hold: 10-12 (fewer on a busy machine).
+	// Never the ~100 of polling every 10ms.
+	if n := a.requests.Load(); n > 25 {
 		t.Errorf("%d requests in 1s with 100ms holds, want about 11", n)
 	}
 	if v := a.badWait.Load(); v != nil {
