@@ -14,19 +14,7 @@ import (
 // test can take its port meanwhile.
 func Refused(t testing.TB) string {
 	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	return boundLoopback(t, false)
 }
 
 // Reserve returns a loopback address for a server that a test's child
@@ -39,13 +27,23 @@ func Refused(t testing.TB) string {
 // refused until that one listens.
 func Reserve(t testing.TB) string {
 	t.Helper()
+	return boundLoopback(t, true)
+}
+
+// boundLoopback binds a TCP socket to a free port of 127.0.0.1, with
+// SO_REUSEPORT if reusePort, never listens on it, and closes it when the
+// test ends. It returns the socket's address.
+func boundLoopback(t testing.TB, reusePort bool) string {
+	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, soReusePort, 1); err != nil {
-		t.Fatalf("SO_REUSEPORT: %v", err)
+	if reusePort {
+		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, soReusePort, 1); err != nil {
+			t.Fatalf("SO_REUSEPORT: %v", err)
+		}
 	}
 	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)
