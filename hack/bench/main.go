@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/podseq/podseq/hack/internal/loopback"
 	"github.com/podseq/podseq/hack/internal/sidecar"
 )
 
@@ -332,7 +333,7 @@ func (b *bench) push(delays []time.Duration) error {
 }
 
 func (b *bench) pushOnce(d time.Duration) (sample, error) {
-	port, err := freePort()
+	port, err := loopback.FreePort()
 	if err != nil {
 		return sample{}, err
 	}
@@ -426,15 +427,6 @@ func (b *bench) process() error {
 	fmt.Printf("| peak RSS of podseq wait | %.1f MB |\n", float64(rss)/1024)
 	fmt.Printf("| binary %s (stripped, static) | %.2f MB (%d bytes) |\n", b.podseq, float64(st.Size())/(1<<20), st.Size())
 	return nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func overshoots(ss []sample) []time.Duration {

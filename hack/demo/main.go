@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/podseq/podseq/hack/internal/loopback"
 	"github.com/podseq/podseq/hack/internal/sidecar"
 )
 
@@ -39,10 +40,11 @@ func demo(podseq string, delay time.Duration) error {
 	if _, err := os.Stat(podseq); err != nil {
 		return fmt.Errorf("%w (run make build first)", err)
 	}
-	addr, err := freeAddr()
+	port, err := loopback.FreePort()
 	if err != nil {
 		return err
 	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	fmt.Printf("== act 1: push release ==\n")
 	fmt.Printf("$ podseq run --ready-after %s --listen %s &   # the sidecar, loading its config\n", delay, addr)
 	fmt.Printf("$ podseq wait http://%s/ready                  # its postStart hook\n", addr)
@@ -111,13 +113,4 @@ func wait(podseq, url string) (time.Time, time.Duration, error) {
 func report(waited, late time.Duration) {
 	fmt.Printf("waited %s; released %.1f ms after the sidecar turned ready\n",
 		waited.Round(time.Millisecond), float64(late)/float64(time.Millisecond))
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }

@@ -8,6 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/podseq/podseq/hack/internal/loopback"
 )
 
 func init() {
@@ -71,7 +73,7 @@ var compareVariants = []variant{
 	{"native", "native-sidecar", func(b *PodBuilder, ready time.Duration) error {
 		// kubelet's httpGet probes need the pod on the host's network: svc on a
 		// free loopback port, probed at 127.0.0.1.
-		port, err := freePort()
+		port, err := loopback.FreePort()
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/podseq/podseq/hack/internal/loopback"
 )
 
 func init() {
@@ -21,7 +23,7 @@ func initWait(t *T) error {
 	if err != nil {
 		return err
 	}
-	port, err := freePort()
+	port, err := loopback.FreePort()
 	if err != nil {
 		return err
 	}
