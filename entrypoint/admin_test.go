@@ -15,9 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
+	"github.com/podseq/podseq/internal/testmetrics"
 	"github.com/podseq/podseq/probes"
 )
 
@@ -38,17 +37,7 @@ func startSimulated(t *testing.T) *running {
 // scrape GETs /metrics and parses it with the Prometheus text parser.
 func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parsing /metrics: %v", err)
-	}
-	return fams
+	return testmetrics.Scrape(t, base+"/metrics")
 }
 
 // value is the value of the series of family name with labels.

@@ -21,9 +21,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
+	"github.com/podseq/podseq/internal/testmetrics"
 	"github.com/podseq/podseq/internal/testnet"
 )
 
@@ -220,16 +219,7 @@ func (r *podseqRun) record(msg string) map[string]any {
 // parser and returns every sample as "name{label="value",...}" -> value.
 func scrapeMetrics(t *testing.T, addr string) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parsing /metrics: %v", err)
-	}
+	fams := testmetrics.Scrape(t, "http://"+addr+"/metrics")
 	out := map[string]float64{}
 	for name, f := range fams {
 		for _, m := range f.GetMetric() {
