@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/podseq/podseq/internal/testio"
 	"github.com/podseq/podseq/probes"
 )
 
@@ -32,7 +33,7 @@ type running struct {
 	t      *testing.T
 	s      *Supervisor
 	url    string
-	log    *lockedBuffer
+	log    *testio.Buffer
 	mu     sync.Mutex
 	events []Event
 	evCh   chan Event
@@ -44,7 +45,7 @@ type running struct {
 // startRun starts Run in a goroutine. cfg.OnEvent, if set, is called too.
 func startRun(t *testing.T, ctx context.Context, cfg Config) *running {
 	t.Helper()
-	r := &running{t: t, log: &lockedBuffer{}, evCh: make(chan Event, 100), done: make(chan struct{})}
+	r := &running{t: t, log: &testio.Buffer{}, evCh: make(chan Event, 100), done: make(chan struct{})}
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Logger = slog.New(slog.NewJSONHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	next := cfg.OnEvent

@@ -1,7 +1,6 @@
 package entrypoint
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/podseq/podseq/internal/testio"
 	"github.com/podseq/podseq/internal/testnet"
 	"github.com/podseq/podseq/probes"
 )
@@ -308,9 +307,9 @@ func helperCmd(name string, args ...string) []string {
 type supervisor struct {
 	t      testing.TB
 	cmd    *exec.Cmd
-	lines  chan string   // the children's stdout, line by line
-	seen   []string      // the lines expect read
-	log    *lockedBuffer // the supervisor's JSON log
+	lines  chan string    // the children's stdout, line by line
+	seen   []string       // the lines expect read
+	log    *testio.Buffer // the supervisor's JSON log
 	exited chan struct{}
 	code   int
 }
@@ -322,10 +321,10 @@ func startSupervisor(t testing.TB, sc superviseConfig, modify ...func(*exec.Cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &supervisor{t: t, lines: make(chan string, 1024), log: &lockedBuffer{}, exited: make(chan struct{})}
+	s := &supervisor{t: t, lines: make(chan string, 1024), log: &testio.Buffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(os.Args[0])
 	s.cmd.Env = append(os.Environ(), helperEnv+"=supervise", superviseEnv+"="+string(b))
-	s.cmd.Stdout = &lineWriter{ch: s.lines}
+	s.cmd.Stdout = &testio.LineWriter{Line: func(l string) { s.lines <- l }}
 	s.cmd.Stderr = s.log
 	s.cmd.WaitDelay = 5 * time.Second
 	for _, f := range modify {
@@ -433,43 +432,4 @@ func (s *supervisor) addr() string {
 	}
 	s.t.Fatal("no listening line in 20s")
 	return ""
-}
-
-// lineWriter sends each line written to it to a channel.
-type lineWriter struct {
-	mu  sync.Mutex
-	buf []byte
-	ch  chan<- string
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		w.ch <- string(w.buf[:i])
-		w.buf = w.buf[i+1:]
-	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

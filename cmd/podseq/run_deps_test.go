@@ -1,46 +1,27 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/podseq/podseq/internal/testio"
 	"github.com/podseq/podseq/tombstone"
 )
 
 // depsHang bounds what only fails when something hangs.
 const depsHang = 30 * time.Second
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is a podseq binary running in a test.
 type proc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testio.Buffer
 	done   chan struct{}
 	code   int
 }
@@ -52,7 +33,7 @@ func startPodseq(t *testing.T, env []string, args ...string) *proc {
 	if len(args) > 0 && args[0] == "run" {
 		args = append([]string{"run", "--listen=127.0.0.1:0"}, args[1:]...)
 	}
-	p := &proc{cmd: exec.Command(podseqBinary(t), args...), stderr: new(syncBuffer), done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(podseqBinary(t), args...), stderr: new(testio.Buffer), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {

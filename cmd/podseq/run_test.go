@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/podseq/podseq/internal/testio"
 	"github.com/podseq/podseq/internal/testmetrics"
 	"github.com/podseq/podseq/internal/testnet"
 )
@@ -100,7 +100,7 @@ func startPodseqRun(t testing.TB, env []string, args ...string) *podseqRun {
 	r := &podseqRun{t: t, addrCh: make(chan string, 1), exited: make(chan struct{})}
 	r.cmd = exec.Command(podseqBinaryTB(t), append([]string{"run", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
 	r.cmd.Env = append(os.Environ(), env...)
-	r.cmd.Stderr = &lineWriter{line: r.logLine}
+	r.cmd.Stderr = &testio.LineWriter{Line: r.logLine}
 	// The child podseq run starts inherits stderr: if it outlives podseq run
 	// (SIGKILL), Wait stops waiting for the pipe's end after WaitDelay.
 	r.cmd.WaitDelay = 2 * time.Second
@@ -143,24 +143,6 @@ func (r *podseqRun) logLine(l string) {
 		case r.addrCh <- rec.Addr:
 		default:
 		}
-	}
-}
-
-// lineWriter calls line for every complete line written to it.
-type lineWriter struct {
-	line func(string)
-	buf  []byte
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		w.line(string(w.buf[:i]))
-		w.buf = w.buf[i+1:]
 	}
 }
 
