@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -73,7 +72,7 @@ func runHelper(name string, args []string) int {
 	case "supervise":
 		return supervise()
 	case "server": // server DELAY ADDR: serve /ready 200 after DELAY until SIGTERM
-		return server(args[0], args[1])
+		return testnet.ServeAfter(args[0], args[1])
 	}
 	fmt.Fprintf(os.Stderr, "unknown helper %q\n", name)
 	return 97
@@ -227,30 +226,6 @@ func sigstate() int {
 			fmt.Println(strings.Join(strings.Fields(l), " "))
 		}
 	}
-	return 0
-}
-
-// server serves GET /ready 200 on addr after delay, until SIGTERM.
-func server(delay, addr string) int {
-	d, _ := time.ParseDuration(delay)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	select {
-	case <-time.After(d):
-	case <-ctx.Done():
-		return 0
-	}
-	l, err := testnet.Listen(addr) // addr is reserved by the test (testnet.Reserve)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "server: %v\n", err)
-		return 3
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write([]byte("ok\n"))
-	})}
-	go func() { _ = srv.Serve(l) }()
-	<-ctx.Done()
-	_ = srv.Close()
 	return 0
 }
 

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -28,28 +26,7 @@ import (
 
 func init() {
 	// run-server DELAY ADDR: serve 200 on ADDR after DELAY, until SIGTERM.
-	registerTestHelper("run-server", func(args []string) int {
-		d, _ := time.ParseDuration(args[0])
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-		defer stop()
-		select {
-		case <-time.After(d):
-		case <-ctx.Done():
-			return 0
-		}
-		l, err := testnet.Listen(args[1]) // reserved by the test (testnet.Reserve)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "run-server: %v\n", err)
-			return 3
-		}
-		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = io.WriteString(w, "ok\n")
-		})}
-		go func() { _ = srv.Serve(l) }()
-		<-ctx.Done()
-		_ = srv.Close()
-		return 0
-	})
+	registerTestHelper("run-server", func(args []string) int { return testnet.ServeAfter(args[0], args[1]) })
 	// run-linger DELAY CODE: sleep, then exit CODE.
 	registerTestHelper("run-linger", func(args []string) int {
 		d, _ := time.ParseDuration(args[0])

@@ -4,9 +4,14 @@ package testnet
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"os"
+	"os/signal"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Refused returns a loopback address that refuses connections: a socket
@@ -73,3 +78,30 @@ func Listen(addr string) (net.Listener, error) {
 // soReusePort is SO_REUSEPORT from <asm-generic/socket.h>, which the
 // syscall package does not export on every architecture.
 const soReusePort = 0xf
+
+// ServeAfter is the body of a test's child process that stands in for a
+// server turning ready: it waits delay (a time.Duration string), then
+// answers every request on addr (from Reserve) with 200 "ok", until SIGTERM.
+// It returns the process's exit code: 0 after SIGTERM, 3 if it cannot listen.
+func ServeAfter(delay, addr string) int {
+	d, _ := time.ParseDuration(delay)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return 0
+	}
+	l, err := Listen(addr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "server: %v\n", err)
+		return 3
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})}
+	go func() { _ = srv.Serve(l) }()
+	<-ctx.Done()
+	_ = srv.Close()
+	return 0
+}
