@@ -123,7 +123,7 @@ func compareScenario(t *T) error {
 		}
 	}
 	var tb strings.Builder
-	fmt.Fprintf(&tb, "sidecar ready → app started (%d rounds; svc turns ready 1s to 1.8s after it starts, 200 ms later each round)\n\n", t.Runs)
+	fmt.Fprintf(&tb, "sidecar ready → app started (%d rounds; svc turns ready %s to %s after it starts, 200 ms later each round)\n\n", t.Runs, readyAfter(1), readyAfter(min(t.Runs, 5)))
 	fmt.Fprintf(&tb, "| variant | runs | median | min | max | ready→hook end (median) | all (ms) |\n|---|---|---|---|---|---|---|\n")
 	for _, v := range compareVariants {
 		ds := got[v.name]
