@@ -79,13 +79,7 @@ func TestTombstoneWaitReleasedByEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), tsHang)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, err := Wait(ctx, []*Target{tg}, Schedule{}, nil, nil)
-		done <- err
-	}()
+	done := waitInBackground(t, tg)
 	go func() {
 		time.Sleep(50 * time.Millisecond)
 		_ = w.Ready(time.Now())
@@ -145,13 +139,7 @@ func TestTombstoneDied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), tsHang)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, err := Wait(ctx, []*Target{tg}, Schedule{}, nil, nil)
-		done <- err
-	}()
+	done := waitInBackground(t, tg)
 	select {
 	case err := <-done:
 		t.Fatalf("Wait returned %v while app is alive", err)
@@ -194,4 +182,17 @@ func TestTombstoneCycle(t *testing.T) {
 	if took := time.Since(start); took >= tombstoneHold {
 		t.Errorf("Check held %s on a cycle", took)
 	}
+}
+
+// waitInBackground runs Wait on tg, with a deadline of tsHang, in a goroutine
+// and returns the channel its error comes on.
+func waitInBackground(t *testing.T, tg *Target) <-chan error {
+	ctx, cancel := context.WithTimeout(t.Context(), tsHang)
+	done := make(chan error, 1)
+	go func() {
+		defer cancel()
+		_, err := Wait(ctx, []*Target{tg}, Schedule{}, nil, nil)
+		done <- err
+	}()
+	return done
 }
