@@ -2,14 +2,13 @@ package manifests
 
 import (
 	"bytes"
-	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -29,17 +28,13 @@ func TestKustomizeImage(t *testing.T) {
 	for dir, objs := range dirs {
 		t.Run(dir, func(t *testing.T) {
 			want := 0
-			for _, o := range objs {
-				if spec, _ := podSpec(o.obj); spec != nil {
-					for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
-						if isPodseqImage(c.Image) {
-							want++
-						}
-					}
+			eachContainer(objs, func(_ object, c corev1.Container) {
+				if isPodseqImage(c.Image) {
+					want++
 				}
-			}
+			})
 			mem := copyManifests(t)
-			k := filepath.Join("/manifests", dir, "kustomization.yaml")
+			k := path.Join("/manifests", dir, "kustomization.yaml")
 			setImage(t, mem, k, newName, newTag)
 			m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, path.Dir(k))
 			if err != nil {
@@ -57,18 +52,14 @@ func TestKustomizeImage(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := 0
-			for _, o := range built {
-				if spec, _ := podSpec(o.obj); spec != nil {
-					for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
-						if isPodseqImage(c.Image) {
-							got++
-							if c.Image != newName+":"+newTag {
-								t.Errorf("%s: container %s: image %q, want %s:%s", o, c.Name, c.Image, newName, newTag)
-							}
-						}
+			eachContainer(built, func(o object, c corev1.Container) {
+				if isPodseqImage(c.Image) {
+					got++
+					if c.Image != newName+":"+newTag {
+						t.Errorf("%s: container %s: image %q, want %s:%s", o, c.Name, c.Image, newName, newTag)
 					}
 				}
-			}
+			})
 			if got != want {
 				t.Errorf("kustomize build %s: %d podseq containers, want %d as in the files", dir, got, want)
 			}
@@ -82,22 +73,10 @@ func TestKustomizeImage(t *testing.T) {
 func copyManifests(t *testing.T) filesys.FileSystem {
 	t.Helper()
 	mem := filesys.MakeFsInMemory()
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
+	for _, f := range readTree(t) {
+		if err := mem.WriteFile(path.Join("/manifests", f.rel), f.data); err != nil {
+			t.Fatal(err)
 		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return mem.WriteFile(filepath.Join("/manifests", rel), data)
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return mem
 }

@@ -111,12 +111,40 @@ func loadAll(t *testing.T) map[string][]object {
 	t.Helper()
 	dirs := map[string][]object{}
 	n := 0
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	for _, f := range readTree(t) {
+		if !(strings.HasSuffix(f.rel, ".yaml") || strings.HasSuffix(f.rel, ".yml")) {
+			continue
 		}
-		if d.IsDir() || !(strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
-			return nil
+		objs, err := decodeFile(f.rel, f.data)
+		if err != nil {
+			t.Error(err)
+		}
+		if len(objs) == 0 && err == nil {
+			t.Errorf("%s: no document", f.rel)
+		}
+		dir := path.Dir(f.rel)
+		dirs[dir] = append(dirs[dir], objs...)
+		n++
+	}
+	if n == 0 {
+		t.Fatalf("no manifest under %s", root)
+	}
+	return dirs
+}
+
+// treeFile is one file under root.
+type treeFile struct {
+	rel  string // slash-separated, relative to root
+	data []byte
+}
+
+// readTree reads every file under root, in lexical order.
+func readTree(t *testing.T) []treeFile {
+	t.Helper()
+	var files []treeFile
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
 		}
 		rel, err := filepath.Rel(root, p)
 		if err != nil {
@@ -126,25 +154,25 @@ func loadAll(t *testing.T) map[string][]object {
 		if err != nil {
 			return err
 		}
-		objs, err := decodeFile(filepath.ToSlash(rel), data)
-		if err != nil {
-			t.Error(err)
-		}
-		if len(objs) == 0 && err == nil {
-			t.Errorf("%s: no document", rel)
-		}
-		dir := path.Dir(filepath.ToSlash(rel))
-		dirs[dir] = append(dirs[dir], objs...)
-		n++
+		files = append(files, treeFile{filepath.ToSlash(rel), data})
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n == 0 {
-		t.Fatalf("no manifest under %s", root)
+	return files
+}
+
+// eachContainer calls f for every init and regular container of every pod
+// in objs.
+func eachContainer(objs []object, f func(o object, c corev1.Container)) {
+	for _, o := range objs {
+		if spec, _ := podSpec(o.obj); spec != nil {
+			for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
+				f(o, c)
+			}
+		}
 	}
-	return dirs
 }
 
 // TestStrictDecoderRejects proves the decoder is strict: each of these
@@ -208,17 +236,15 @@ func checkKustomization(report func(string), dir string, objs []object) {
 			continue
 		}
 		files[path.Base(o.file)] = true
-		if spec, _ := podSpec(o.obj); spec != nil {
-			for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
-				if isPodseqImage(c.Image) {
-					podseqImages = append(podseqImages, c.Image)
-					if c.Image != devImage {
-						errorf("%s: container %s: image %q: write %s, and let the kustomization's images: entry name the real one", o, c.Name, c.Image, devImage)
-					}
-				}
+	}
+	eachContainer(objs, func(o object, c corev1.Container) {
+		if isPodseqImage(c.Image) {
+			podseqImages = append(podseqImages, c.Image)
+			if c.Image != devImage {
+				errorf("%s: container %s: image %q: write %s, and let the kustomization's images: entry name the real one", o, c.Name, c.Image, devImage)
 			}
 		}
-	}
+	})
 	if k == nil {
 		errorf("%s has no kustomization.yaml", dir)
 		return
