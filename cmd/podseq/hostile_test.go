@@ -2,13 +2,10 @@ package main
 
 import (
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -69,15 +66,7 @@ func TestHostileGraveyardFIFO(t *testing.T) {
 				dir := graveyardWith(t, symlink)
 				// The second request to a second target proves that podseq
 				// waits, with its signal handler in place.
-				asked := make(chan struct{})
-				var n atomic.Int32
-				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-					if n.Add(1) == 2 {
-						close(asked)
-					}
-					w.WriteHeader(http.StatusServiceUnavailable)
-				}))
-				defer srv.Close()
+				srv, asked := askedTwice(t)
 				p := startPodseq(t, nil, "wait", "--graveyard", dir, "--timeout", "1h", "tombstone://db", srv.URL)
 				select {
 				case <-asked:
