@@ -172,7 +172,7 @@ type Supervisor struct {
 	everReady bool
 	// timedOut is set, under eventMu, once the child ran past Timeout.
 	timedOut bool
-	ran       atomic.Bool
+	ran      atomic.Bool
 }
 
 // ExitUsage is the code Run returns for a Config it cannot run: no listener,

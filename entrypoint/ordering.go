@@ -145,8 +145,8 @@ type ordering struct {
 	targets []*probes.Target  // tombstone://BIRTH-DEP
 	stop    chan<- string     // death deps: a reason stops the child
 
-	timeout     time.Duration // Config.Timeout, for the verdict
-	env         []string      // the --after steps' exit codes, set before the child starts
+	timeout time.Duration // Config.Timeout, for the verdict
+	env     []string      // the --after steps' exit codes, set before the child starts
 
 	mu          sync.Mutex
 	cancelDeath context.CancelFunc

@@ -300,6 +300,8 @@ func TestFindCycle(t *testing.T) {
 		// Steps: s1 runs after s2, which waits for s1 to be ready.
 		"s1": {Tombstone: &Tombstone{State: Waiting, After: []string{"s2"}}},
 		"s2": waiting("s1"),
+		"t1": {Tombstone: &Tombstone{State: Waiting, After: []string{"t2"}}},
+		"t2": {Tombstone: &Tombstone{State: Waiting, After: []string{"t1"}}},
 	}
 	get := func(n string) Status {
 		s, ok := graveyard[n]
@@ -311,13 +313,14 @@ func TestFindCycle(t *testing.T) {
 	for start, want := range map[string]string{
 		"a": "a -> b -> a", "b": "b -> a -> b", "c": "", "self": "self -> self", "x": "", "y": "",
 		"p": "p -> died-waiting -> p", "q": "", "nobody": "",
-		"s1": "(after) s1 -> s2 -> s1", "s2": "(after) s2 -> s1 -> s2",
+		"s1": "(mixed) s1 -> s2 -> s1", "s2": "(mixed) s2 -> s1 -> s2", "t1": "(after) t1 -> t2 -> t1",
 	} {
 		c := FindCycle(get, start)
 		got := ""
 		if c != nil {
 			got = strings.TrimPrefix(c.Error(), "birth deps form a cycle: ")
-			got = strings.Replace(got, "--after and --birth-deps form a cycle: ", "(after) ", 1)
+			got = strings.Replace(got, "--after and --birth-deps form a cycle: ", "(mixed) ", 1)
+			got = strings.Replace(got, "steps (--after) form a cycle: ", "(after) ", 1)
 		}
 		if got != want {
 			t.Errorf("FindCycle(%s) = %q, want %q", start, got, want)

@@ -243,14 +243,18 @@ func (w *Watcher) Close() error {
 type CycleError struct {
 	// Path is the cycle, its first name repeated at the end: [app db app].
 	Path []string
-	// After is set when the cycle goes through an --after edge.
-	After bool
+	// After is set when the cycle goes through an --after edge, Birth when
+	// it goes through a birth dep.
+	After, Birth bool
 }
 
 func (e *CycleError) Error() string {
 	what := "birth deps"
-	if e.After {
+	switch {
+	case e.After && e.Birth:
 		what = "--after and --birth-deps"
+	case e.After:
+		what = "steps (--after)"
 	}
 	return what + " form a cycle: " + strings.Join(e.Path, " -> ")
 }
@@ -276,6 +280,8 @@ func FindCycle(get func(string) Status, name string) *CycleError {
 			for j := 0; j+1 < len(c.Path); j++ {
 				if t := get(c.Path[j]).Tombstone; t != nil && slices.Contains(t.After, c.Path[j+1]) {
 					c.After = true
+				} else {
+					c.Birth = true
 				}
 			}
 			return c

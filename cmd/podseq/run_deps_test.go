@@ -33,6 +33,12 @@ func startPodseq(t *testing.T, env []string, args ...string) *proc {
 	if len(args) > 0 && args[0] == "run" {
 		args = append([]string{"run", "--listen=127.0.0.1:0"}, args[1:]...)
 	}
+	return startPodseqArgs(t, env, args...)
+}
+
+// startPodseqArgs is startPodseq with the arguments exactly as given.
+func startPodseqArgs(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(podseqBinary(t), args...), stderr: new(testio.Buffer), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr
