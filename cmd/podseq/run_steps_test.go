@@ -237,26 +237,9 @@ func TestStepsAfterCycle(t *testing.T) {
 	}
 }
 
+// TestStepsUsageErrors: the flags of steps that TestRunDepsUsageErrors's
+// table does not cover.
 func TestStepsUsageErrors(t *testing.T) {
-	dir := t.TempDir()
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--name", "a", "--after", "a"}, "podseq run: --after: a depends on itself (it is --name)"},
-		{[]string{"--after", "b,b"}, "podseq run: --after: b is listed twice"},
-		{[]string{"--after", "B"}, `podseq run: --after: name "B": a container name has only lowercase`},
-		{[]string{"--on-error", "ignore"}, `podseq run: --on-error "ignore": want stop or continue`},
-		{[]string{"--step-timeout", "-1s"}, "podseq run: --step-timeout -1s: must not be negative (0: no limit)"},
-	} {
-		args := append([]string{"run", "--listen=127.0.0.1:0", "--graveyard", dir}, tc.args...)
-		args = append(args, "--", "true")
-		code, stdout, stderr := runInProcess(args...)
-		lines := stderrLines(stderr)
-		if code != exitUsage || len(lines) != 1 || !strings.HasPrefix(lines[0], tc.want) || stdout != "" {
-			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit 2 and one line %q", tc.args, code, stderr, stdout, tc.want)
-		}
-	}
 	code, _, stderr := runInProcess("run", "--step-timeout", "1s", "--ready-after", "1s")
 	if code != exitUsage || !strings.Contains(stderr, "--step-timeout needs a COMMAND") {
 		t.Errorf("--step-timeout without a command: exit %d, %q", code, stderr)
