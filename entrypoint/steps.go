@@ -221,16 +221,17 @@ func (o *ordering) deathVerdict(e Event, born time.Time, code int) string {
 }
 
 // writeTerminationLog writes msg, cut to MaxTerminationMessage bytes, to the
-// termination log: the default path only if it exists (kubelet creates it),
-// a path given explicitly in any case.
+// termination log: the default path only if it exists (kubelet creates it
+// for every container), a path given explicitly in any case. A message the
+// command wrote itself (the file is not empty) is left as it is.
 func (o *ordering) writeTerminationLog(msg string) {
 	if o.TerminationLog == "" {
 		return
 	}
 	if len(msg) > MaxTerminationMessage {
-		msg = msg[:MaxTerminationMessage-3] + "..."
+		msg = strings.ToValidUTF8(msg[:MaxTerminationMessage-3], "") + "..."
 	}
-	flags := os.O_WRONLY | os.O_TRUNC
+	flags := os.O_WRONLY
 	if o.CreateTerminationLog {
 		flags |= os.O_CREATE
 	}
@@ -239,7 +240,15 @@ func (o *ordering) writeTerminationLog(msg string) {
 		return // not in a Kubernetes container
 	}
 	if err == nil {
-		_, err = f.WriteString(msg + "\n")
+		var fi os.FileInfo
+		if fi, err = f.Stat(); err == nil && fi.Size() > 0 {
+			f.Close()
+			o.log.Info("the command wrote a termination message of its own: keeping it", "path", o.TerminationLog, "verdict", msg)
+			return
+		}
+		if err == nil {
+			_, err = f.WriteString(msg + "\n")
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

@@ -203,7 +203,8 @@ func TestStepOnErrorContinue(t *testing.T) {
 }
 
 // TestStepDefaultTerminationLog: the default path is written only if it
-// exists, as kubelet makes it; elsewhere nothing is created.
+// exists, as kubelet makes it (empty); elsewhere nothing is created. A
+// message the command wrote itself stays.
 func TestStepDefaultTerminationLog(t *testing.T) {
 	dir := t.TempDir()
 	msg := filepath.Join(t.TempDir(), "termination-log")
@@ -214,7 +215,7 @@ func TestStepDefaultTerminationLog(t *testing.T) {
 	if _, err := os.Stat(msg); err == nil {
 		t.Fatal("the termination log was created although it did not exist")
 	}
-	if err := os.WriteFile(msg, []byte("old and longer than the verdict, to be replaced entirely\n"), 0o666); err != nil {
+	if err := os.WriteFile(msg, nil, 0o666); err != nil {
 		t.Fatal(err)
 	}
 	r = startStep(t, Ordering{Name: "b", Graveyard: dir, TerminationLog: msg}, Config{Command: helperCmd("exit", "4")})
@@ -223,5 +224,17 @@ func TestStepDefaultTerminationLog(t *testing.T) {
 	}
 	if got := readMessage(t, msg); !strings.HasPrefix(got, "b: failed: exited with code 4 after ") {
 		t.Errorf("termination message %q", got)
+	}
+	// The command's own message wins.
+	own := filepath.Join(t.TempDir(), "termination-log")
+	if err := os.WriteFile(own, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	r = startStep(t, Ordering{Name: "c", Graveyard: dir, TerminationLog: own}, Config{Command: helperCmd("write", own, "migrated 3 tables")})
+	if code, err := r.wait(); code != 0 {
+		t.Fatalf("Run = %d, %v; want 0", code, err)
+	}
+	if b, err := os.ReadFile(own); err != nil || string(b) != "migrated 3 tables" {
+		t.Errorf("termination log %q, %v: want the command's own message", b, err)
 	}
 }

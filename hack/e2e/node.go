@@ -186,10 +186,6 @@ healthzPort: %[6]d
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%%", imagefs.available: "1%%", nodefs.inodesFree: "1%%"}
-# manifests/steps/smoke-test.yaml gives a regular container restartPolicy:
-# Never (KEP-5307), alpha in 1.34. One kubelet runs every scenario at once, so
-# the gate is on for all: it changes nothing for a container without that field.
-featureGates: {ContainerRestartRules: true}
 `, n.ManifestDir(), n.Socket(), n.path("pod-logs"), kubeletPort, kubeletReadOnlyPort, kubeletHealthzPort)
 	return os.WriteFile(n.path("kubelet-config.yaml"), []byte(kubeletConfig), 0o644)
 }
