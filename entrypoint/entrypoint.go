@@ -88,6 +88,9 @@ type Event struct {
 	// ExitCode is the child's exit code, 128+N when it died of signal N
 	// (Died only). Run may still return 0 for it: see Run.
 	ExitCode int
+	// TimedOut: the child ran past Config.Timeout and was stopped (Died
+	// only); Run returns ExitTimedOut.
+	TimedOut bool
 }
 
 // Config is what Run supervises and how.
@@ -123,6 +126,10 @@ type Config struct {
 	StopSignal syscall.Signal
 	// Logger receives what podseq has to say. Nil discards it.
 	Logger *slog.Logger
+	// Timeout, when positive, is the child's time limit (a step's): that
+	// long after it started it is stopped as by Stop (StopSignal, Grace,
+	// SIGKILL) and Run returns ExitTimedOut.
+	Timeout time.Duration
 
 	// BeforeStart runs before the child starts (birth dependencies); an
 	// error ends Run with it. Its context ends when podseq is told to stop.
@@ -134,6 +141,12 @@ type Config struct {
 	// Stop: a reason received on it stops the child: StopSignal, Grace, then
 	// SIGKILL (death dependencies). Closing it stops the child too.
 	Stop <-chan string
+	// Env, when set, is called once BeforeStart returned: what it returns
+	// ("KEY=value") is added to the child's environment.
+	Env func() []string
+	// Finish, when set, is given what Run is about to return and returns
+	// what Run returns instead: a step's verdict.
+	Finish func(exitCode int, err error) (int, error)
 	// BeforeForward runs before a terminating signal (SIGTERM/SIGINT) is
 	// forwarded; it may block (shutdown order: outlive the app), bounded by a
 	// context that ends after Grace, or at once on a second such signal or
@@ -161,7 +174,9 @@ type Supervisor struct {
 	dead bool
 	// everReady is set, under eventMu, the first time the child turns ready.
 	everReady bool
-	ran       atomic.Bool
+	// timedOut is set, under eventMu, once the child ran past Timeout.
+	timedOut bool
+	ran      atomic.Bool
 	// holdInHandler holds every long poll the plain net/http way, as an
 	// HTTP/2 one is: for benchmarks that compare the two.
 	holdInHandler bool
@@ -170,6 +185,21 @@ type Supervisor struct {
 // ExitUsage is the code Run returns for a Config it cannot run: no listener,
 // a missing or empty command, Ready with ReadyAfter.
 const ExitUsage = 2
+
+// ExitTimedOut is the code Run returns when the child ran past
+// Config.Timeout, as timeout(1)'s.
+const ExitTimedOut = 124
+
+// ExitSkipped is the code of a step that did not run because a step it runs
+// after did not succeed (Ordering.After), as git bisect run's "skip".
+const ExitSkipped = 125
+
+// An ExitCoder error from BeforeStart says the code Run returns with it;
+// any other error gives 1.
+type ExitCoder interface {
+	error
+	ExitCode() int
+}
 
 // Exit codes for a command that cannot be started, as a shell's.
 const (
@@ -190,6 +220,10 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, fmt.Errorf("ready-after %s: must not be negative", cfg.ReadyAfter)
 	case cfg.Grace < 0:
 		return nil, fmt.Errorf("grace %s: must not be negative", cfg.Grace)
+	case cfg.Timeout < 0:
+		return nil, fmt.Errorf("timeout %s: must not be negative", cfg.Timeout)
+	case cfg.Timeout > 0 && len(cfg.Command) == 0:
+		return nil, errors.New("a timeout needs a command")
 	case len(cfg.Ready) > 0 && len(cfg.Command) == 0:
 		return nil, errors.New("ready targets need a command to probe")
 	}
@@ -264,6 +298,9 @@ func (s *Supervisor) Run(ctx context.Context) (exitCode int, err error) {
 	if !s.ran.CompareAndSwap(false, true) {
 		return 1, errors.New("entrypoint: Run called twice")
 	}
+	if s.cfg.Finish != nil {
+		defer func() { exitCode, err = s.cfg.Finish(exitCode, err) }()
+	}
 	s.start = time.Now()
 	// Signal handling first: nothing may be lost between the child's start
 	// and here.
@@ -323,6 +360,10 @@ func (s *Supervisor) beforeStart(ctx context.Context, sigs <-chan os.Signal) (co
 				return 0, nil, true
 			}
 			if err != nil {
+				var ec ExitCoder
+				if errors.As(err, &ec) {
+					return ec.ExitCode(), err, true
+				}
 				return 1, err, true
 			}
 			return 0, nil, false
@@ -430,7 +471,7 @@ func (s *Supervisor) childDied(pid, code int, reason string) {
 		s.emitLocked(Event{Kind: NotReady, Time: now, PID: pid})
 	}
 	s.state.finish()
-	s.emitLocked(Event{Kind: Died, Time: now, PID: pid, ExitCode: code})
+	s.emitLocked(Event{Kind: Died, Time: now, PID: pid, ExitCode: code, TimedOut: s.timedOut})
 }
 
 func (s *Supervisor) emit(e Event) {

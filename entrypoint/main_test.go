@@ -71,6 +71,18 @@ func runHelper(name string, args []string) int {
 		return sigstate()
 	case "supervise":
 		return supervise()
+	case "envfile": // envfile FILE KEY: write the value of KEY to FILE
+		if err := os.WriteFile(args[0], []byte(os.Getenv(args[1])), 0o644); err != nil {
+			return 96
+		}
+		return 0
+	case "write": // write FILE TEXT
+		if err := os.WriteFile(args[0], []byte(args[1]), 0o644); err != nil {
+			return 96
+		}
+		return 0
+	case "step-writer": // step-writer GRAVEYARD NAME: hold NAME's tombstone, born, until killed
+		return stepWriter(args[0], args[1])
 	case "server": // server DELAY ADDR: serve /ready 200 after DELAY until SIGTERM
 		return testnet.ServeAfter(args[0], args[1])
 	}

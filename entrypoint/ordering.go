@@ -36,6 +36,23 @@ type Ordering struct {
 	// Outlive names the containers that must die before a terminating
 	// signal reaches the command.
 	Outlive []string
+
+	// After makes this container a step: its command starts only once each
+	// of these steps has exited 0 (or failed under --on-error continue),
+	// checked before Birth is waited for. If one failed, was skipped, or was
+	// killed before it recorded its exit, the command never starts: the
+	// tombstone says skipped and Run returns ExitSkipped with a *SkipError.
+	// Each one's exit code is in the command's environment (ExitCodeEnv).
+	After []string
+	// OnErrorContinue: this step's failure does not skip the steps after
+	// it, and podseq exits 0 for it (the tombstone keeps the real code).
+	OnErrorContinue bool
+	// TerminationLog is where the verdict goes when podseq exits, in one
+	// short line ("build: failed: exited with code 3 after 1.2s"), for
+	// kubelet's termination message. Empty writes none. It is written only
+	// if it exists, unless CreateTerminationLog.
+	TerminationLog       string
+	CreateTerminationLog bool
 }
 
 // Apply sets the hooks of cfg (BeforeStart, OnEvent, Stop, BeforeForward) for d,
@@ -43,7 +60,7 @@ type Ordering struct {
 // that is missing or read-only, a name that is taken, or a cycle of birth
 // dependencies that this container would close.
 func (d Ordering) Apply(cfg *Config) error {
-	if d.Name == "" && len(d.Birth)+len(d.Death)+len(d.Outlive) == 0 {
+	if d.Name == "" && len(d.Birth)+len(d.Death)+len(d.Outlive)+len(d.After) == 0 {
 		return nil // no ordering: no graveyard needed
 	}
 	var err error
@@ -51,9 +68,13 @@ func (d Ordering) Apply(cfg *Config) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	o := &ordering{Ordering: d, log: log}
+	o := &ordering{Ordering: d, log: log, timeout: cfg.Timeout}
 	if d.Name != "" {
-		if o.w, err = tombstone.Create(d.Graveyard, d.Name, d.Birth, time.Now()); err != nil {
+		decl := tombstone.Declared{BirthDeps: d.Birth, After: d.After}
+		if d.OnErrorContinue {
+			decl.OnError = tombstone.OnErrorContinue
+		}
+		if o.w, err = tombstone.CreateDeclared(d.Graveyard, d.Name, decl, time.Now()); err != nil {
 			return fmt.Errorf("--name %s: %w", d.Name, err)
 		}
 		if p := o.w.Previous(); p != nil {
@@ -64,6 +85,9 @@ func (d Ordering) Apply(cfg *Config) error {
 		// the pod spec.
 		if cyc := tombstone.FindCycle(func(n string) tombstone.Status { return tombstone.Get(d.Graveyard, n) }, d.Name); cyc != nil {
 			o.giveUp(ExitUsage)
+			if cyc.After {
+				return cyc
+			}
 			return fmt.Errorf("--birth-deps: %w", cyc)
 		}
 	} else {
@@ -74,12 +98,26 @@ func (d Ordering) Apply(cfg *Config) error {
 		}
 		w.Close()
 	}
+	if len(d.After) > 0 {
+		cfg.BeforeStart = chainBeforeStart(cfg.BeforeStart, o.waitAfter)
+		cfg.Env = func() []string { return o.env }
+	}
 	if len(d.Birth) > 0 {
 		if o.targets, err = o.birthTargets(); err != nil {
 			o.giveUp(ExitUsage)
 			return err
 		}
 		cfg.BeforeStart = chainBeforeStart(cfg.BeforeStart, o.waitBirth)
+	}
+	if d.Name != "" || len(d.After) > 0 {
+		next := cfg.Finish
+		cfg.Finish = func(code int, err error) (int, error) {
+			code, err = o.finish(code, err)
+			if next != nil {
+				return next(code, err)
+			}
+			return code, err
+		}
 	}
 	if len(d.Death) > 0 {
 		stop := make(chan string, 1)
@@ -107,9 +145,15 @@ type ordering struct {
 	targets []*probes.Target  // tombstone://BIRTH-DEP
 	stop    chan<- string     // death deps: a reason stops the child
 
+	timeout time.Duration // Config.Timeout, for the verdict
+	env     []string      // the --after steps' exit codes, set before the child starts
+
 	mu          sync.Mutex
 	cancelDeath context.CancelFunc
 	deathDone   chan struct{}
+	born        time.Time // when the child started
+	died        *Event    // the child's death, nil before
+	verdict     string    // the termination message, once known
 }
 
 func (o *ordering) birthTargets() ([]*probes.Target, error) {
@@ -201,6 +245,9 @@ func (o *ordering) onEvent(e Event) {
 	var err error
 	switch e.Kind {
 	case Born:
+		o.mu.Lock()
+		o.born = e.Time
+		o.mu.Unlock()
 		if o.w != nil {
 			err = o.w.Born(e.PID, e.Time)
 		}
@@ -217,8 +264,17 @@ func (o *ordering) onEvent(e Event) {
 		}
 	case Died:
 		o.endDeathWatch()
+		o.mu.Lock()
+		if !o.born.IsZero() {
+			o.died = &e
+		}
+		o.mu.Unlock()
 		if o.w != nil {
-			err = o.w.Died(e.ExitCode, e.Time)
+			if e.TimedOut {
+				err = o.w.DiedTimedOut(ExitTimedOut, o.timeout, e.Time)
+			} else {
+				err = o.w.Died(e.ExitCode, e.Time)
+			}
 			o.w.Close()
 		}
 	}

@@ -29,6 +29,9 @@ func (s *Supervisor) supervise(ctx context.Context, sigs <-chan os.Signal, chld 
 	// *os.File streams: exec starts no copying goroutine, so nothing needs
 	// cmd.Wait. The reaper below is the only waiter.
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if s.cfg.Env != nil {
+		cmd.Env = append(os.Environ(), s.cfg.Env()...)
+	}
 	if s.cfg.SignalGroup {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
@@ -82,6 +85,8 @@ func (s *Supervisor) supervise(ctx context.Context, sigs <-chan os.Signal, chld 
 		requested bool // a stop was requested (not a signal to podseq)
 		killTimer *time.Timer
 		killAt    <-chan time.Time
+		// The time limit (Timeout).
+		limitAt <-chan time.Time
 		// BeforeForward in flight: its result, and how to hurry it.
 		forwardNow chan os.Signal
 		bfCancel   context.CancelFunc
@@ -95,6 +100,11 @@ func (s *Supervisor) supervise(ctx context.Context, sigs <-chan os.Signal, chld 
 			<-forwardNow
 		}
 	}()
+	if s.cfg.Timeout > 0 {
+		t := time.NewTimer(s.cfg.Timeout)
+		defer t.Stop()
+		limitAt = t.C
+	}
 	armKill := func() {
 		if killTimer == nil {
 			killTimer = time.NewTimer(s.cfg.Grace)
@@ -130,6 +140,9 @@ func (s *Supervisor) supervise(ctx context.Context, sigs <-chan os.Signal, chld 
 				code := exitCode(ws)
 				s.log.Info("command exited", "pid", pid, "code", code, "status", describe(ws))
 				s.childDied(pid, code, fmt.Sprintf("command exited with code %d", code))
+				if s.timedOut {
+					return ExitTimedOut, fmt.Errorf("timed out after %s: the command was stopped (%s)", s.cfg.Timeout, describe(ws))
+				}
 				if requested && ws.Signaled() && ws.Signal() == s.cfg.StopSignal {
 					s.log.Info("stopped on request: exiting 0")
 					return 0, nil
@@ -175,6 +188,13 @@ func (s *Supervisor) supervise(ctx context.Context, sigs <-chan os.Signal, chld 
 			stop(context.Cause(ctx).Error())
 		case <-readyAt:
 			s.turnReady(pid)
+		case <-limitAt:
+			limitAt = nil
+			s.eventMu.Lock()
+			s.timedOut = true
+			s.eventMu.Unlock()
+			s.log.Warn("the command ran past its time limit: stopping it", "timeout", s.cfg.Timeout.String())
+			stop(fmt.Sprintf("timed out after %s", s.cfg.Timeout))
 		case <-killAt:
 			killAt = nil
 			s.log.Warn("the command outlived the grace period: killing it", "grace", s.cfg.Grace.String())

@@ -4,8 +4,9 @@
 // containers without any permission on the Kubernetes API.
 //
 // A tombstone is the file GRAVEYARD/NAME, written by `podseq run --name NAME`
-// each time its child changes state: waiting (for its birth deps), born,
-// ready, died. It is plain text, readable with cat:
+// each time its child changes state: waiting (for its birth deps and the
+// steps it runs after), born, ready, died, or skipped (a step it runs after
+// failed, so its command never started). It is plain text, readable with cat:
 //
 //	podseq-tombstone v1
 //	name: app
@@ -22,7 +23,9 @@
 //
 // The first line names the format and its version. Every other line is
 // "key: value"; readers of v1 ignore keys they do not know, so fields can be
-// added without a new version. Files are replaced atomically (a temporary
+// added without a new version. Steps added the state skipped and the keys
+// after, skipped, failed-step, failed-exit-code, on-error and timed-out; a
+// tombstone without them reads as before. Files are replaced atomically (a temporary
 // file, fsync, rename), so a reader sees the old or the new content, never a
 // mix. The writer also holds an flock on GRAVEYARD/.NAME.lock for as long as it
 // lives, so a reader can tell a tombstone whose writer was killed (SIGKILL,
@@ -69,15 +72,26 @@ const (
 	Ready State = "ready"
 	// Died: the child exited (or podseq run gave up before starting it).
 	Died State = "died"
+	// Skipped: a step this one runs after (--after) did not succeed, so the
+	// child never started. FailedStep says which step failed.
+	Skipped State = "skipped"
 )
 
 func (s State) valid() bool {
 	switch s {
-	case Waiting, Born, Ready, Died:
+	case Waiting, Born, Ready, Died, Skipped:
 		return true
 	}
 	return false
 }
+
+// Final reports whether the state is the last one an instance writes: Died
+// or Skipped.
+func (s State) Final() bool { return s == Died || s == Skipped }
+
+// OnErrorContinue is the value of the on-error field of a step whose failure
+// does not skip the steps after it.
+const OnErrorContinue = "continue"
 
 // Tombstone is the content of one tombstone file.
 type Tombstone struct {
@@ -94,8 +108,10 @@ type Tombstone struct {
 	// state; zero if it never did. Ready stays set when the child turns not
 	// ready again (State goes back to Born).
 	Waiting, Born, Ready, Died time.Time
-	// ExitCode is the child's exit code (128+N for death by signal N), or
-	// podseq's own when the child never started. Meaningful only when Died.
+	// ExitCode is the child's exit code (128+N for death by signal N),
+	// podseq's own when the child never started (the code a skipped step
+	// exits with), or 124 when the step ran past its time limit (TimedOut).
+	// Meaningful only in a final state (Died, Skipped).
 	ExitCode int
 	// BirthDeps are the containers this one waits for before its child
 	// starts. Readers follow them to detect a cycle.
@@ -103,6 +119,24 @@ type Tombstone struct {
 	// Restarts counts the previous instances whose tombstone this one
 	// replaced.
 	Restarts int
+
+	// After are the steps that must have exited 0 before this one's child
+	// starts (podseq run --after). Readers follow them to detect a cycle.
+	After []string
+	// Skipped is when the step was skipped (State Skipped).
+	Skipped time.Time
+	// FailedStep is the step whose failure skipped this one (State
+	// Skipped): the first one that failed, followed through the skipped
+	// steps between. FailedExitCode is its exit code, -1 when it has none
+	// (killed with its podseq run before it recorded one: SIGKILL, OOM).
+	FailedStep     string
+	FailedExitCode int
+	// OnError is OnErrorContinue for a step whose failure does not skip the
+	// steps after it; empty otherwise.
+	OnError string
+	// TimedOut is the time limit the child ran past before it was stopped
+	// (State Died, ExitCode 124); zero if it did not.
+	TimedOut time.Duration
 }
 
 // ValidName returns nil when name can name a tombstone: a container name, that
@@ -153,13 +187,30 @@ func (t *Tombstone) Marshal() []byte {
 	tm("born", t.Born)
 	tm("ready", t.Ready)
 	tm("died", t.Died)
-	if t.State == Died {
+	tm("skipped", t.Skipped)
+	if t.State.Final() {
 		line("exit-code", strconv.Itoa(t.ExitCode))
 	}
 	if len(t.BirthDeps) > 0 {
 		line("birth-deps", strings.Join(t.BirthDeps, ","))
 	}
 	line("restarts", strconv.Itoa(t.Restarts))
+	// The fields of steps come after the ones every v1 reader knows.
+	if len(t.After) > 0 {
+		line("after", strings.Join(t.After, ","))
+	}
+	if t.OnError != "" {
+		line("on-error", t.OnError)
+	}
+	if t.State == Skipped {
+		line("failed-step", t.FailedStep)
+		if t.FailedExitCode >= 0 {
+			line("failed-exit-code", strconv.Itoa(t.FailedExitCode))
+		}
+	}
+	if t.State == Died && t.TimedOut > 0 {
+		line("timed-out", t.TimedOut.String())
+	}
 	return b.Bytes()
 }
 
@@ -182,7 +233,7 @@ func Parse(data []byte) (*Tombstone, error) {
 		}
 		return nil, fmt.Errorf("line 1: %q is not %q: not a podseq tombstone", clip(lines[0]), Header)
 	}
-	t := &Tombstone{}
+	t := &Tombstone{FailedExitCode: -1}
 	seen := map[string]bool{}
 	for i, l := range lines[1:] {
 		n := i + 2
@@ -217,7 +268,7 @@ func (t *Tombstone) set(k, v string) error {
 	case "state":
 		t.State = State(v)
 		if !t.State.valid() {
-			err = fmt.Errorf("unknown state %q (want waiting, born, ready or died)", clip(v))
+			err = fmt.Errorf("unknown state %q (want waiting, born, ready, died or skipped)", clip(v))
 		}
 	case "instance":
 		t.Instance = v
@@ -237,14 +288,28 @@ func (t *Tombstone) set(k, v string) error {
 	case "exit-code":
 		t.ExitCode, err = atoi(v, 0, 255)
 	case "birth-deps":
-		t.BirthDeps = strings.Split(v, ",")
-		for _, d := range t.BirthDeps {
-			if err = ValidName(d); err != nil {
-				break
-			}
-		}
+		t.BirthDeps, err = names(v)
 	case "restarts":
 		t.Restarts, err = atoi(v, 0, 1<<31-1)
+	case "after":
+		t.After, err = names(v)
+	case "skipped":
+		t.Skipped, err = parseTime(v)
+	case "failed-step":
+		t.FailedStep = v
+		err = ValidName(v)
+	case "failed-exit-code":
+		t.FailedExitCode, err = atoi(v, 0, 255)
+	case "on-error":
+		t.OnError = v
+		if v != OnErrorContinue {
+			err = fmt.Errorf("%q: the only value is %s", clip(v), OnErrorContinue)
+		}
+	case "timed-out":
+		t.TimedOut, err = time.ParseDuration(v)
+		if err != nil || t.TimedOut <= 0 || t.TimedOut.String() != v {
+			err = fmt.Errorf("%q is not a positive duration as Go writes it (5s, 1m30s)", clip(v))
+		}
 	default:
 		// A later minor version's field: ignored, as the format promises.
 	}
@@ -275,11 +340,35 @@ func (t *Tombstone) check(seen map[string]bool) error {
 		err = need("born", "ready", "pid")
 	case Died:
 		err = need("died", "exit-code")
+	case Skipped:
+		err = need("skipped", "exit-code", "failed-step")
 	}
-	if err == nil && seen["exit-code"] && t.State != Died {
-		err = fmt.Errorf("exit-code given in state %s", t.State)
+	// Fields that only some states have.
+	for _, f := range []struct {
+		key string
+		ok  bool
+	}{
+		{"exit-code", t.State.Final()},
+		{"failed-step", t.State == Skipped},
+		{"failed-exit-code", t.State == Skipped},
+		{"timed-out", t.State == Died},
+	} {
+		if err == nil && seen[f.key] && !f.ok {
+			err = fmt.Errorf("%s given in state %s", f.key, t.State)
+		}
 	}
 	return err
+}
+
+// names parses a comma-separated list of container names.
+func names(v string) ([]string, error) {
+	ns := strings.Split(v, ",")
+	for _, n := range ns {
+		if err := ValidName(n); err != nil {
+			return nil, err
+		}
+	}
+	return ns, nil
 }
 
 func parseTime(v string) (time.Time, error) {
@@ -360,5 +449,8 @@ func unwrapPath(err error) error {
 func (t *Tombstone) equal(u *Tombstone) bool {
 	return t.Name == u.Name && t.State == u.State && t.Instance == u.Instance && t.PID == u.PID &&
 		t.Waiting.Equal(u.Waiting) && t.Born.Equal(u.Born) && t.Ready.Equal(u.Ready) && t.Died.Equal(u.Died) &&
-		(t.State != Died || t.ExitCode == u.ExitCode) && slices.Equal(t.BirthDeps, u.BirthDeps) && t.Restarts == u.Restarts
+		(!t.State.Final() || t.ExitCode == u.ExitCode) && slices.Equal(t.BirthDeps, u.BirthDeps) && t.Restarts == u.Restarts &&
+		slices.Equal(t.After, u.After) && t.Skipped.Equal(u.Skipped) && t.OnError == u.OnError &&
+		(t.State != Skipped || t.FailedStep == u.FailedStep && t.FailedExitCode == u.FailedExitCode) &&
+		(t.State != Died || t.TimedOut == u.TimedOut)
 }

@@ -69,6 +69,52 @@ restarts: 2
 	}
 }
 
+// skippedSample is a step skipped because build, which it ran after, failed.
+func skippedSample() *Tombstone {
+	return &Tombstone{
+		Name: "test", State: Skipped, Instance: "8f3c2a1e-1-71043", Waiting: t0, Skipped: t0.Add(time.Second),
+		ExitCode: 125, After: []string{"build", "lint"}, FailedStep: "build", FailedExitCode: 3,
+	}
+}
+
+func TestMarshalStepFields(t *testing.T) {
+	t.Parallel()
+	want := `podseq-tombstone v1
+name: test
+state: skipped
+instance: 8f3c2a1e-1-71043
+waiting: 2026-05-04T10:00:00.123456789Z
+skipped: 2026-05-04T10:00:01.123456789Z
+exit-code: 125
+restarts: 0
+after: build,lint
+failed-step: build
+failed-exit-code: 3
+`
+	if got := string(skippedSample().Marshal()); got != want {
+		t.Errorf("Marshal:\n%s\nwant:\n%s", got, want)
+	}
+	timedOut := sample()
+	timedOut.ExitCode, timedOut.TimedOut, timedOut.OnError = 124, 1500*time.Millisecond, OnErrorContinue
+	if got := string(timedOut.Marshal()); !strings.HasSuffix(got, "restarts: 2\non-error: continue\ntimed-out: 1.5s\n") {
+		t.Errorf("Marshal of a timed-out step:\n%s", got)
+	}
+}
+
+// TestParseV1WithoutStepFields: a tombstone written before steps existed
+// reads as before, with no step field set.
+func TestParseV1WithoutStepFields(t *testing.T) {
+	t.Parallel()
+	old := "podseq-tombstone v1\nname: app\nstate: died\ndied: 2026-05-04T10:03:00Z\nexit-code: 0\nrestarts: 0\n"
+	got, err := Parse([]byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.After != nil || got.OnError != "" || got.FailedStep != "" || got.FailedExitCode != -1 || got.TimedOut != 0 || !got.Skipped.IsZero() {
+		t.Errorf("Parse(old) = %+v, want no step field", got)
+	}
+}
+
 func TestRoundTrip(t *testing.T) {
 	t.Parallel()
 	cet := time.FixedZone("CET", 3600)
@@ -78,6 +124,10 @@ func TestRoundTrip(t *testing.T) {
 		"born":               {Name: "b", State: Born, PID: 1, Waiting: t0, Born: t0},
 		"ready":              {Name: "r", State: Ready, PID: 4194304, Born: t0, Ready: t0},
 		"died-unborn-exit-0": {Name: "x", State: Died, Waiting: t0, Died: t0},
+		"skipped":            skippedSample(),
+		"skipped-by-killed":  {Name: "s", State: Skipped, Skipped: t0, ExitCode: 125, After: []string{"a"}, FailedStep: "a", FailedExitCode: -1},
+		"waiting-step":       {Name: "w", State: Waiting, Waiting: t0, After: []string{"a", "b"}, OnError: OnErrorContinue},
+		"timed-out":          {Name: "t", State: Died, Born: t0, PID: 9, Died: t0, ExitCode: 124, TimedOut: 90 * time.Second},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -95,6 +145,7 @@ func TestRoundTrip(t *testing.T) {
 func TestParseRejects(t *testing.T) {
 	t.Parallel()
 	good := string(sample().Marshal())
+	skipped := string(skippedSample().Marshal())
 	for name, tc := range map[string]struct{ in, want string }{
 		"empty":              {"", "empty file"},
 		"cut mid-line":       {good[:len(good)-5], "cut short"},
@@ -116,6 +167,19 @@ func TestParseRejects(t *testing.T) {
 		"ready without born": {Header + "\nname: a\nstate: ready\npid: 3\nready: 2026-05-04T10:00:00Z\nrestarts: 0\n", "no born line"},
 		"too big":            {good + "x: " + strings.Repeat("y", MaxSize) + "\n", "more than"},
 		"crlf":               {strings.ReplaceAll(good, "\n", "\r\n"), "line 1"},
+		"skipped no step":    {strings.Replace(skipped, "failed-step: build\n", "", 1), "no failed-step line"},
+		"skipped no code":    {strings.Replace(skipped, "exit-code: 125\n", "", 1), "no exit-code line"},
+		"skipped no time":    {strings.Replace(skipped, "skipped: 2026-05-04T10:00:01.123456789Z\n", "", 1), "no skipped line"},
+		"failed step died":   {good + "failed-step: build\n", "failed-step given in state died"},
+		"failed code ready":  {strings.Replace(good, "restarts: 2\n", "restarts: 2\nfailed-exit-code: 1\n", 1), "failed-exit-code given in state died"},
+		"timed out skipped":  {skipped + "timed-out: 5s\n", "timed-out given in state skipped"},
+		"bad failed step":    {strings.Replace(skipped, "failed-step: build", "failed-step: Build", 1), "failed-step:"},
+		"bad failed code":    {strings.Replace(skipped, "failed-exit-code: 3", "failed-exit-code: -1", 1), "from 0 to 255"},
+		"bad after":          {strings.Replace(skipped, "after: build,lint", "after: build,", 1), "after: empty name"},
+		"bad on-error":       {good + "on-error: stop\n", `"stop": the only value is continue`},
+		"bad timed-out":      {good + "timed-out: 5\n", "timed-out:"},
+		"timed-out not go":   {good + "timed-out: 60s\n", "as Go writes it"},
+		"timed-out zero":     {good + "timed-out: 0s\n", "positive"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -149,6 +213,10 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("podseq-tombstone v2\n"))                                                                                                   // future version
 	f.Add([]byte(Header + "\nname: a"))                                                                                                      // cut short
 	f.Add([]byte{})                                                                                                                          // empty
+	f.Add(skippedSample().Marshal())                                                                                                         // a skipped step
+	f.Add([]byte(Header + "\nname: s\nstate: skipped\nskipped: 2026-05-04T10:00:00Z\nexit-code: 125\nrestarts: 0\nfailed-step: a\n"))        // skipped by a killed step
+	f.Add([]byte(Header + "\nname: t\nstate: died\ndied: 2026-05-04T10:00:00Z\nexit-code: 124\nrestarts: 0\ntimed-out: 1m30s\n"))            // timed out
+	f.Add([]byte(Header + "\nname: w\nstate: waiting\nwaiting: 2026-05-04T10:00:00Z\nrestarts: 0\nafter: a,b\non-error: continue\n"))        // a waiting step
 	f.Fuzz(func(t *testing.T, in []byte) {
 		ts, err := Parse(in)
 		if err != nil {
@@ -164,6 +232,17 @@ func FuzzParse(f *testing.F) {
 		}
 		if !again.equal(ts) {
 			t.Fatalf("round trip changed %+v into %+v", ts, again)
+		}
+		// What a step's fields promise (README, "The tombstone format").
+		switch {
+		case ts.State == Skipped && ts.FailedStep == "":
+			t.Fatalf("skipped without a failed step: %+v", ts)
+		case ts.TimedOut > 0 && ts.State != Died:
+			t.Fatalf("timed out in state %s", ts.State)
+		case ts.OnError != "" && ts.OnError != OnErrorContinue:
+			t.Fatalf("on-error %q", ts.OnError)
+		case ts.FailedExitCode < -1 || ts.FailedExitCode > 255:
+			t.Fatalf("failed exit code %d", ts.FailedExitCode)
 		}
 		if !bytes.Equal(again.Marshal(), out) {
 			t.Fatalf("Marshal is not canonical:\n%s\n%s", out, again.Marshal())
@@ -218,6 +297,11 @@ func TestFindCycle(t *testing.T) {
 		"died-waiting": {Tombstone: &Tombstone{State: Died, Died: t0, BirthDeps: []string{"p"}}},
 		"p":            waiting("died-waiting"),
 		"q":            waiting("nobody"),
+		// Steps: s1 runs after s2, which waits for s1 to be ready.
+		"s1": {Tombstone: &Tombstone{State: Waiting, After: []string{"s2"}}},
+		"s2": waiting("s1"),
+		"t1": {Tombstone: &Tombstone{State: Waiting, After: []string{"t2"}}},
+		"t2": {Tombstone: &Tombstone{State: Waiting, After: []string{"t1"}}},
 	}
 	get := func(n string) Status {
 		s, ok := graveyard[n]
@@ -229,11 +313,14 @@ func TestFindCycle(t *testing.T) {
 	for start, want := range map[string]string{
 		"a": "a -> b -> a", "b": "b -> a -> b", "c": "", "self": "self -> self", "x": "", "y": "",
 		"p": "p -> died-waiting -> p", "q": "", "nobody": "",
+		"s1": "(mixed) s1 -> s2 -> s1", "s2": "(mixed) s2 -> s1 -> s2", "t1": "(after) t1 -> t2 -> t1",
 	} {
 		c := FindCycle(get, start)
 		got := ""
 		if c != nil {
 			got = strings.TrimPrefix(c.Error(), "birth deps form a cycle: ")
+			got = strings.Replace(got, "--after and --birth-deps form a cycle: ", "(mixed) ", 1)
+			got = strings.Replace(got, "steps (--after) form a cycle: ", "(after) ", 1)
 		}
 		if got != want {
 			t.Errorf("FindCycle(%s) = %q, want %q", start, got, want)

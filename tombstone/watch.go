@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +41,7 @@ type Status struct {
 func Get(dir, name string) Status {
 	t, err := Read(dir, name)
 	s := Status{Name: name, Tombstone: t, Err: err}
-	if t != nil && t.State != Died {
+	if t != nil && !t.State.Final() {
 		if a, known := alive(dir, name); known && !a {
 			s.Gone = true
 		}
@@ -54,9 +55,10 @@ func (s Status) IsReady() bool {
 }
 
 // IsDead reports whether the container's child has died, with a recorded exit
-// code or killed with its podseq run.
+// code or killed with its podseq run, or was skipped (it never started and
+// never will).
 func (s Status) IsDead() bool {
-	return s.Tombstone != nil && (s.Tombstone.State == Died || s.Gone)
+	return s.Tombstone != nil && (s.Tombstone.State.Final() || s.Gone)
 }
 
 // Reason says in a few words where the container stands, for messages such
@@ -78,12 +80,28 @@ func (s Status) Reason() string {
 	case Ready:
 		r = "ready"
 	case Died:
-		return fmt.Sprintf("died with exit code %d", t.ExitCode)
+		r = fmt.Sprintf("died with exit code %d", t.ExitCode)
+		if t.TimedOut > 0 {
+			r += fmt.Sprintf(" (timed out after %s)", t.TimedOut)
+		}
+		return r
+	case Skipped:
+		return "skipped: step " + t.FailedStep + " " + FailureReason(t.FailedExitCode)
 	}
 	if s.Gone {
 		r += ", but its podseq run is gone: killed before it could record a death"
 	}
 	return r
+}
+
+// FailureReason says how a failed step ended, from its exit code, -1 when it
+// has none: "exited with code 3", "was killed before it recorded an exit code
+// (SIGKILL or OOM)".
+func FailureReason(code int) string {
+	if code < 0 {
+		return "was killed before it recorded an exit code (SIGKILL or OOM)"
+	}
+	return fmt.Sprintf("exited with code %d", code)
 }
 
 // Watcher follows the tombstones of one graveyard. It is event-driven
@@ -220,21 +238,33 @@ func (w *Watcher) Close() error {
 	return nil
 }
 
-// CycleError says that birth deps wait for each other, so none can be born.
+// CycleError says that birth deps (or steps, --after) wait for each other, so
+// none can be born.
 type CycleError struct {
 	// Path is the cycle, its first name repeated at the end: [app db app].
 	Path []string
+	// After is set when the cycle goes through an --after edge, Birth when
+	// it goes through a birth dep.
+	After, Birth bool
 }
 
 func (e *CycleError) Error() string {
-	return "birth deps form a cycle: " + strings.Join(e.Path, " -> ")
+	what := "birth deps"
+	switch {
+	case e.After && e.Birth:
+		what = "--after and --birth-deps"
+	case e.After:
+		what = "steps (--after)"
+	}
+	return what + " form a cycle: " + strings.Join(e.Path, " -> ")
 }
 
-// FindCycle follows the birth deps declared in tombstones, from name, through
-// containers that have never been born (a container that was born had its
-// birth deps ready, so it cannot be in a cycle). It returns the first cycle
-// found, nil if none. It sees only containers that wrote a tombstone:
-// `podseq run --name` writes one, in state Waiting, before it waits.
+// FindCycle follows the birth deps and the steps (--after) declared in
+// tombstones, from name, through containers that have never been born (a
+// container that was born had its deps met, so it cannot be in a cycle). It
+// returns the first cycle found, nil if none. It sees only containers that
+// wrote a tombstone: `podseq run --name` writes one, in state Waiting, before
+// it waits.
 func FindCycle(get func(string) Status, name string) *CycleError {
 	var path []string
 	onPath := map[string]bool{}
@@ -246,7 +276,15 @@ func FindCycle(get func(string) Status, name string) *CycleError {
 			for path[i] != n {
 				i++
 			}
-			return &CycleError{Path: append(append([]string(nil), path[i:]...), n)}
+			c := &CycleError{Path: append(append([]string(nil), path[i:]...), n)}
+			for j := 0; j+1 < len(c.Path); j++ {
+				if t := get(c.Path[j]).Tombstone; t != nil && slices.Contains(t.After, c.Path[j+1]) {
+					c.After = true
+				} else {
+					c.Birth = true
+				}
+			}
+			return c
 		}
 		if done[n] {
 			return nil
@@ -258,7 +296,7 @@ func FindCycle(get func(string) Status, name string) *CycleError {
 		}
 		onPath[n] = true
 		path = append(path, n)
-		for _, d := range s.Tombstone.BirthDeps {
+		for _, d := range slices.Concat(s.Tombstone.BirthDeps, s.Tombstone.After) {
 			if c := visit(d); c != nil {
 				return c
 			}

@@ -142,13 +142,16 @@ func TestCorruptTombstoneThenFixed(t *testing.T) {
 func TestReasons(t *testing.T) {
 	t.Parallel()
 	for want, s := range map[string]Status{
-		"no tombstone yet":                       {Err: ErrNoTombstone},
-		"waiting":                                {Tombstone: &Tombstone{State: Waiting}},
-		"waiting for its birth deps (a, b)":      {Tombstone: &Tombstone{State: Waiting, BirthDeps: []string{"a", "b"}}},
-		"born, not ready":                        {Tombstone: &Tombstone{State: Born}},
-		"ready":                                  {Tombstone: &Tombstone{State: Ready}},
-		"died with exit code 0":                  {Tombstone: &Tombstone{State: Died}},
-		"born, not ready, but its podseq run is": {Tombstone: &Tombstone{State: Born}, Gone: true},
+		"no tombstone yet":                         {Err: ErrNoTombstone},
+		"waiting":                                  {Tombstone: &Tombstone{State: Waiting}},
+		"waiting for its birth deps (a, b)":        {Tombstone: &Tombstone{State: Waiting, BirthDeps: []string{"a", "b"}}},
+		"born, not ready":                          {Tombstone: &Tombstone{State: Born}},
+		"ready":                                    {Tombstone: &Tombstone{State: Ready}},
+		"died with exit code 0":                    {Tombstone: &Tombstone{State: Died}},
+		"born, not ready, but its podseq run is":   {Tombstone: &Tombstone{State: Born}, Gone: true},
+		"skipped: step build exited with code 3":   {Tombstone: &Tombstone{State: Skipped, FailedStep: "build", FailedExitCode: 3}},
+		"skipped: step build was killed before":    {Tombstone: &Tombstone{State: Skipped, FailedStep: "build", FailedExitCode: -1}},
+		"died with exit code 124 (timed out after": {Tombstone: &Tombstone{State: Died, ExitCode: 124, TimedOut: time.Second}},
 	} {
 		if got := s.Reason(); !strings.HasPrefix(got, want) {
 			t.Errorf("Reason() = %q, want %q", got, want)

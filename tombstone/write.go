@@ -32,6 +32,23 @@ const lockRetry = 200 * time.Millisecond
 // previous instance (the container restarted) is replaced, and counted in
 // Restarts. The errors say what is wrong with the graveyard in one line.
 func Create(dir, name string, birthDeps []string, now time.Time) (*Writer, error) {
+	return CreateDeclared(dir, name, Declared{BirthDeps: birthDeps}, now)
+}
+
+// Declared is what a container's first tombstone declares besides its name.
+type Declared struct {
+	// BirthDeps must be ready before the child starts.
+	BirthDeps []string
+	// After are the steps that must have exited 0 before the child starts.
+	After []string
+	// OnError is OnErrorContinue when the step's failure does not skip the
+	// steps after it.
+	OnError string
+}
+
+// CreateDeclared is Create with everything the first tombstone declares:
+// birth deps, and for a step the steps it runs after and its on-error.
+func CreateDeclared(dir, name string, d Declared, now time.Time) (*Writer, error) {
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
@@ -68,7 +85,8 @@ func Create(dir, name string, birthDeps []string, now time.Time) (*Writer, error
 	}
 	w := &Writer{dir: dir, lock: lock, t: Tombstone{
 		Name: name, State: Waiting, Instance: NewInstance(), Waiting: now.UTC(),
-		BirthDeps: append([]string(nil), birthDeps...),
+		BirthDeps: append([]string(nil), d.BirthDeps...),
+		After:     append([]string(nil), d.After...), OnError: d.OnError,
 	}}
 	if prev, err := Read(dir, name); err == nil {
 		w.prev = prev
@@ -131,6 +149,7 @@ func (w *Writer) Tombstone() Tombstone {
 	defer w.mu.Unlock()
 	t := w.t
 	t.BirthDeps = append([]string(nil), t.BirthDeps...)
+	t.After = append([]string(nil), t.After...)
 	return t
 }
 
@@ -153,6 +172,28 @@ func (w *Writer) NotReady(time.Time) error {
 // before starting it).
 func (w *Writer) Died(code int, at time.Time) error {
 	return w.update(func(t *Tombstone) { t.State, t.ExitCode, t.Died = Died, code, at.UTC() })
+}
+
+// DiedTimedOut records that the child ran past its time limit and was
+// stopped: died with code (124).
+func (w *Writer) DiedTimedOut(code int, limit time.Duration, at time.Time) error {
+	return w.update(func(t *Tombstone) { t.State, t.ExitCode, t.Died, t.TimedOut = Died, code, at.UTC(), limit })
+}
+
+// Skipped records that the child will never start because failedStep, a step
+// it runs after, did not succeed: failedCode is that step's exit code (-1 for
+// none), code the one podseq exits with.
+func (w *Writer) Skipped(failedStep string, failedCode, code int, at time.Time) error {
+	if err := ValidName(failedStep); err != nil {
+		return fmt.Errorf("tombstone %s: failed step: %w", Path(w.dir, w.t.Name), err)
+	}
+	if failedCode < -1 || failedCode > 255 || code < 0 || code > 255 {
+		return fmt.Errorf("tombstone %s: exit codes %d, %d: want 0 to 255 (-1: none for the failed step)", Path(w.dir, w.t.Name), failedCode, code)
+	}
+	return w.update(func(t *Tombstone) {
+		t.State, t.ExitCode, t.Skipped = Skipped, code, at.UTC()
+		t.FailedStep, t.FailedExitCode = failedStep, failedCode
+	})
 }
 
 func (w *Writer) update(f func(*Tombstone)) error {

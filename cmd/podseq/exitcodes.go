@@ -9,6 +9,10 @@ const (
 	exitNotReady = 1
 	// exitUsage: a malformed flag, target or argument.
 	exitUsage = 2
+	// exitTimedOut: run's COMMAND ran past --step-timeout.
+	exitTimedOut = 124
+	// exitSkipped: run's COMMAND never ran: a step of --after failed.
+	exitSkipped = 125
 	// exitCannotExec: the COMMAND of run (or of wait's -- COMMAND) was found
 	// but could not be executed.
 	exitCannotExec = 126

@@ -48,6 +48,10 @@ EXAMPLES:
    The demo's simulated sidecar, ready 5 seconds after it starts:
       podseq run --ready-after=5s
 
+   Steps of a Job, one after another (a failure skips the later ones):
+      podseq run --name build --graveyard /graveyard --listen 127.0.0.1:0 -- make
+      podseq run --name test --graveyard /graveyard --after build -- make test
+
    A Job's app stops the sidecar when it is done:
       curl -X POST http://localhost:15780/quitquitquit
 
@@ -59,8 +63,14 @@ EXIT CODES:
    1     what had to start first failed
    2     usage error: a malformed flag or target, a bad --listen or a port in use, no COMMAND
          and no --ready-after
+   124   the command ran past --step-timeout and was stopped
+   125   skipped: a step of --after failed, was skipped or was killed; COMMAND never ran
    126   COMMAND cannot be executed
    127   COMMAND not found`
+
+// stepListen is the admin address of a step (--after) without --listen: any
+// free loopback port, so that the steps of a pod need no port each.
+const stepListen = "127.0.0.1:0"
 
 func runCommand() *cli.Command {
 	flags := []cli.Flag{
@@ -167,6 +177,11 @@ func runConfig(c *cli.Context) (entrypoint.Config, error) {
 	cfg.Command = command
 	cfg.Schedule = sched
 	cfg.Listen = c.String("listen")
+	if c.String("after") != "" && !c.IsSet("listen") {
+		// Steps run side by side in one network namespace, each with its
+		// podseq run: none claims the default port unless told to.
+		cfg.Listen = stepListen
+	}
 	cfg.SignalGroup = c.Bool("signal-group")
 	cfg.Logger = newLogger(c, c.Bool("quiet"))
 	return cfg, nil

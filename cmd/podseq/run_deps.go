@@ -15,6 +15,9 @@ import (
 // catOrdering is the --help category of the birth and death flags.
 const catOrdering = "Ordering (tombstones in --graveyard)"
 
+// catSteps is the --help category of the flags of steps.
+const catSteps = "Steps (one after another, with a failure cascade)"
+
 // defaultBirthTimeout bounds the wait for birth deps, as podseq wait's
 // --timeout: a container that waits forever is worse than one that fails.
 const defaultBirthTimeout = 2 * time.Minute
@@ -32,6 +35,14 @@ func depsFlags() []cli.Flag {
 			Usage: "`NAMES` (a,b) of the containers whose death stops the command (--stop-signal, --grace, SIGKILL): a Job's sidecar"},
 		&cli.StringFlag{Name: "outlive", Category: catOrdering, EnvVars: envName("outlive"),
 			Usage: "`NAMES` (a,b) of the containers that must die before SIGTERM reaches the command, for at most --grace: a proxy that drains last"},
+		&cli.StringFlag{Name: "after", Category: catSteps, EnvVars: envName("after"),
+			Usage: "`STEPS` (a,b) that must have exited 0 before the command starts; if one failed, was skipped or killed, skip: exit 125"},
+		&cli.StringFlag{Name: "on-error", Category: catSteps, EnvVars: envName("on-error"), Value: "stop",
+			Usage: "`MODE` stop: a failure skips the steps after this one; continue: they run, and podseq exits 0 (the tombstone keeps the code)"},
+		&cli.DurationFlag{Name: "step-timeout", Category: catSteps, EnvVars: envName("step-timeout"),
+			Usage: "time limit of the command: then --stop-signal, --grace, SIGKILL, and exit 124 (0: none)"},
+		&cli.StringFlag{Name: "termination-log", Category: catSteps, EnvVars: envName("termination-log"), Value: entrypoint.DefaultTerminationLog,
+			Usage: "`PATH` of the one-line verdict for kubelet's termination message, with --name or --after; the default is written only if it exists"},
 	}
 }
 
@@ -43,6 +54,10 @@ type deps struct {
 	death     []string
 	outlive   []string
 	timeout   time.Duration
+	// Steps.
+	after           []string
+	onErrorContinue bool
+	stepTimeout     time.Duration
 }
 
 // parseDeps reads and checks the ordering flags.
@@ -57,7 +72,7 @@ func parseDeps(c *cli.Context) (deps, error) {
 	for _, f := range []struct {
 		flag string
 		to   *[]string
-	}{{"birth-deps", &d.birth}, {"death-deps", &d.death}, {"outlive", &d.outlive}} {
+	}{{"birth-deps", &d.birth}, {"death-deps", &d.death}, {"outlive", &d.outlive}, {"after", &d.after}} {
 		if *f.to, err = parseNames(c.String(f.flag)); err != nil {
 			return d, fmt.Errorf("--%s: %w", f.flag, err)
 		}
@@ -67,6 +82,16 @@ func parseDeps(c *cli.Context) (deps, error) {
 	}
 	if d.timeout <= 0 {
 		return d, fmt.Errorf("--birth-timeout %s: must be positive", d.timeout)
+	}
+	switch m := c.String("on-error"); m {
+	case "stop":
+	case "continue":
+		d.onErrorContinue = true
+	default:
+		return d, fmt.Errorf("--on-error %q: want stop or continue", m)
+	}
+	if d.stepTimeout = c.Duration("step-timeout"); d.stepTimeout < 0 {
+		return d, fmt.Errorf("--step-timeout %s: must not be negative (0: no limit)", d.stepTimeout)
 	}
 	return d, nil
 }
@@ -99,9 +124,15 @@ func applyDeps(c *cli.Context, cfg *entrypoint.Config) error {
 	if err != nil {
 		return err
 	}
+	if d.stepTimeout > 0 && len(cfg.Command) == 0 {
+		return fmt.Errorf("--step-timeout needs a COMMAND (after --)")
+	}
+	cfg.Timeout = d.stepTimeout
 	return entrypoint.Ordering{
 		Name: d.name, Graveyard: d.graveyard,
 		Birth: d.birth, BirthTimeout: d.timeout,
 		Death: d.death, Outlive: d.outlive,
+		After: d.after, OnErrorContinue: d.onErrorContinue,
+		TerminationLog: c.String("termination-log"), CreateTerminationLog: c.IsSet("termination-log"),
 	}.Apply(cfg)
 }

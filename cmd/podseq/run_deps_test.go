@@ -33,6 +33,12 @@ func startPodseq(t *testing.T, env []string, args ...string) *proc {
 	if len(args) > 0 && args[0] == "run" {
 		args = append([]string{"run", "--listen=127.0.0.1:0"}, args[1:]...)
 	}
+	return startPodseqArgs(t, env, args...)
+}
+
+// startPodseqArgs is startPodseq with the arguments exactly as given.
+func startPodseqArgs(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(podseqBinary(t), args...), stderr: new(testio.Buffer), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr
@@ -136,6 +142,12 @@ func TestRunDepsUsageErrors(t *testing.T) {
 		{[]string{"--name", "app", "--graveyard", filepath.Join(dir, "nope")}, "podseq run: --name app: graveyard " + dir + "/nope: no such directory"},
 		{[]string{"--death-deps", "app", "--graveyard", filepath.Join(dir, "nope")}, "podseq run: graveyard " + dir + "/nope: no such directory"},
 		{[]string{"--name", "a", "--birth-deps", "b"}, "podseq run: --birth-deps: birth deps form a cycle: a -> b -> a"},
+		// Steps.
+		{[]string{"--name", "s", "--after", "s"}, "podseq run: --after: s depends on itself (it is --name)"},
+		{[]string{"--after", "b,b"}, "podseq run: --after: b is listed twice"},
+		{[]string{"--after", "B"}, `podseq run: --after: name "B": a container name has only lowercase`},
+		{[]string{"--on-error", "ignore"}, `podseq run: --on-error "ignore": want stop or continue`},
+		{[]string{"--step-timeout", "-1s"}, "podseq run: --step-timeout -1s: must not be negative (0: no limit)"},
 	} {
 		args := append([]string{"run", "--listen=127.0.0.1:0", "--graveyard", dir}, tc.args...)
 		args = append(args, "--", "true")

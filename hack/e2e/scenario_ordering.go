@@ -39,7 +39,13 @@ func init() {
 // orderingPod loads manifests/ordering/FILE and points its graveyard volume
 // to a host directory; it returns the pod and that directory.
 func orderingPod(t *T, file, kind, name string) (*PodBuilder, string, error) {
-	spec, file, err := t.LoadPodSpec("ordering/"+file, kind)
+	return graveyardPod(t, "ordering/"+file, kind, name)
+}
+
+// graveyardPod loads manifests/REL and points its graveyard volume to a host
+// directory; it returns the pod and that directory.
+func graveyardPod(t *T, rel, kind, name string) (*PodBuilder, string, error) {
+	spec, file, err := t.LoadPodSpec(rel, kind)
 	if err != nil {
 		return nil, "", err
 	}
@@ -72,6 +78,7 @@ func orderingPod(t *T, file, kind, name string) (*PodBuilder, string, error) {
 type grave struct {
 	state             string
 	born, ready, died time.Time
+	skipped           time.Time // a step's (manifests/steps)
 	exitCode          string
 }
 
@@ -102,6 +109,8 @@ func readGrave(dir, name string) (*grave, error) {
 			tm = &g.ready
 		case "died":
 			tm = &g.died
+		case "skipped":
+			tm = &g.skipped
 		}
 		if tm != nil {
 			if *tm, err = time.Parse(time.RFC3339Nano, v); err != nil {

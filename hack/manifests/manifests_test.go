@@ -494,10 +494,15 @@ func checkInvocation(p podCtx, ordered []corev1.Container, i int, init bool, c c
 		}
 	case "run":
 		listen, ok := flagValue(args, "listen")
-		if !ok {
+		if _, step := flagValue(args, "after"); !ok && step {
+			listen = "127.0.0.1:0" // a step's default: no fixed port
+		} else if !ok {
 			listen = ":15780"
 		}
 		_, port, err := net.SplitHostPort(listen)
+		if port == "0" {
+			break // any free port: nothing to declare
+		}
 		if err != nil || !containerHasPort(c, stringer(port)) {
 			p.errorf("%s: podseq run listens on %s: declare containerPort %s (the admin port that podseq wait and probes use)", where, listen, port)
 		}
