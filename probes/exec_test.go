@@ -82,7 +82,11 @@ func TestExecKillsProcessGroup(t *testing.T) {
 	err = check(t, tg, 3*time.Second)
 	took := time.Since(start)
 	wantErr(t, err, "attempt timed out (command killed)")
-	if took > 3*time.Second+2*time.Second {
+	// The grandchild hangs for good and holds the output pipe: a Check that
+	// waited for it would never return. The bound only tells "returned" from
+	// "hung", with room for a loaded machine; the group checks below are the
+	// real test.
+	if took > 30*time.Second {
 		t.Errorf("Check took %s with a 3s attempt timeout", took)
 	}
 	b, rerr := os.ReadFile(pidFile)
