@@ -103,6 +103,11 @@ type Tombstone struct {
 	// Restarts counts the previous instances whose tombstone this one
 	// replaced.
 	Restarts int
+	// InstanceLock says that the writer's liveness is the flock of a lock
+	// file of its own instance, GRAVEYARD/.NAME.INSTANCE.lock, rather than
+	// NAME's lock, which a successor takes before it writes its first
+	// tombstone ("lock: instance" in the file).
+	InstanceLock bool
 }
 
 // ValidName returns nil when name can name a tombstone: a container name, that
@@ -160,6 +165,9 @@ func (t *Tombstone) Marshal() []byte {
 		line("birth-deps", strings.Join(t.BirthDeps, ","))
 	}
 	line("restarts", strconv.Itoa(t.Restarts))
+	if t.InstanceLock {
+		line("lock", "instance")
+	}
 	return b.Bytes()
 }
 
@@ -245,6 +253,11 @@ func (t *Tombstone) set(k, v string) error {
 		}
 	case "restarts":
 		t.Restarts, err = atoi(v, 0, 1<<31-1)
+	case "lock":
+		t.InstanceLock = v == "instance"
+		if !t.InstanceLock {
+			err = fmt.Errorf("%q: want instance", clip(v))
+		}
 	default:
 		// A later minor version's field: ignored, as the format promises.
 	}
@@ -279,7 +292,24 @@ func (t *Tombstone) check(seen map[string]bool) error {
 	if err == nil && seen["exit-code"] && t.State != Died {
 		err = fmt.Errorf("exit-code given in state %s", t.State)
 	}
+	if err == nil && t.InstanceLock && !safeInstance(t.Instance) {
+		err = fmt.Errorf("lock: instance needs an instance of letters, digits and '-', not %q", clip(t.Instance))
+	}
 	return err
+}
+
+// safeInstance reports whether an instance id can be part of a file name.
+func safeInstance(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func parseTime(v string) (time.Time, error) {
@@ -343,8 +373,15 @@ func Read(dir, name string) (*Tombstone, error) {
 // Path is the file of NAME's tombstone in the graveyard dir.
 func Path(dir, name string) string { return dir + "/" + name }
 
-// lockPath is the file whose flock tells that NAME's writer is alive.
+// lockPath is the file whose flock only one live writer of NAME holds, and
+// that tells readers of tombstones without "lock: instance" whether it lives.
 func lockPath(dir, name string) string { return dir + "/." + name + ".lock" }
+
+// instanceLockPath is the file whose flock tells that the instance of NAME's
+// writer lives.
+func instanceLockPath(dir, name, instance string) string {
+	return dir + "/." + name + "." + instance + ".lock"
+}
 
 // unwrapPath drops the path of an *os.PathError that the message already has.
 func unwrapPath(err error) error {
@@ -360,5 +397,6 @@ func unwrapPath(err error) error {
 func (t *Tombstone) equal(u *Tombstone) bool {
 	return t.Name == u.Name && t.State == u.State && t.Instance == u.Instance && t.PID == u.PID &&
 		t.Waiting.Equal(u.Waiting) && t.Born.Equal(u.Born) && t.Ready.Equal(u.Ready) && t.Died.Equal(u.Died) &&
-		(t.State != Died || t.ExitCode == u.ExitCode) && slices.Equal(t.BirthDeps, u.BirthDeps) && t.Restarts == u.Restarts
+		(t.State != Died || t.ExitCode == u.ExitCode) && slices.Equal(t.BirthDeps, u.BirthDeps) && t.Restarts == u.Restarts &&
+		t.InstanceLock == u.InstanceLock
 }

@@ -116,6 +116,9 @@ func TestParseRejects(t *testing.T) {
 		"ready without born": {Header + "\nname: a\nstate: ready\npid: 3\nready: 2026-05-04T10:00:00Z\nrestarts: 0\n", "no born line"},
 		"too big":            {good + "x: " + strings.Repeat("y", MaxSize) + "\n", "more than"},
 		"crlf":               {strings.ReplaceAll(good, "\n", "\r\n"), "line 1"},
+		"lock not instance":  {good + "lock: name\n", `lock: "name": want instance`},
+		"lock, no instance":  {strings.Replace(good, "instance: ", "x-instance: ", 1) + "lock: instance\n", "lock: instance needs an instance"},
+		"lock, unsafe name":  {strings.Replace(good, "instance: ", "instance: ../x", 1) + "lock: instance\n", "lock: instance needs an instance"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

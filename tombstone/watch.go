@@ -41,7 +41,7 @@ func Get(dir, name string) Status {
 	t, err := Read(dir, name)
 	s := Status{Name: name, Tombstone: t, Err: err}
 	if t != nil && t.State != Died {
-		if a, known := alive(dir, name); known && !a {
+		if a, known := alive(dir, name, t); known && !a {
 			s.Gone = true
 		}
 	}

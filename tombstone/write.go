@@ -16,11 +16,12 @@ import (
 // the tombstone's lock from Create to Close, so that readers can tell it is
 // alive. Its methods are safe for concurrent use.
 type Writer struct {
-	mu   sync.Mutex
-	dir  string
-	lock *os.File
-	t    Tombstone
-	prev *Tombstone
+	mu    sync.Mutex
+	dir   string
+	lock  *os.File // NAME's lock: one live writer per name
+	ilock *os.File // this instance's lock: readers check it
+	t     Tombstone
+	prev  *Tombstone
 }
 
 // lockRetry is how long Create retries the lock: a reader holds it shared for
@@ -38,6 +39,43 @@ func Create(dir, name string, birthDeps []string, now time.Time) (*Writer, error
 	if err := CheckGraveyard(dir); err != nil {
 		return nil, err
 	}
+	lock, err := lockName(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{dir: dir, lock: lock, t: Tombstone{
+		Name: name, State: Waiting, Instance: NewInstance(), Waiting: now.UTC(),
+		BirthDeps: append([]string(nil), birthDeps...), InstanceLock: true,
+	}}
+	// Our own lock before our first tombstone: a reader that finds that
+	// tombstone finds the lock held. An earlier instance's lock file is
+	// removed; its tombstone's readers then see it gone, as they must.
+	if w.ilock, err = lockInstance(dir, name, w.t.Instance); err != nil {
+		w.Close()
+		return nil, err
+	}
+	if prev, err := Read(dir, name); err == nil {
+		w.prev = prev
+		w.t.Restarts = prev.Restarts + 1
+	}
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			f := dir + "/" + e.Name()
+			if strings.HasPrefix(e.Name(), "."+name+".") && strings.HasSuffix(e.Name(), ".lock") &&
+				f != lockPath(dir, name) && f != w.ilock.Name() {
+				_ = os.Remove(f)
+			}
+		}
+	}
+	if err := w.write(); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// lockName takes NAME's lock, which only one live writer holds.
+func lockName(dir, name string) (*os.File, error) {
 	// Read-only is enough for flock, and works when a restarted container
 	// runs as another user than the one that created the lock file.
 	lock, err := os.OpenFile(lockPath(dir, name), os.O_RDONLY|os.O_CREATE, 0o644)
@@ -48,7 +86,7 @@ func Create(dir, name string, birthDeps []string, now time.Time) (*Writer, error
 	for {
 		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			break
+			return lock, nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
 			lock.Close()
@@ -59,19 +97,20 @@ func Create(dir, name string, birthDeps []string, now time.Time) (*Writer, error
 		}
 		time.Sleep(time.Millisecond)
 	}
-	w := &Writer{dir: dir, lock: lock, t: Tombstone{
-		Name: name, State: Waiting, Instance: NewInstance(), Waiting: now.UTC(),
-		BirthDeps: append([]string(nil), birthDeps...),
-	}}
-	if prev, err := Read(dir, name); err == nil {
-		w.prev = prev
-		w.t.Restarts = prev.Restarts + 1
+}
+
+// lockInstance creates and locks the lock file of one instance of NAME.
+func lockInstance(dir, name, instance string) (*os.File, error) {
+	path := instanceLockPath(dir, name, instance)
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, graveyardErr(dir, err)
 	}
-	if err := w.write(); err != nil {
-		w.Close()
-		return nil, err
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
-	return w, nil
+	return f, nil
 }
 
 // CheckGraveyard returns an error, in one line, when dir is not a directory
@@ -188,17 +227,31 @@ func (w *Writer) Close() error {
 	if w.lock == nil {
 		return nil
 	}
-	err := w.lock.Close() // closing the last descriptor releases the flock
+	var err error
+	if w.ilock != nil {
+		_ = os.Remove(w.ilock.Name()) // a missing instance lock reads as gone too
+		err = w.ilock.Close()
+		w.ilock = nil
+	}
+	if cerr := w.lock.Close(); err == nil { // closing the last descriptor releases the flock
+		err = cerr
+	}
 	w.lock = nil
 	return err
 }
 
-// alive reports whether NAME's writer holds its lock. known is false when
-// there is no lock file (a tombstone written by hand or by another tool).
-func alive(dir, name string) (alive, known bool) {
-	f, err := os.Open(lockPath(dir, name))
+// alive reports whether the writer of t, NAME's tombstone, lives: it holds
+// its instance's lock ("lock: instance"), or else NAME's lock. known is false
+// when there is no lock file to tell (a tombstone written by hand or by
+// another tool); a missing instance lock means the instance is gone.
+func alive(dir, name string, t *Tombstone) (alive, known bool) {
+	path := lockPath(dir, name)
+	if t.InstanceLock {
+		path = instanceLockPath(dir, name, t.Instance)
+	}
+	f, err := os.Open(path)
 	if err != nil {
-		return false, false
+		return false, t.InstanceLock && errors.Is(err, fs.ErrNotExist)
 	}
 	defer f.Close()
 	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
