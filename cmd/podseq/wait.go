@@ -62,6 +62,7 @@ func waitCommand() *cli.Command {
 	}
 	flags = append(flags, probeFlags()...)
 	flags = append(flags, outputFlags()...)
+	flags = append(flags, containerLogFlag())
 	return &cli.Command{
 		Name:        "wait",
 		Usage:       "wait until every target is ready (a postStart hook or an init container)",
@@ -91,7 +92,8 @@ func waitAction(c *cli.Context) error {
 		// a second thread after every attempt costs a third more CPU.
 		runtime.GOMAXPROCS(1)
 	}
-	log := newLogger(c, c.Bool("quiet"))
+	log, closeLog := waitLogger(c, c.Bool("quiet"))
+	defer closeLog()
 	ctx, stop := cancelOnSignal(c.Context)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -107,7 +109,8 @@ func waitAction(c *cli.Context) error {
 		return nil
 	}
 	// The failure line is printed even with --quiet: it is all kubelet keeps.
-	failLog := newLogger(c, false)
+	failLog, closeFailLog := waitLogger(c, false)
+	defer closeFailLog()
 	var sig signalError
 	if errors.As(context.Cause(ctx), &sig) {
 		failLog.Error(fmt.Sprintf("%s after %s: %s", sig, elapsed, report.Pending()))

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -203,6 +204,23 @@ func (b *PodBuilder) WrapMain(c *corev1.Container, before string) error {
 	}
 	c.Command = append([]string{shell, "sh", "-c", before + `; exec "$@"`, "sh"}, argv...)
 	c.Args = nil
+	return nil
+}
+
+// WrapChild makes the command that the container's podseq (run or wait)
+// starts after "--" run the shell snippet before, then exec the command: the
+// instant the podseq gate lets the app start, not the container's start.
+func (b *PodBuilder) WrapChild(c *corev1.Container, before string) error {
+	argv, err := b.argv(c)
+	if err != nil {
+		return err
+	}
+	i := slices.Index(argv, "--")
+	if i < 0 || i == len(argv)-1 {
+		return fmt.Errorf("pod %s: container %s: no command after -- in %q", b.Name, c.Name, argv)
+	}
+	wrapped := append(slices.Clone(argv[:i+1]), shell, "sh", "-c", before+`; exec "$@"`, "sh")
+	c.Command, c.Args = append(wrapped, argv[i+1:]...), nil
 	return nil
 }
 

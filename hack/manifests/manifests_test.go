@@ -372,8 +372,9 @@ func checkPod(report func(string), o object, meta *metav1.ObjectMeta, spec *core
 			}
 			checkHardened(p, c)
 		}
-		if init && c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways && c.StartupProbe == nil {
-			p.errorf("%s: a native sidecar without a startupProbe does not hold back the containers after it", c.Name)
+		if init && c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways && c.StartupProbe == nil &&
+			(c.Lifecycle == nil || c.Lifecycle.PostStart == nil) {
+			p.errorf("%s: a native sidecar without a startupProbe or a postStart hook does not hold back the containers after it", c.Name)
 		}
 		for name, pr := range map[string]*corev1.Probe{"startupProbe": c.StartupProbe, "readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
 			if pr == nil {
