@@ -270,7 +270,20 @@ func alive(dir, name string, t *Tombstone) (alive, known bool) {
 // pid and our start time in clock ticks since boot. After a container restart
 // the pid is often the same (1), the start time never is. Without /proc it
 // falls back to the wall clock.
-func NewInstance() string {
+func NewInstance() string { return instanceOf("self", os.Getpid()) }
+
+// InstanceOf returns the id NewInstance returns in process pid (of this PID
+// namespace), "" when its /proc entry cannot be read: InstanceOf(1) is the
+// container's main process's, which a podseq run there has as its instance.
+func InstanceOf(pid int) string {
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid) + "/stat"); err != nil {
+		return ""
+	}
+	return instanceOf(strconv.Itoa(pid), pid)
+}
+
+// instanceOf is the instance id of pid, whose /proc entry is /proc/entry.
+func instanceOf(entry string, pid int) string {
 	boot := "noboot"
 	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		if s := strings.ReplaceAll(strings.TrimSpace(string(b)), "-", ""); len(s) >= 8 {
@@ -278,7 +291,7 @@ func NewInstance() string {
 		}
 	}
 	start := ""
-	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
+	if b, err := os.ReadFile("/proc/" + entry + "/stat"); err == nil {
 		// Field 22, starttime; fields are counted after the command name,
 		// which is in parentheses and may hold spaces.
 		if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
@@ -290,5 +303,5 @@ func NewInstance() string {
 	if start == "" {
 		start = "t" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
-	return fmt.Sprintf("%s-%d-%s", boot, os.Getpid(), start)
+	return fmt.Sprintf("%s-%d-%s", boot, pid, start)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 )
 
 func init() {
@@ -85,5 +86,80 @@ func TestWaitWritesToTheContainerLog(t *testing.T) {
 	hook, log = inContainer(t, "wait", "--timeout=1m", "--log-format=json", "file://"+ready)
 	if !strings.Contains(log, `"command":"podseq wait"`) || !strings.Contains(log, `"msg":"ready after `) {
 		t.Errorf("json: container log %q; hook %q", log, hook)
+	}
+}
+
+func init() {
+	registerTestHelper("container-exec", containerExec)
+}
+
+// containerExec is containerMain that becomes args itself (exec: PID 1 stays
+// PID 1), as a container whose entrypoint is podseq run.
+func containerExec(args []string) int {
+	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
+		fmt.Println("make / private:", err)
+		return 3
+	}
+	if err := syscall.Mount("proc", "/proc", "proc", 0, ""); err != nil {
+		fmt.Println("mount /proc:", err)
+		return 3
+	}
+	if err := loopbackUp(); err != nil {
+		fmt.Println("lo up:", err)
+		return 3
+	}
+	err := syscall.Exec(args[0], args, os.Environ())
+	fmt.Println("exec:", err)
+	return 3
+}
+
+// loopbackUp brings up lo in a fresh network namespace (SIOCSIFFLAGS).
+func loopbackUp() error {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(fd)
+	var ifr [40]byte // struct ifreq: the name, then the flags
+	copy(ifr[:], "lo")
+	*(*uint16)(unsafe.Pointer(&ifr[syscall.IFNAMSIZ])) = syscall.IFF_UP | syscall.IFF_LOOPBACK | syscall.IFF_RUNNING
+	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.SIOCSIFFLAGS, uintptr(unsafe.Pointer(&ifr[0]))); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// TestHookSeesItsSidecarDie: podseq run is a container's main process and
+// its command exits 3 before it is ready, while the container's postStart
+// hook, podseq wait, holds a long poll on it. The hook must say that the
+// sidecar died and exit 1 before the container (and the hook with it) is
+// gone, in its own output (kubelet's message) and in the container's log.
+func TestHookSeesItsSidecarDie(t *testing.T) {
+	t.Parallel()
+	bin := podseqBinary(t)
+	addr := "127.0.0.1:15780" // in a network namespace of its own
+	out := filepath.Join(t.TempDir(), "hook")
+	url := "http://" + addr + "/ready"
+	hook := fmt.Sprintf(`(%s wait --timeout=1m %s >%s 2>&1; echo "exit $?" >>%s) & sleep 1; exit 3`, bin, url, out, out)
+	cmd := testHelperCommand(t, "container-exec", bin, "run", "--listen="+addr, "--ready-after=1h", "--", "/bin/sh", "-c", hook)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWNET,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+	}
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	err := cmd.Run()
+	if cmd.ProcessState.ExitCode() != 3 {
+		t.Fatalf("podseq run: %v, want exit 3\n%s", err, log.String())
+	}
+	got, _ := os.ReadFile(out)
+	want := "podseq: not ready after "
+	if !strings.HasPrefix(string(got), want) || !strings.Contains(string(got), url+": the sidecar died: command exited with code 3 (") ||
+		!strings.HasSuffix(string(got), "\nexit 1\n") {
+		t.Errorf("the hook printed %q, want %q... the sidecar died: command exited with code 3 (N attempts), then exit 1", got, want)
+	}
+	if !strings.Contains(log.String(), "podseq wait: not ready after ") || !strings.Contains(log.String(), "the sidecar died: command exited with code 3") {
+		t.Errorf("the container's log lacks the hook's line:\n%s", log.String())
 	}
 }
