@@ -334,6 +334,42 @@ func (b *PodBuilder) ReadStamp(event string) (time.Time, error) {
 	return time.Unix(0, ns), nil
 }
 
+// ReadStamps returns every time stamped into event, in order (one a start of
+// the container, for a container's start stamp).
+func (b *PodBuilder) ReadStamps(event string) ([]time.Time, error) {
+	data, err := os.ReadFile(b.Out(event))
+	if err != nil {
+		return nil, err
+	}
+	var ts []time.Time
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", b.Out(event), err)
+		}
+		ts = append(ts, time.Unix(0, ns))
+	}
+	return ts, nil
+}
+
+// WaitStamps waits until event has been stamped n times and returns them.
+func (t *T) WaitStamps(b *PodBuilder, event string, n int, limit time.Duration) ([]time.Time, error) {
+	var ts []time.Time
+	err := poll(t.Ctx, limit, 50*time.Millisecond, func() error {
+		var err error
+		ts, err = b.ReadStamps(event)
+		if err == nil && len(ts) < n {
+			err = fmt.Errorf("pod %s: %s stamped %d times, want %d", b.Name, event, len(ts), n)
+		}
+		return err
+	})
+	return ts, err
+}
+
 // StampCount is how many times event was stamped (0 if never).
 func (b *PodBuilder) StampCount(event string) int {
 	data, err := os.ReadFile(b.Out(event))

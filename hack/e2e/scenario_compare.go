@@ -96,27 +96,13 @@ var compareVariants = []variant{
 		return b.WrapPostStart(sidecar, "true", Stamp("hook.end"))
 	}},
 	{name: "native-gated", manifest: "native-sidecar/gated.yaml", gated: true, adapt: func(b *PodBuilder, ready time.Duration) error {
-		// The same, and the app's own podseq run --birth-deps sidecar starts
-		// the app's command once the sidecar's tombstone says ready.
-		sidecar, err := podseqSupervisesSvc(b, ready, "--name=sidecar", "--graveyard=/graveyard")
-		if err != nil {
+		// No hook, no startupProbe: kubelet starts the app's container soon
+		// after the sidecar's, and the app's own podseq run --birth-deps
+		// sidecar starts the app's command once the sidecar's tombstone says
+		// ready.
+		if _, err := podseqSupervisesSvc(b, ready, "--name=sidecar", "--graveyard=/graveyard"); err != nil {
 			return err
 		}
-		if err := b.WrapPostStart(sidecar, "true", Stamp("hook.end")); err != nil {
-			return err
-		}
-		app, err := b.Container("app")
-		if err != nil {
-			return err
-		}
-		return b.WrapChild(app, Stamp("app.started"))
-	}},
-	{name: "native-nohook", manifest: "native-sidecar/gated.yaml", gated: true, adapt: func(b *PodBuilder, ready time.Duration) error {
-		sidecar, err := podseqSupervisesSvc(b, ready, "--name=sidecar", "--graveyard=/graveyard")
-		if err != nil {
-			return err
-		}
-		sidecar.Lifecycle = nil
 		app, err := b.Container("app")
 		if err != nil {
 			return err
