@@ -51,19 +51,27 @@ func startMain(t *testing.T, stderr *os.File) int {
 	return cmd.Process.Pid
 }
 
-func TestWritesToTheMainProcessPipe(t *testing.T) {
+// pipeMain starts a main process whose stderr is a pipe, and opens it: it
+// returns the pipe's reading end and the writer.
+func pipeMain(t *testing.T) (*os.File, *Writer) {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	t.Cleanup(func() { r.Close() })
 	pid := startMain(t, w)
 	w.Close()
 	cw, err := Open("/proc", pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cw.Close()
+	t.Cleanup(func() { cw.Close() })
+	return r, cw
+}
+
+func TestWritesToTheMainProcessPipe(t *testing.T) {
+	r, cw := pipeMain(t)
 	if _, err := cw.Write([]byte("podseq wait: ready after 1.2s (2 attempts)\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -101,18 +109,7 @@ func TestAppendsToAFile(t *testing.T) {
 // TestFullPipeNeverBlocks: nobody reads the main process's stderr; writes
 // fail with EAGAIN instead of holding the caller.
 func TestFullPipeNeverBlocks(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	pid := startMain(t, w)
-	w.Close()
-	cw, err := Open("/proc", pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cw.Close()
+	_, cw := pipeMain(t) // the reading end stays open, unread
 	line := []byte(strings.Repeat("x", 99) + "\n")
 	for i := 0; ; i++ {
 		_, err := cw.Write(line)

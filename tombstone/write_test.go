@@ -266,12 +266,7 @@ func TestGoneAfterKill(t *testing.T) {
 // the live successor's.
 func TestStaleReadyWhileSuccessorStarts(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	cmd := startHelper(t, "hold-ready", dir, "db", "ready")
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	dir := killedReady(t, "db")
 	if s := Get(dir, "db"); s.IsReady() || !s.Gone {
 		t.Fatalf("killed writer: %s, want gone", s.Reason())
 	}
@@ -290,12 +285,7 @@ func TestStaleReadyWhileSuccessorStarts(t *testing.T) {
 // lock file, leaves its own and NAME's, and Close removes its own.
 func TestInstanceLocks(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	cmd := startHelper(t, "hold-ready", dir, "db", "ready")
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	dir := killedReady(t, "db")
 	w, err := Create(dir, "db", nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -326,4 +316,17 @@ func TestInstanceLocks(t *testing.T) {
 	if s := Get(dir, "db"); !s.Gone {
 		t.Errorf("closed without Died: %s, want gone", s.Reason())
 	}
+}
+
+// killedReady returns a graveyard where NAME's writer wrote "ready" and was
+// then killed with SIGKILL.
+func killedReady(t *testing.T, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := startHelper(t, "hold-ready", dir, name, "ready")
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	return dir
 }

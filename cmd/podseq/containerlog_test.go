@@ -22,12 +22,8 @@ func init() {
 // its own stdout, then prints the hook's exit code there too. Its stderr,
 // what the test reads, is the container's log.
 func containerMain(args []string) int {
-	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
-		fmt.Println("make / private:", err)
-		return 3
-	}
-	if err := syscall.Mount("proc", "/proc", "proc", 0, ""); err != nil {
-		fmt.Println("mount /proc:", err)
+	if err := mountProc(); err != nil {
+		fmt.Println(err)
 		return 3
 	}
 	hook := exec.Command(args[0], args[1:]...)
@@ -37,16 +33,38 @@ func containerMain(args []string) int {
 	return 0
 }
 
+// mountProc mounts a /proc of this PID namespace, in a private copy of the
+// mount namespace, as a container runtime does.
+func mountProc() error {
+	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / private: %w", err)
+	}
+	if err := syscall.Mount("proc", "/proc", "proc", 0, ""); err != nil {
+		return fmt.Errorf("mount /proc: %w", err)
+	}
+	return nil
+}
+
+// containerAttr is a new user (root in it: us), PID and mount namespace, and
+// a network namespace when net is set.
+func containerAttr(net bool) *syscall.SysProcAttr {
+	flags := uintptr(syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS)
+	if net {
+		flags |= syscall.CLONE_NEWNET
+	}
+	return &syscall.SysProcAttr{
+		Cloneflags:  flags,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+	}
+}
+
 // inContainer runs podseq with args beside a main process; it returns what
 // the hook printed and what reached the container's log.
 func inContainer(t *testing.T, args ...string) (hook, log string) {
 	t.Helper()
 	cmd := testHelperCommand(t, "container-main", append([]string{podseqBinary(t)}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-	}
+	cmd.SysProcAttr = containerAttr(false)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -96,12 +114,8 @@ func init() {
 // containerExec is containerMain that becomes args itself (exec: PID 1 stays
 // PID 1), as a container whose entrypoint is podseq run.
 func containerExec(args []string) int {
-	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
-		fmt.Println("make / private:", err)
-		return 3
-	}
-	if err := syscall.Mount("proc", "/proc", "proc", 0, ""); err != nil {
-		fmt.Println("mount /proc:", err)
+	if err := mountProc(); err != nil {
+		fmt.Println(err)
 		return 3
 	}
 	if err := loopbackUp(); err != nil {
@@ -142,11 +156,7 @@ func TestHookSeesItsSidecarDie(t *testing.T) {
 	url := "http://" + addr + "/ready"
 	hook := fmt.Sprintf(`(%s wait --timeout=1m %s >%s 2>&1; echo "exit $?" >>%s) & sleep 1; exit 3`, bin, url, out, out)
 	cmd := testHelperCommand(t, "container-exec", bin, "run", "--listen="+addr, "--ready-after=1h", "--", "/bin/sh", "-c", hook)
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWNET,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-	}
+	cmd.SysProcAttr = containerAttr(true)
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	err := cmd.Run()

@@ -41,7 +41,7 @@ func init() {
 	register(Scenario{
 		Name: "kubelet-restart",
 		Shows: "the kubelet restarts while sidecars are not ready yet (kubernetes#122803): the app of gated.yaml starts only once its sidecar is ready; " +
-			"what deployment.yaml (native sidecar, hook only) and demo (regular containers, hook only) do then is recorded",
+			"what deployment.yaml (native sidecar, hook only), startup-probe.yaml and demo (regular containers, hook only) do then is recorded",
 		Alone: true,
 		Run:   kubeletRestart,
 	})
@@ -58,6 +58,17 @@ func stampContainer(b *PodBuilder, c *corev1.Container) error {
 		return nil
 	}
 	return b.WrapPostStart(c, Stamp(c.Name+".hook.begin"), Stamp(c.Name+".hook.end")+"; echo $rc >> "+outMount+"/"+c.Name+".hook.rc")
+}
+
+// startStamped stamps every container of cs (stampContainer) and starts the
+// pod.
+func startStamped(b *PodBuilder, cs ...*corev1.Container) error {
+	for _, c := range cs {
+		if err := stampContainer(b, c); err != nil {
+			return err
+		}
+	}
+	return b.Start()
 }
 
 // codes returns the exit codes stampContainer recorded for c's hook.
@@ -94,12 +105,7 @@ func nativeHook(t *T) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range []*corev1.Container{sidecar, app} {
-		if err := stampContainer(b, c); err != nil {
-			return err
-		}
-	}
-	if err := b.Start(); err != nil {
+	if err := startStamped(b, sidecar, app); err != nil {
 		return err
 	}
 	defer t.Stop(b)
@@ -160,12 +166,9 @@ func nativeChain(t *T) error {
 		if err != nil {
 			return err
 		}
-		if err := stampContainer(b, c); err != nil {
-			return err
-		}
 		cs = append(cs, c)
 	}
-	if err := b.Start(); err != nil {
+	if err := startStamped(b, cs...); err != nil {
 		return err
 	}
 	defer t.Stop(b)
@@ -217,12 +220,7 @@ func nativeCrash(t *T) error {
 	if *hook, err = setFlag(*hook, "wait", "timeout", "30s"); err != nil {
 		return err
 	}
-	for _, c := range []*corev1.Container{sidecar, app} {
-		if err := stampContainer(b, c); err != nil {
-			return err
-		}
-	}
-	if err := b.Start(); err != nil {
+	if err := startStamped(b, sidecar, app); err != nil {
 		return err
 	}
 	defer t.Stop(b)
@@ -376,7 +374,17 @@ func waitTombstoneReady(t *T, dir string) error {
 	return err
 }
 
-// kubeletRestart restarts the kubelet while three pods wait for sidecars
+// compareVariant returns the compare scenario's variant called name.
+func compareVariant(name string) (variant, error) {
+	for _, v := range compareVariants {
+		if v.name == name {
+			return v, nil
+		}
+	}
+	return variant{}, fmt.Errorf("no compare variant %q", name)
+}
+
+// kubeletRestart restarts the kubelet while four pods wait for sidecars
 // that turn ready 12s after they start.
 func kubeletRestart(t *T) error {
 	const readyIn = 12 * time.Second
@@ -393,6 +401,7 @@ func kubeletRestart(t *T) error {
 	for _, p := range []struct{ rel, name string }{
 		{"native-sidecar/gated.yaml", "kr-gated"},
 		{"native-sidecar/deployment.yaml", "kr-native-hook"},
+		{"native-sidecar/startup-probe.yaml", "kr-native-probe"},
 		{"demo", "kr-demo-hook"},
 	} {
 		spec, err := t.manifest(p.rel)
@@ -404,11 +413,22 @@ func kubeletRestart(t *T) error {
 			return err
 		}
 		gated := p.name == "kr-gated"
-		var extra []string
-		if gated {
-			extra = []string{"--name=sidecar", "--graveyard=/graveyard"}
+		var sidecar *corev1.Container
+		switch p.name {
+		case "kr-native-probe":
+			v, err := compareVariant("native-probe")
+			if err != nil {
+				return err
+			}
+			if err := v.adapt(b, readyIn); err != nil {
+				return err
+			}
+			sidecar, err = b.Container("sidecar")
+		case "kr-gated":
+			sidecar, err = podseqSupervisesSvc(b, readyIn, "--name=sidecar", "--graveyard=/graveyard")
+		default:
+			sidecar, err = podseqSupervisesSvc(b, readyIn)
 		}
-		sidecar, err := podseqSupervisesSvc(b, readyIn, extra...)
 		if err != nil {
 			return err
 		}
@@ -439,8 +459,11 @@ func kubeletRestart(t *T) error {
 	// waits on the tombstone.
 	for _, p := range pods {
 		event := "sidecar.hook.begin"
-		if p.gated {
+		switch {
+		case p.gated:
 			event = "app.container"
+		case p.b.Name == "kr-native-probe":
+			event = "sidecar.started"
 		}
 		if _, err := t.WaitStamp(p.b, event, 30*time.Second); err != nil {
 			return err
@@ -466,7 +489,7 @@ func kubeletRestart(t *T) error {
 		if d < 0 {
 			what = fmt.Sprintf("app started %s BEFORE the sidecar was ready", ms(-d))
 		}
-		if !p.gated {
+		if p.b.StampCount("sidecar.hook.begin") > 0 {
 			what += fmt.Sprintf("; hook ran %d times, exit codes %v", p.b.StampCount("sidecar.hook.begin"), codes(p.b, "sidecar"))
 		}
 		t.Figure(p.b.Name, "%s", what)
