@@ -298,6 +298,10 @@ func nativeRestart(t *T) error {
 	if err := b.WrapChild(app, Stamp("app.started")); err != nil {
 		return err
 	}
+	// The app's container start, before its podseq run waits.
+	if err := b.WrapMain(app, Stamp("app.container")); err != nil {
+		return err
+	}
 	if err := b.Start(); err != nil {
 		return err
 	}
@@ -344,6 +348,13 @@ func nativeRestart(t *T) error {
 		return fmt.Errorf("the restarted app started %s before the new sidecar instance was ready: a stale tombstone released it", ms(readies[2].Sub(starts[1])))
 	}
 	t.Figure("both killed", "the app's command started %s after the new sidecar instance was ready", ms(starts[1].Sub(readies[2])))
+	if cs, err := b.ReadStamps("app.container"); err == nil && len(cs) >= 2 {
+		if d := readies[2].Sub(cs[1]); d > 0 {
+			t.Figure("stale tombstone", "the app's container was back %s before the new sidecar was ready, its podseq run held by the killed one's ready tombstone", ms(d))
+		} else {
+			t.Figure("stale tombstone", "the app's container came back %s after the new sidecar was ready", ms(-d))
+		}
+	}
 	return nil
 }
 
