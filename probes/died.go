@@ -29,6 +29,7 @@ type DiedError struct {
 	Here bool
 }
 
+// Error says that the sidecar died, and how.
 func (e *DiedError) Error() string { return "the sidecar died: " + e.Reason }
 
 // mainInstance is the instance id that the container's main process (PID 1
