@@ -40,7 +40,8 @@ const (
 	// MaxHold is the longest long poll the admin server grants: the value of
 	// the probes.HoldHeader header on every /ready response.
 	MaxHold = 5 * time.Minute
-	// MaxWaiters caps the concurrent long polls; more are answered 503 at once.
+	// MaxWaiters is the highest cap on concurrent long polls (the one without
+	// a memory limit, see WaitersFor); more are answered 503 at once.
 	MaxWaiters = 4096
 )
 
@@ -108,6 +109,9 @@ type Config struct {
 	Listen string
 	// Listener, when not nil, is used instead of Listen; Run closes it.
 	Listener net.Listener
+	// MaxWaiters caps the long polls held at once: FitMemory's, to fit a
+	// container's memory limit. Zero means MaxWaiters.
+	MaxWaiters int
 	// Grace is how long the child has to exit after the stop signal before
 	// it (with its process group under SignalGroup) is killed. Zero means
 	// DefaultGrace.
@@ -164,6 +168,9 @@ type Supervisor struct {
 	// linger is set when the child died while long polls were held: podseq
 	// run then gives them DiedLinger to report it before it exits.
 	linger atomic.Bool
+	// holdInHandler holds every long poll the plain net/http way, as an
+	// HTTP/2 one is: for benchmarks that compare the two.
+	holdInHandler bool
 }
 
 // DiedLinger is how long podseq run stays after its child died while
@@ -206,6 +213,9 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen
+	}
+	if cfg.MaxWaiters <= 0 {
+		cfg.MaxWaiters = MaxWaiters
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -398,10 +408,10 @@ func (s *Supervisor) simulate(ctx context.Context, sigs <-chan os.Signal) int {
 func (s *Supervisor) turnReady(pid int) {
 	s.eventMu.Lock()
 	defer s.eventMu.Unlock()
+	now := time.Now() // before set releases the long polls: none is released before it
 	if s.dead || !s.state.set(true, "") {
 		return
 	}
-	now := time.Now()
 	elapsed := now.Sub(s.start)
 	s.m.ready.Set(1)
 	if !s.everReady {

@@ -78,7 +78,14 @@ func Create(dir, name string, birthDeps []string, now time.Time) (*Writer, error
 func lockName(dir, name string) (*os.File, error) {
 	// Read-only is enough for flock, and works when a restarted container
 	// runs as another user than the one that created the lock file.
-	lock, err := os.OpenFile(lockPath(dir, name), os.O_RDONLY|os.O_CREATE, 0o644)
+	if err := notADirectory(Path(dir, name)); err != nil {
+		return nil, err
+	}
+	lock, err := openRegular(lockPath(dir, name), os.O_RDONLY|os.O_CREATE)
+	var nr *NotRegularError
+	if errors.As(err, &nr) {
+		return nil, fmt.Errorf("lock %s %s: remove it", nr.Path, nr.Error())
+	}
 	if err != nil {
 		return nil, graveyardErr(dir, err)
 	}
@@ -102,7 +109,11 @@ func lockName(dir, name string) (*os.File, error) {
 // lockInstance creates and locks the lock file of one instance of NAME.
 func lockInstance(dir, name, instance string) (*os.File, error) {
 	path := instanceLockPath(dir, name, instance)
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o644)
+	f, err := openRegular(path, os.O_RDONLY|os.O_CREATE)
+	var nr *NotRegularError
+	if errors.As(err, &nr) {
+		return nil, fmt.Errorf("lock %s %s: remove it", nr.Path, nr.Error())
+	}
 	if err != nil {
 		return nil, graveyardErr(dir, err)
 	}
@@ -111,6 +122,16 @@ func lockInstance(dir, name, instance string) (*os.File, error) {
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	return f, nil
+}
+
+// notADirectory refuses a directory where a tombstone is to be written: the
+// rename that replaces a tombstone cannot replace it. Anything else there (a
+// stale file, a named pipe) is replaced without being opened.
+func notADirectory(path string) error {
+	if fi, err := os.Lstat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("tombstone %s is a directory: remove it, the tombstone is written there", path)
+	}
+	return nil
 }
 
 // CheckGraveyard returns an error, in one line, when dir is not a directory
@@ -210,9 +231,12 @@ func (w *Writer) write() error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
+		if derr := notADirectory(path); derr != nil {
+			return fmt.Errorf("writing %w", derr) // a directory appeared since Create
+		}
 		return fmt.Errorf("writing tombstone %s: %w", path, unwrapPath(err))
 	}
-	if d, err := os.Open(w.dir); err == nil {
+	if d, err := os.OpenFile(w.dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0); err == nil {
 		_ = d.Sync() // best effort: some filesystems refuse fsync on a directory
 		d.Close()
 	}
@@ -243,13 +267,14 @@ func (w *Writer) Close() error {
 // alive reports whether the writer of t, NAME's tombstone, lives: it holds
 // its instance's lock ("lock: instance"), or else NAME's lock. known is false
 // when there is no lock file to tell (a tombstone written by hand or by
-// another tool); a missing instance lock means the instance is gone.
+// another tool, or not a lock podseq wrote); a missing instance lock means
+// the instance is gone.
 func alive(dir, name string, t *Tombstone) (alive, known bool) {
 	path := lockPath(dir, name)
 	if t.InstanceLock {
 		path = instanceLockPath(dir, name, t.Instance)
 	}
-	f, err := os.Open(path)
+	f, err := openRegular(path, os.O_RDONLY)
 	if err != nil {
 		return false, t.InstanceLock && errors.Is(err, fs.ErrNotExist)
 	}
