@@ -20,6 +20,8 @@ var (
 	noStoreValue    = []string{"no-store"}
 	readyBody       = []byte("ready\n")
 	holdHeaderKey   = http.CanonicalHeaderKey(probes.HoldHeader)
+	instanceKey     = http.CanonicalHeaderKey(probes.InstanceHeader)
+	diedKey         = http.CanonicalHeaderKey(probes.DiedHeader)
 	contentTypeKey  = "Content-Type"
 	cacheControlKey = "Cache-Control"
 )
@@ -75,6 +77,7 @@ func (s *Supervisor) handleReady(w http.ResponseWriter, r *http.Request) {
 	// Every answer says that this endpoint holds requests: that is how
 	// podseq wait knows to long-poll it.
 	w.Header()[holdHeaderKey] = holdValue
+	w.Header()[instanceKey] = s.instance
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		text(w, http.StatusMethodNotAllowed, "method not allowed: use GET")
@@ -92,6 +95,12 @@ func (s *Supervisor) handleReady(w http.ResponseWriter, r *http.Request) {
 	ready, reason, turned := s.state.get()
 	if ready {
 		ok(w)
+		return
+	}
+	if why := s.state.died(); why != "" {
+		// Final: podseq run exits. Said at once, held or not.
+		w.Header().Set(diedKey, why)
+		text(w, http.StatusServiceUnavailable, "not ready: "+why)
 		return
 	}
 	if raw == "" {
@@ -132,6 +141,10 @@ func (s *Supervisor) handleReady(w http.ResponseWriter, r *http.Request) {
 	case <-s.state.done:
 		s.m.pollShutdown.Inc()
 		_, reason, _ := s.state.get()
+		if why := s.state.died(); why != "" {
+			w.Header().Set(diedKey, why)
+			reason = why
+		}
 		text(w, http.StatusServiceUnavailable, "not ready: "+reason+" (shutting down)")
 	}
 }

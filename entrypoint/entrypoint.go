@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/podseq/podseq/probes"
+	"github.com/podseq/podseq/tombstone"
 )
 
 // Defaults of Config.
@@ -177,10 +178,21 @@ type Supervisor struct {
 	// timedOut is set, under eventMu, once the child ran past Timeout.
 	timedOut bool
 	ran      atomic.Bool
+	// instance is the Podseq-Instance header's value: who answers.
+	instance []string
+	// linger is set when the child died while long polls were held: podseq
+	// run then gives them DiedLinger to report it before it exits.
+	linger atomic.Bool
 	// holdInHandler holds every long poll the plain net/http way, as an
 	// HTTP/2 one is: for benchmarks that compare the two.
 	holdInHandler bool
 }
+
+// DiedLinger is how long podseq run stays after its child died while
+// `podseq wait` long polls were held: they are answered at once (with the
+// Podseq-Died header), and a wait in this container's postStart hook, which
+// dies with the container, has that long to print why and exit before it.
+const DiedLinger = 250 * time.Millisecond
 
 // ExitUsage is the code Run returns for a Config it cannot run: no listener,
 // a missing or empty command, Ready with ReadyAfter.
@@ -256,6 +268,10 @@ func New(cfg Config) (*Supervisor, error) {
 		ln:    ln,
 		state: newReadiness("starting"),
 		quit:  make(chan string, 1),
+		// The same id as the tombstone's (tombstone.NewInstance): when podseq
+		// run is the container's main process, a podseq wait beside it finds
+		// it as InstanceOf(1).
+		instance: []string{tombstone.NewInstance()},
 	}
 	s.m = newMetrics(cfg.Ready, s.state)
 	s.srv = &http.Server{
@@ -471,6 +487,10 @@ func (s *Supervisor) childDied(pid, code int, reason string) {
 		s.emitLocked(Event{Kind: NotReady, Time: now, PID: pid})
 	}
 	s.state.finish()
+	if s.state.waiters.Load() > 0 {
+		s.linger.Store(true)
+	}
+	s.state.close() // every held long poll learns it now
 	s.emitLocked(Event{Kind: Died, Time: now, PID: pid, ExitCode: code, TimedOut: s.timedOut})
 }
 
@@ -489,6 +509,9 @@ func (s *Supervisor) emitLocked(e Event) {
 // shutdown releases every long poll and stops the admin server.
 func (s *Supervisor) shutdown() {
 	s.state.close()
+	if s.linger.Load() {
+		time.Sleep(DiedLinger)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := s.srv.Shutdown(ctx); err != nil {

@@ -115,15 +115,19 @@ func (s *Supervisor) holdConn(conn net.Conn, head bool, d time.Duration, turned 
 	switch outcome {
 	case holdReleased:
 		s.m.pollReleased.Inc()
-		writeRaw(conn, head, http.StatusOK, string(readyBody))
+		writeRaw(conn, head, http.StatusOK, string(readyBody), s.instance[0], "")
 	case holdTimedOut:
 		s.m.pollTimedOut.Inc()
 		_, reason, _ := s.state.get()
-		writeRaw(conn, head, http.StatusServiceUnavailable, "not ready after "+d.String()+": "+reason+"\n")
+		writeRaw(conn, head, http.StatusServiceUnavailable, "not ready after "+d.String()+": "+reason+"\n", s.instance[0], "")
 	case holdShutdown:
 		s.m.pollShutdown.Inc()
 		_, reason, _ := s.state.get()
-		writeRaw(conn, head, http.StatusServiceUnavailable, "not ready: "+reason+" (shutting down)\n")
+		died := s.state.died() // the child died: what podseq wait in its container must know
+		if died != "" {
+			reason = died
+		}
+		writeRaw(conn, head, http.StatusServiceUnavailable, "not ready: "+reason+" (shutting down)\n", s.instance[0], died)
 	case holdCanceled:
 		s.m.pollCanceled.Inc()
 	}
@@ -146,7 +150,9 @@ func (s *Supervisor) holdState(turned <-chan struct{}, end time.Time) holdOutcom
 
 // writeRaw writes a whole HTTP/1.1 response with /ready's headers on a
 // connection taken over from net/http, and asks the client to close it.
-func writeRaw(conn net.Conn, head bool, code int, body string) {
+// instance is the Podseq-Instance header; died, when not empty, the
+// Podseq-Died header.
+func writeRaw(conn net.Conn, head bool, code int, body, instance, died string) {
 	b := make([]byte, 0, 256+len(body))
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(code), 10)
@@ -158,6 +164,12 @@ func writeRaw(conn net.Conn, head bool, code int, body string) {
 	b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
 	b = append(b, "\r\n"+holdHeaderKey+": "...)
 	b = append(b, holdValue[0]...)
+	b = append(b, "\r\n"+instanceKey+": "...)
+	b = append(b, instance...)
+	if died != "" {
+		b = append(b, "\r\n"+diedKey+": "...)
+		b = append(b, died...)
+	}
 	b = append(b, "\r\n\r\n"...)
 	if !head {
 		b = append(b, body...)

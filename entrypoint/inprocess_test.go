@@ -21,6 +21,7 @@ import (
 
 	"github.com/podseq/podseq/internal/testio"
 	"github.com/podseq/podseq/probes"
+	"github.com/podseq/podseq/tombstone"
 )
 
 // The tests in this file run Run in the test process, with a real child.
@@ -478,5 +479,48 @@ func awaitFile(t *testing.T, path string) {
 			t.Fatalf("%s not created after 30s", path)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestHeldPollLearnsOfDeath: a long poll held while the child dies before it
+// was ready is answered at once, saying so (Podseq-Died) and naming this
+// podseq run (Podseq-Instance), not left to the hold's end.
+func TestHeldPollLearnsOfDeath(t *testing.T) {
+	r := startRun(t, context.Background(), Config{
+		Command:    helperCmd("linger", "1500ms", "3"),
+		ReadyAfter: time.Hour,
+	})
+	r.next(Born)
+	type answer struct {
+		code       int
+		died, inst string
+		err        error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get(r.url + "/ready?wait=2m")
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		resp.Body.Close()
+		got <- answer{resp.StatusCode, resp.Header.Get(probes.DiedHeader), resp.Header.Get(probes.InstanceHeader), nil}
+	}()
+	died := r.next(Died)
+	a := <-got
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	if a.code != 503 || a.died != "command exited with code 3" {
+		t.Errorf("held poll at the child's death: %d, %s %q; want 503 and the exit code", a.code, probes.DiedHeader, a.died)
+	}
+	if a.inst != tombstone.NewInstance() {
+		t.Errorf("%s %q, want this process's instance %q", probes.InstanceHeader, a.inst, tombstone.NewInstance())
+	}
+	if died.ExitCode != 3 {
+		t.Errorf("died with %d", died.ExitCode)
+	}
+	if code, _ := r.wait(); code != 3 {
+		t.Errorf("Run = %d, want 3", code)
 	}
 }

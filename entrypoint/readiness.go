@@ -82,6 +82,16 @@ func (r *readiness) setReasonIfNotReady(reason string) {
 	r.mu.Unlock()
 }
 
+// died returns why the child died, "" while it lives.
+func (r *readiness) died() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.final {
+		return ""
+	}
+	return r.reason
+}
+
 // finish freezes the readiness: the child died.
 func (r *readiness) finish() {
 	r.mu.Lock()

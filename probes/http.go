@@ -175,6 +175,10 @@ func (p *httpProber) Check(ctx context.Context) error {
 	} else {
 		p.hold = 0
 	}
+	if why := resp.Header.Get(DiedHeader); why != "" && p.hold > 0 && resp.StatusCode == http.StatusServiceUnavailable {
+		inst := resp.Header.Get(InstanceHeader)
+		return &DiedError{Reason: why, Here: inst != "" && inst == mainInstance()}
+	}
 	if !p.opts.Status.Contains(resp.StatusCode) {
 		return errors.New(resp.Status)
 	}

@@ -142,11 +142,8 @@ func TestAliveWithAFifoLock(t *testing.T) {
 	if err := w.Born(1, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	w.Close()
-	if err := os.Remove(lockPath(dir, "db")); err != nil {
-		t.Fatal(err)
-	}
-	mkfifo(t, lockPath(dir, "db"))
+	w.Close() // removes its instance's lock: readers check that one
+	mkfifo(t, instanceLockPath(dir, "db", w.Tombstone().Instance))
 	s := returns(t, "Get", func() Status { return Get(dir, "db") })
 	if s.Err != nil || s.Gone || s.Tombstone.State != Born {
 		t.Errorf("Get: %+v", s)

@@ -137,6 +137,11 @@ type Tombstone struct {
 	// TimedOut is the time limit the child ran past before it was stopped
 	// (State Died, ExitCode 124); zero if it did not.
 	TimedOut time.Duration
+	// InstanceLock says that the writer's liveness is the flock of a lock
+	// file of its own instance, GRAVEYARD/.NAME.INSTANCE.lock, rather than
+	// NAME's lock, which a successor takes before it writes its first
+	// tombstone ("lock: instance" in the file).
+	InstanceLock bool
 }
 
 // ValidName returns nil when name can name a tombstone: a container name, that
@@ -210,6 +215,9 @@ func (t *Tombstone) Marshal() []byte {
 	}
 	if t.State == Died && t.TimedOut > 0 {
 		line("timed-out", t.TimedOut.String())
+	}
+	if t.InstanceLock {
+		line("lock", "instance")
 	}
 	return b.Bytes()
 }
@@ -310,6 +318,11 @@ func (t *Tombstone) set(k, v string) error {
 		if err != nil || t.TimedOut <= 0 || t.TimedOut.String() != v {
 			err = fmt.Errorf("%q is not a positive duration as Go writes it (5s, 1m30s)", clip(v))
 		}
+	case "lock":
+		t.InstanceLock = v == "instance"
+		if !t.InstanceLock {
+			err = fmt.Errorf("%q: want instance", clip(v))
+		}
 	default:
 		// A later minor version's field: ignored, as the format promises.
 	}
@@ -357,6 +370,9 @@ func (t *Tombstone) check(seen map[string]bool) error {
 			err = fmt.Errorf("%s given in state %s", f.key, t.State)
 		}
 	}
+	if err == nil && t.InstanceLock && !safeInstance(t.Instance) {
+		err = fmt.Errorf("lock: instance needs an instance of letters, digits and '-', not %q", clip(t.Instance))
+	}
 	return err
 }
 
@@ -369,6 +385,20 @@ func names(v string) ([]string, error) {
 		}
 	}
 	return ns, nil
+}
+
+// safeInstance reports whether an instance id can be part of a file name.
+func safeInstance(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func parseTime(v string) (time.Time, error) {
@@ -432,8 +462,15 @@ func Read(dir, name string) (*Tombstone, error) {
 // Path is the file of NAME's tombstone in the graveyard dir.
 func Path(dir, name string) string { return dir + "/" + name }
 
-// lockPath is the file whose flock tells that NAME's writer is alive.
+// lockPath is the file whose flock only one live writer of NAME holds, and
+// that tells readers of tombstones without "lock: instance" whether it lives.
 func lockPath(dir, name string) string { return dir + "/." + name + ".lock" }
+
+// instanceLockPath is the file whose flock tells that the instance of NAME's
+// writer lives.
+func instanceLockPath(dir, name, instance string) string {
+	return dir + "/." + name + "." + instance + ".lock"
+}
 
 // unwrapPath drops the path of an *os.PathError that the message already has.
 func unwrapPath(err error) error {
@@ -452,5 +489,5 @@ func (t *Tombstone) equal(u *Tombstone) bool {
 		(!t.State.Final() || t.ExitCode == u.ExitCode) && slices.Equal(t.BirthDeps, u.BirthDeps) && t.Restarts == u.Restarts &&
 		slices.Equal(t.After, u.After) && t.Skipped.Equal(u.Skipped) && t.OnError == u.OnError &&
 		(t.State != Skipped || t.FailedStep == u.FailedStep && t.FailedExitCode == u.FailedExitCode) &&
-		(t.State != Died || t.TimedOut == u.TimedOut)
+		(t.State != Died || t.TimedOut == u.TimedOut) && t.InstanceLock == u.InstanceLock
 }

@@ -180,6 +180,9 @@ func TestParseRejects(t *testing.T) {
 		"bad timed-out":      {good + "timed-out: 5\n", "timed-out:"},
 		"timed-out not go":   {good + "timed-out: 60s\n", "as Go writes it"},
 		"timed-out zero":     {good + "timed-out: 0s\n", "positive"},
+		"lock not instance":  {good + "lock: name\n", `lock: "name": want instance`},
+		"lock, no instance":  {strings.Replace(good, "instance: ", "x-instance: ", 1) + "lock: instance\n", "lock: instance needs an instance"},
+		"lock, unsafe name":  {strings.Replace(good, "instance: ", "instance: ../x", 1) + "lock: instance\n", "lock: instance needs an instance"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -42,7 +42,7 @@ func Get(dir, name string) Status {
 	t, err := Read(dir, name)
 	s := Status{Name: name, Tombstone: t, Err: err}
 	if t != nil && !t.State.Final() {
-		if a, known := alive(dir, name); known && !a {
+		if a, known := alive(dir, name, t); known && !a {
 			s.Gone = true
 		}
 	}

@@ -16,11 +16,12 @@ import (
 // the tombstone's lock from Create to Close, so that readers can tell it is
 // alive. Its methods are safe for concurrent use.
 type Writer struct {
-	mu   sync.Mutex
-	dir  string
-	lock *os.File
-	t    Tombstone
-	prev *Tombstone
+	mu    sync.Mutex
+	dir   string
+	lock  *os.File // NAME's lock: one live writer per name
+	ilock *os.File // this instance's lock: readers check it
+	t     Tombstone
+	prev  *Tombstone
 }
 
 // lockRetry is how long Create retries the lock: a reader holds it shared for
@@ -55,6 +56,45 @@ func CreateDeclared(dir, name string, d Declared, now time.Time) (*Writer, error
 	if err := CheckGraveyard(dir); err != nil {
 		return nil, err
 	}
+	lock, err := lockName(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{dir: dir, lock: lock, t: Tombstone{
+		Name: name, State: Waiting, Instance: NewInstance(), Waiting: now.UTC(),
+		BirthDeps: append([]string(nil), d.BirthDeps...),
+		After:     append([]string(nil), d.After...), OnError: d.OnError,
+		InstanceLock: true,
+	}}
+	// Our own lock before our first tombstone: a reader that finds that
+	// tombstone finds the lock held. An earlier instance's lock file is
+	// removed; its tombstone's readers then see it gone, as they must.
+	if w.ilock, err = lockInstance(dir, name, w.t.Instance); err != nil {
+		w.Close()
+		return nil, err
+	}
+	if prev, err := Read(dir, name); err == nil {
+		w.prev = prev
+		w.t.Restarts = prev.Restarts + 1
+	}
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			f := dir + "/" + e.Name()
+			if strings.HasPrefix(e.Name(), "."+name+".") && strings.HasSuffix(e.Name(), ".lock") &&
+				f != lockPath(dir, name) && f != w.ilock.Name() {
+				_ = os.Remove(f)
+			}
+		}
+	}
+	if err := w.write(); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// lockName takes NAME's lock, which only one live writer holds.
+func lockName(dir, name string) (*os.File, error) {
 	// Read-only is enough for flock, and works when a restarted container
 	// runs as another user than the one that created the lock file.
 	if err := notADirectory(Path(dir, name)); err != nil {
@@ -72,7 +112,7 @@ func CreateDeclared(dir, name string, d Declared, now time.Time) (*Writer, error
 	for {
 		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			break
+			return lock, nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
 			lock.Close()
@@ -83,20 +123,24 @@ func CreateDeclared(dir, name string, d Declared, now time.Time) (*Writer, error
 		}
 		time.Sleep(time.Millisecond)
 	}
-	w := &Writer{dir: dir, lock: lock, t: Tombstone{
-		Name: name, State: Waiting, Instance: NewInstance(), Waiting: now.UTC(),
-		BirthDeps: append([]string(nil), d.BirthDeps...),
-		After:     append([]string(nil), d.After...), OnError: d.OnError,
-	}}
-	if prev, err := Read(dir, name); err == nil {
-		w.prev = prev
-		w.t.Restarts = prev.Restarts + 1
+}
+
+// lockInstance creates and locks the lock file of one instance of NAME.
+func lockInstance(dir, name, instance string) (*os.File, error) {
+	path := instanceLockPath(dir, name, instance)
+	f, err := openRegular(path, os.O_RDONLY|os.O_CREATE)
+	var nr *NotRegularError
+	if errors.As(err, &nr) {
+		return nil, fmt.Errorf("lock %s %s: remove it", nr.Path, nr.Error())
 	}
-	if err := w.write(); err != nil {
-		w.Close()
-		return nil, err
+	if err != nil {
+		return nil, graveyardErr(dir, err)
 	}
-	return w, nil
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // notADirectory refuses a directory where a tombstone is to be written: the
@@ -249,17 +293,32 @@ func (w *Writer) Close() error {
 	if w.lock == nil {
 		return nil
 	}
-	err := w.lock.Close() // closing the last descriptor releases the flock
+	var err error
+	if w.ilock != nil {
+		_ = os.Remove(w.ilock.Name()) // a missing instance lock reads as gone too
+		err = w.ilock.Close()
+		w.ilock = nil
+	}
+	if cerr := w.lock.Close(); err == nil { // closing the last descriptor releases the flock
+		err = cerr
+	}
 	w.lock = nil
 	return err
 }
 
-// alive reports whether NAME's writer holds its lock. known is false when
-// there is no lock file (a tombstone written by hand or by another tool).
-func alive(dir, name string) (alive, known bool) {
-	f, err := openRegular(lockPath(dir, name), os.O_RDONLY)
+// alive reports whether the writer of t, NAME's tombstone, lives: it holds
+// its instance's lock ("lock: instance"), or else NAME's lock. known is false
+// when there is no lock file to tell (a tombstone written by hand or by
+// another tool, or not a lock podseq wrote); a missing instance lock means
+// the instance is gone.
+func alive(dir, name string, t *Tombstone) (alive, known bool) {
+	path := lockPath(dir, name)
+	if t.InstanceLock {
+		path = instanceLockPath(dir, name, t.Instance)
+	}
+	f, err := openRegular(path, os.O_RDONLY)
 	if err != nil {
-		return false, false // missing, or not a lock podseq wrote
+		return false, t.InstanceLock && errors.Is(err, fs.ErrNotExist)
 	}
 	defer f.Close()
 	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
@@ -278,7 +337,20 @@ func alive(dir, name string) (alive, known bool) {
 // pid and our start time in clock ticks since boot. After a container restart
 // the pid is often the same (1), the start time never is. Without /proc it
 // falls back to the wall clock.
-func NewInstance() string {
+func NewInstance() string { return instanceOf("self", os.Getpid()) }
+
+// InstanceOf returns the id NewInstance returns in process pid (of this PID
+// namespace), "" when its /proc entry cannot be read: InstanceOf(1) is the
+// container's main process's, which a podseq run there has as its instance.
+func InstanceOf(pid int) string {
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid) + "/stat"); err != nil {
+		return ""
+	}
+	return instanceOf(strconv.Itoa(pid), pid)
+}
+
+// instanceOf is the instance id of pid, whose /proc entry is /proc/entry.
+func instanceOf(entry string, pid int) string {
 	boot := "noboot"
 	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		if s := strings.ReplaceAll(strings.TrimSpace(string(b)), "-", ""); len(s) >= 8 {
@@ -286,7 +358,7 @@ func NewInstance() string {
 		}
 	}
 	start := ""
-	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
+	if b, err := os.ReadFile("/proc/" + entry + "/stat"); err == nil {
 		// Field 22, starttime; fields are counted after the command name,
 		// which is in parentheses and may hold spaces.
 		if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
@@ -298,5 +370,5 @@ func NewInstance() string {
 	if start == "" {
 		start = "t" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
-	return fmt.Sprintf("%s-%d-%s", boot, os.Getpid(), start)
+	return fmt.Sprintf("%s-%d-%s", boot, pid, start)
 }

@@ -257,3 +257,76 @@ func TestGoneAfterKill(t *testing.T) {
 		t.Errorf("new instance %+v, previous %+v", got, w2.Previous())
 	}
 }
+
+// TestStaleReadyWhileSuccessorStarts is a container restart (or KEP-5532's
+// in-place restart of every container, which keeps the emptyDir): the first
+// instance is killed with its tombstone saying ready, and the next one has
+// taken the tombstone's lock but not yet written its own tombstone. A reader
+// that looks in that window must not take the killed instance's "ready" for
+// the live successor's.
+func TestStaleReadyWhileSuccessorStarts(t *testing.T) {
+	t.Parallel()
+	dir := killedReady(t, "db")
+	if s := Get(dir, "db"); s.IsReady() || !s.Gone {
+		t.Fatalf("killed writer: %s, want gone", s.Reason())
+	}
+	// The successor's first step, as Create takes it.
+	next, err := lockName(dir, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if s := Get(dir, "db"); s.IsReady() || !s.Gone {
+		t.Errorf("killed writer's ready tombstone, successor holding the lock: %s (ready=%v), want gone", s.Reason(), s.IsReady())
+	}
+}
+
+// TestInstanceLocks: the successor's Create removes the killed instance's
+// lock file, leaves its own and NAME's, and Close removes its own.
+func TestInstanceLocks(t *testing.T) {
+	t.Parallel()
+	dir := killedReady(t, "db")
+	w, err := Create(dir, "db", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A reader that read the killed instance's tombstone just before
+	// Create replaced it checks a lock file that is gone now.
+	prev := w.Previous()
+	if a, known := alive(dir, "db", prev); a || !known {
+		t.Errorf("killed instance after its successor started: alive=%v known=%v, want dead", a, known)
+	}
+	locks := func() []string {
+		m, _ := filepath.Glob(filepath.Join(dir, ".db.*"))
+		return m
+	}
+	want := []string{instanceLockPath(dir, "db", w.Tombstone().Instance), lockPath(dir, "db")}
+	if got := locks(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("lock files %q, want %q", got, want)
+	}
+	if s := Get(dir, "db"); s.Gone || s.Tombstone.State != Waiting {
+		t.Errorf("live successor: %s gone=%v", s.Reason(), s.Gone)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := locks(); len(got) != 1 || got[0] != lockPath(dir, "db") {
+		t.Errorf("after Close: lock files %q, want only NAME's", got)
+	}
+	if s := Get(dir, "db"); !s.Gone {
+		t.Errorf("closed without Died: %s, want gone", s.Reason())
+	}
+}
+
+// killedReady returns a graveyard where NAME's writer wrote "ready" and was
+// then killed with SIGKILL.
+func killedReady(t *testing.T, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := startHelper(t, "hold-ready", dir, name, "ready")
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	return dir
+}

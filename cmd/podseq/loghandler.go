@@ -13,16 +13,21 @@ import (
 // then any attributes as key=value. Kubelet keeps a hook's output in the
 // container's waiting message, where plain lines read best.
 type lineHandler struct {
-	mu    *sync.Mutex
-	w     io.Writer
-	attrs []slog.Attr
+	mu     *sync.Mutex
+	w      io.Writer
+	attrs  []slog.Attr
+	prefix string // "podseq: " when empty
 }
 
 func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
 
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
-	b.WriteString("podseq: ")
+	if h.prefix == "" {
+		b.WriteString("podseq: ")
+	} else {
+		b.WriteString(h.prefix)
+	}
 	b.WriteString(oneLine(r.Message))
 	add := func(a slog.Attr) bool {
 		fmt.Fprintf(&b, " %s=%s", a.Key, oneLine(a.Value.String()))
@@ -42,7 +47,7 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 }
 
 func (h *lineHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &lineHandler{mu: h.mu, w: h.w, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+	return &lineHandler{mu: h.mu, w: h.w, attrs: append(append([]slog.Attr(nil), h.attrs...), as...), prefix: h.prefix}
 }
 
 func (h *lineHandler) WithGroup(string) slog.Handler { return h }

@@ -76,6 +76,7 @@ func waitCommand() *cli.Command {
 	}
 	flags = append(flags, probeFlags()...)
 	flags = append(flags, outputFlags()...)
+	flags = append(flags, containerLogFlag())
 	return &cli.Command{
 		Name:        "wait",
 		Usage:       "wait until every target is ready (a postStart hook or an init container)",
@@ -111,27 +112,44 @@ func waitAction(c *cli.Context) error {
 		// a second thread after every attempt costs a third more CPU.
 		runtime.GOMAXPROCS(1)
 	}
-	log := newLogger(c, c.Bool("quiet"))
+	log, closeLog := waitLogger(c, c.Bool("quiet"))
+	defer closeLog()
 	ctx, stop := cancelOnSignal(c.Context)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// A podseq run in this very container whose command died: this hook dies
+	// with the container, so it says so and ends now.
+	ctx, died := context.WithCancelCause(ctx)
+	defer died(nil)
+	observe := func(a probes.Attempt) {
+		var de *probes.DiedError
+		if errors.As(a.Err, &de) && de.Here {
+			died(de)
+		}
+	}
 
 	progress := &probes.Progress{Every: entrypoint.ProgressEvery, Func: func(r probes.Report) {
 		log.Info(fmt.Sprintf("waiting %s: %s", r.Elapsed().Truncate(time.Millisecond), r.Pending()))
 	}}
-	report, err := probes.Wait(ctx, targets, sched, nil, progress)
+	report, err := probes.Wait(ctx, targets, sched, observe, progress)
 	elapsed := report.Elapsed().Round(time.Millisecond)
 	if err == nil {
 		log.Info(fmt.Sprintf("ready after %s (%s)", elapsed, attempts(report.Attempts())))
 		return execCommand(path, command)
 	}
 	// The failure line is printed even with --quiet: it is all kubelet keeps.
-	failLog := newLogger(c, false)
+	failLog, closeFailLog := waitLogger(c, false)
+	defer closeFailLog()
 	var sig signalError
 	if errors.As(context.Cause(ctx), &sig) {
 		failLog.Error(fmt.Sprintf("%s after %s: %s", sig, elapsed, report.Pending()))
 		return cli.Exit("", sig.exitCode())
+	}
+	var de *probes.DiedError
+	if errors.As(context.Cause(ctx), &de) {
+		failLog.Error(fmt.Sprintf("not ready after %s: %s", elapsed, report.Pending()))
+		return cli.Exit("", exitNotReady)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
 		return cli.Exit(fmt.Sprintf("podseq wait: %v", err), exitNotReady)

@@ -59,7 +59,7 @@ func run(args []string) int {
 	fs.StringVar(&o.podseqTar, "podseq-image", "", "the podseq image tarball (make image-tar), tagged "+podseqImage)
 	fs.StringVar(&o.busybox, "busybox", "/bin/busybox", "a static busybox")
 	fs.StringVar(&o.run, "run", "", "run only the scenarios whose name matches this regexp")
-	fs.IntVar(&o.runs, "runs", 5, "repetitions of each timed measurement")
+	fs.IntVar(&o.runs, "runs", 3, "repetitions of each timed measurement")
 	fs.BoolVar(&o.keep, "keep", false, "leave the node running after the scenarios (tear down later with -cleanup)")
 	fs.BoolVar(&o.cleanup, "cleanup", false, "only tear down what an earlier run left in -dir")
 	if err := fs.Parse(args); err != nil {
@@ -159,7 +159,7 @@ func run(args []string) int {
 	results := make([]Result, len(selected))
 	var wg sync.WaitGroup
 	for i, s := range selected {
-		if s.Timed {
+		if s.sequential() {
 			continue
 		}
 		wg.Add(1)
@@ -170,9 +170,9 @@ func run(args []string) int {
 	}
 	wg.Wait()
 	for i, s := range selected {
-		if s.Timed && ctx.Err() == nil {
+		if s.sequential() && ctx.Err() == nil {
 			results[i] = runScenario(ctx, env, s)
-		} else if s.Timed {
+		} else if s.sequential() {
 			results[i] = Result{Scenario: s, Err: ctx.Err()}
 		}
 	}

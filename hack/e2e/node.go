@@ -247,6 +247,13 @@ func (n *Node) Start(ctx context.Context, images []string) error {
 			return fmt.Errorf("import %s: %w: %s", img, err, out)
 		}
 	}
+	return n.startKubelet(ctx, st)
+}
+
+// startKubelet starts the kubelet, records its PID in st, and returns once
+// its healthz answers.
+func (n *Node) startKubelet(ctx context.Context, st state) error {
+	var err error
 	n.kubelet, err = n.startProcess(n.Kubelet, "--config="+n.path("kubelet-config.yaml"),
 		"--root-dir="+n.path("kubelet"), "--cert-dir="+n.path("kubelet", "pki"),
 		"--hostname-override="+NodeName, "--v=2")
@@ -272,6 +279,87 @@ func (n *Node) Start(ctx context.Context, images []string) error {
 		}
 		return nil
 	})
+}
+
+// RestartKubelet stops the kubelet (SIGTERM, as a node's service manager
+// does; the pods and their containers keep running) and starts it again,
+// returning once its healthz answers.
+func (n *Node) RestartKubelet(ctx context.Context) error {
+	st, err := n.loadState()
+	if err != nil {
+		return err
+	}
+	if err := stopPID(st.KubeletPID, "kubelet", 15*time.Second); err != nil {
+		return err
+	}
+	for _, port := range []int{kubeletPort, kubeletReadOnlyPort, kubeletHealthzPort} {
+		if err := poll(ctx, 10*time.Second, 50*time.Millisecond, func() error {
+			if portInUse(port) {
+				return fmt.Errorf("127.0.0.1:%d still in use", port)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return n.startKubelet(ctx, st)
+}
+
+// ContainerTask returns the ID of the containerd task running container c of
+// the pod named name, "" if none runs.
+func (n *Node) ContainerTask(ctx context.Context, name, c string) (string, error) {
+	out, err := n.ctr(ctx, "-n", "k8s.io", "containers", "ls", "-q",
+		fmt.Sprintf(`labels."io.kubernetes.pod.name"==%s-%s,labels."io.kubernetes.container.name"==%s`, name, NodeName, c))
+	if err != nil {
+		return "", fmt.Errorf("ctr containers ls: %w: %s", err, out)
+	}
+	running, err := n.RunningTasks(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	for _, id := range strings.Fields(out) {
+		for _, r := range running {
+			if r == id {
+				return id, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// KillContainer sends SIGKILL to every process of container c of the pod
+// named name, as an OOM kill or a node-level kill would.
+func (n *Node) KillContainer(ctx context.Context, name, c string) error {
+	id, err := n.ContainerTask(ctx, name, c)
+	if err != nil {
+		return err
+	}
+	if id == "" {
+		return fmt.Errorf("pod %s: container %s is not running", name, c)
+	}
+	if out, err := n.ctr(ctx, "-n", "k8s.io", "tasks", "kill", "-a", "-s", "SIGKILL", id); err != nil {
+		return fmt.Errorf("ctr tasks kill %s: %w: %s", id, err, out)
+	}
+	return nil
+}
+
+// ContainerLog returns what the kubelet's log files hold of container c of
+// the pod named name, every restart's in order.
+func (n *Node) ContainerLog(name, c string) (string, error) {
+	files, err := filepath.Glob(n.path("pod-logs", "default_"+name+"-"+NodeName+"_*", c, "*.log"))
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(files)
+	var b strings.Builder
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		b.Write(data)
+	}
+	return b.String(), nil
 }
 
 // ctr runs the ctr CLI against this node's containerd.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -206,6 +207,23 @@ func (b *PodBuilder) WrapMain(c *corev1.Container, before string) error {
 	return nil
 }
 
+// WrapChild makes the command that the container's podseq (run or wait)
+// starts after "--" run the shell snippet before, then exec the command: the
+// instant the podseq gate lets the app start, not the container's start.
+func (b *PodBuilder) WrapChild(c *corev1.Container, before string) error {
+	argv, err := b.argv(c)
+	if err != nil {
+		return err
+	}
+	i := slices.Index(argv, "--")
+	if i < 0 || i == len(argv)-1 {
+		return fmt.Errorf("pod %s: container %s: no command after -- in %q", b.Name, c.Name, argv)
+	}
+	wrapped := append(slices.Clone(argv[:i+1]), shell, "sh", "-c", before+`; exec "$@"`, "sh")
+	c.Command, c.Args = append(wrapped, argv[i+1:]...), nil
+	return nil
+}
+
 // WrapPostStart wraps the container's postStart exec hook: before runs
 // first, then the hook, then after (with $rc set to the hook's exit code),
 // and the wrapped hook exits with the hook's code.
@@ -314,6 +332,42 @@ func (b *PodBuilder) ReadStamp(event string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%s: %w", b.Out(event), err)
 	}
 	return time.Unix(0, ns), nil
+}
+
+// ReadStamps returns every time stamped into event, in order (one a start of
+// the container, for a container's start stamp).
+func (b *PodBuilder) ReadStamps(event string) ([]time.Time, error) {
+	data, err := os.ReadFile(b.Out(event))
+	if err != nil {
+		return nil, err
+	}
+	var ts []time.Time
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", b.Out(event), err)
+		}
+		ts = append(ts, time.Unix(0, ns))
+	}
+	return ts, nil
+}
+
+// WaitStamps waits until event has been stamped n times and returns them.
+func (t *T) WaitStamps(b *PodBuilder, event string, n int, limit time.Duration) ([]time.Time, error) {
+	var ts []time.Time
+	err := poll(t.Ctx, limit, 50*time.Millisecond, func() error {
+		var err error
+		ts, err = b.ReadStamps(event)
+		if err == nil && len(ts) < n {
+			err = fmt.Errorf("pod %s: %s stamped %d times, want %d", b.Name, event, len(ts), n)
+		}
+		return err
+	})
+	return ts, err
 }
 
 // StampCount is how many times event was stamped (0 if never).

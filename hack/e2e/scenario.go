@@ -19,6 +19,9 @@ type Scenario struct {
 	// Timed scenarios report latencies: they run one at a time after the
 	// others, which run concurrently (each pod in its own netns).
 	Timed bool
+	// Alone scenarios disturb the whole node (they restart the kubelet): they
+	// run one at a time after the concurrent ones, before the timed ones.
+	Alone bool
 	Run   func(t *T) error
 }
 
@@ -27,17 +30,30 @@ var registry []Scenario
 
 func register(s Scenario) { registry = append(registry, s) }
 
-// scenarios returns the registered scenarios in name order, untimed first.
+// scenarios returns the registered scenarios in name order: the concurrent
+// ones, then those that run alone, then the timed ones.
 func scenarios() []Scenario {
 	s := append([]Scenario(nil), registry...)
+	rank := func(x Scenario) int {
+		switch {
+		case x.Timed:
+			return 2
+		case x.Alone:
+			return 1
+		}
+		return 0
+	}
 	sort.SliceStable(s, func(i, j int) bool {
-		if s[i].Timed != s[j].Timed {
-			return !s[i].Timed
+		if rank(s[i]) != rank(s[j]) {
+			return rank(s[i]) < rank(s[j])
 		}
 		return s[i].Name < s[j].Name
 	})
 	return s
 }
+
+// sequential reports whether s runs on its own (Timed or Alone).
+func (s Scenario) sequential() bool { return s.Timed || s.Alone }
 
 // Env is what every scenario shares: the node and the images on it.
 type Env struct {

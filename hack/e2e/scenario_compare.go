@@ -38,29 +38,42 @@ func svcCommand(addr string, ready time.Duration) []string {
 	return []string{svcBin, "-addr", addr, "-ready-after", ready.String(), "-stamp", outMount + "/sidecar.ready"}
 }
 
-// A variant turns a manifest into its pod: it gets the builder with the
-// manifest loaded and returns the app container to stamp.
+// A variant turns a manifest into its pod: adapt gets the builder with the
+// manifest loaded and puts svc in the sidecar's place; gated variants stamp
+// app.started themselves, where podseq lets the app's command start.
 type variant struct {
 	name     string
 	manifest string
 	adapt    func(b *PodBuilder, ready time.Duration) error
+	gated    bool
+}
+
+// podseqSupervisesSvc makes the sidecar's podseq run (the image's entrypoint)
+// supervise svc and probe it, with extra flags before --ready.
+func podseqSupervisesSvc(b *PodBuilder, ready time.Duration, extra ...string) (*corev1.Container, error) {
+	sidecar, err := b.Container("sidecar")
+	if err != nil {
+		return nil, err
+	}
+	if len(sidecar.Command) != 0 {
+		return nil, fmt.Errorf("sidecar: want podseq run as the image's entrypoint, got command %q", sidecar.Command)
+	}
+	args := append(append([]string{"run"}, extra...), "--ready=http://127.0.0.1:8080/ready", "--")
+	sidecar.Args = append(args, svcCommand("127.0.0.1:8080", ready)...)
+	return sidecar, nil
 }
 
 var compareVariants = []variant{
-	{"push", "demo-push", func(b *PodBuilder, ready time.Duration) error {
+	{name: "push", manifest: "demo-push", adapt: func(b *PodBuilder, ready time.Duration) error {
 		// podseq run supervises svc and probes it; the hook, as in the manifest
 		// (--period=2s), long-polls podseq run and is released at once.
-		sidecar, err := b.Container("sidecar")
+		sidecar, err := podseqSupervisesSvc(b, ready)
 		if err != nil {
 			return err
 		}
-		if len(sidecar.Command) != 0 {
-			return fmt.Errorf("sidecar: want podseq run as the image's entrypoint, got command %q", sidecar.Command)
-		}
-		sidecar.Args = append([]string{"run", "--ready=http://127.0.0.1:8080/ready", "--"}, svcCommand("127.0.0.1:8080", ready)...)
 		return b.WrapPostStart(sidecar, "true", Stamp("hook.end"))
 	}},
-	{"polling", "demo", func(b *PodBuilder, ready time.Duration) error {
+	{name: "polling", manifest: "demo", adapt: func(b *PodBuilder, ready time.Duration) error {
 		// svc serves on podseq run's port in its place: the manifest's hook is
 		// unchanged, and polls (svc sends no Podseq-Hold header).
 		sidecar, err := b.Container("sidecar")
@@ -70,7 +83,33 @@ var compareVariants = []variant{
 		sidecar.Command, sidecar.Args = svcCommand(":15780", ready), nil
 		return b.WrapPostStart(sidecar, "true", Stamp("hook.end"))
 	}},
-	{"native", "native-sidecar", func(b *PodBuilder, ready time.Duration) error {
+	{name: "native-hook", manifest: "native-sidecar/deployment.yaml", adapt: func(b *PodBuilder, ready time.Duration) error {
+		// A restartable init container gated by its podseq postStart hook, no
+		// startupProbe: podseq run supervises svc, the hook long-polls it.
+		sidecar, err := podseqSupervisesSvc(b, ready)
+		if err != nil {
+			return err
+		}
+		if sidecar.RestartPolicy == nil || sidecar.StartupProbe != nil {
+			return fmt.Errorf("sidecar: want a restartable init container without a startupProbe")
+		}
+		return b.WrapPostStart(sidecar, "true", Stamp("hook.end"))
+	}},
+	{name: "native-gated", manifest: "native-sidecar/gated.yaml", gated: true, adapt: func(b *PodBuilder, ready time.Duration) error {
+		// No hook, no startupProbe: kubelet starts the app's container soon
+		// after the sidecar's, and the app's own podseq run --birth-deps
+		// sidecar starts the app's command once the sidecar's tombstone says
+		// ready.
+		if _, err := podseqSupervisesSvc(b, ready, "--name=sidecar", "--graveyard=/graveyard"); err != nil {
+			return err
+		}
+		app, err := b.Container("app")
+		if err != nil {
+			return err
+		}
+		return b.WrapChild(app, Stamp("app.started"))
+	}},
+	{name: "native-probe", manifest: "native-sidecar/startup-probe.yaml", adapt: func(b *PodBuilder, ready time.Duration) error {
 		// kubelet's httpGet probes need the pod on the host's network: svc on a
 		// free loopback port, probed at 127.0.0.1.
 		port, err := loopback.FreePort()
@@ -151,7 +190,7 @@ func compareScenario(t *T) error {
 // compareOnce runs one pod of a variant and returns sidecar ready → app
 // started (and records ready → hook end where there is a hook).
 func compareOnce(t *T, v variant, round int) (total, toHookEnd time.Duration, err error) {
-	spec, file, err := t.LoadPodSpec(v.manifest, "")
+	spec, file, err := t.LoadPodSpec(v.manifest, "Deployment")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -162,12 +201,14 @@ func compareOnce(t *T, v variant, round int) (total, toHookEnd time.Duration, er
 	if err := v.adapt(b, readyAfter(round)); err != nil {
 		return 0, 0, fmt.Errorf("%s: %w", file, err)
 	}
-	app, err := b.Container("app")
-	if err != nil {
-		return 0, 0, err
-	}
-	if err := b.WrapMain(app, Stamp("app.started")); err != nil {
-		return 0, 0, err
+	if !v.gated {
+		app, err := b.Container("app")
+		if err != nil {
+			return 0, 0, err
+		}
+		if err := b.WrapMain(app, Stamp("app.started")); err != nil {
+			return 0, 0, err
+		}
 	}
 	if err := b.Start(); err != nil {
 		return 0, 0, err

@@ -54,22 +54,9 @@ func graveyardPod(t *T, rel, kind, name string) (*PodBuilder, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	dir := b.Out("graveyard")
-	if err := os.Mkdir(dir, 0o777); err != nil {
-		return nil, "", err
-	}
-	if err := os.Chmod(dir, 0o777); err != nil { // umask; the containers run as 65534
-		return nil, "", err
-	}
-	found := false
-	for i := range b.Spec.Volumes {
-		if v := &b.Spec.Volumes[i]; v.Name == "graveyard" {
-			v.VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}}
-			found = true
-		}
-	}
-	if !found {
-		return nil, "", fmt.Errorf("%s: no volume named graveyard", file)
+	dir, err := hostGraveyard(b)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", file, err)
 	}
 	return b, dir, nil
 }

@@ -425,8 +425,9 @@ func checkPod(report func(string), o object, meta *metav1.ObjectMeta, spec *core
 			}
 			checkHardened(p, c)
 		}
-		if init && c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways && c.StartupProbe == nil {
-			p.errorf("%s: a native sidecar without a startupProbe does not hold back the containers after it", c.Name)
+		if init && c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways && c.StartupProbe == nil &&
+			(c.Lifecycle == nil || c.Lifecycle.PostStart == nil) && !gatedOn(ordered[i+1:], c.Name) {
+			p.errorf("%s: a native sidecar without a startupProbe, a postStart hook or a --birth-deps on it does not hold back the containers after it", c.Name)
 		}
 		for name, pr := range map[string]*corev1.Probe{"startupProbe": c.StartupProbe, "readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
 			if pr == nil {
@@ -443,6 +444,19 @@ func checkPod(report func(string), o object, meta *metav1.ObjectMeta, spec *core
 			checkInvocation(p, ordered, i, init, c, inv)
 		}
 	}
+}
+
+// gatedOn reports whether one of cs starts its command only once the
+// container name is ready: podseq run --birth-deps naming it.
+func gatedOn(cs []corev1.Container, name string) bool {
+	for _, c := range cs {
+		for _, inv := range invocations(c) {
+			if deps, ok := flagValue(inv.argv[1:], "birth-deps"); ok && slices.Contains(strings.Split(deps, ","), name) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkHardened: podseq's containers also run with a read-only root file

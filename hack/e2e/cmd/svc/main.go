@@ -1,6 +1,6 @@
 // Command svc is the e2e scenarios' stand-in sidecar: an HTTP server that
 // listens at once, answers GET /ready with 503 until -ready-after has passed
-// and 200 from then on (GET /healthz always 200), and stamps (as the stamp command does) the moment it
+// and 200 from then on (GET /healthz always 200), and stamps (appends, as the stamp command does) the moment it
 // turns ready, so "sidecar ready -> app started" is measured from the exact
 // flip. It exits 0 on SIGTERM or SIGINT.
 //
@@ -55,7 +55,15 @@ func main() {
 			if *stampPath != "" {
 				now := time.Now()
 				line := fmt.Sprintf("%d %s\n", now.UnixNano(), now.UTC().Format(time.RFC3339Nano))
-				if err := os.WriteFile(*stampPath, []byte(line), 0o666); err != nil {
+				// Appended, as stamp does: one line a start of svc.
+				f, err := os.OpenFile(*stampPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o666)
+				if err == nil {
+					_, err = f.WriteString(line)
+					if cerr := f.Close(); err == nil {
+						err = cerr
+					}
+				}
+				if err != nil {
 					fmt.Fprintf(os.Stderr, "svc: %v\n", err)
 				}
 			}
