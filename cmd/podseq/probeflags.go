@@ -44,7 +44,7 @@ func probeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "status", Category: catHTTP, EnvVars: envName("status"), Value: "200-399",
 			Usage: "accepted HTTP status codes and ranges, such as 200,204 or 200-299"},
 		&cli.StringSliceFlag{Name: "header", Category: catHTTP, EnvVars: envName("header"),
-			Usage: "`NAME:VALUE` header sent with every HTTP request (repeat the flag for more; values are never logged)"},
+			Usage: "`NAME:VALUE` header sent with every HTTP request (repeat the flag for more, or put one a line in PODSEQ_HEADER; values are never logged)"},
 		&cli.StringFlag{Name: "body-contains", Category: catHTTP, EnvVars: envName("body-contains"),
 			Usage: "text that the first 10 KiB of an HTTP response body must contain"},
 		&cli.StringFlag{Name: "body-regex", Category: catHTTP, EnvVars: envName("body-regex"),
@@ -77,7 +77,7 @@ func probeSettings(c *cli.Context) (probes.Options, probes.Schedule, error) {
 	if o.Status, err = probes.ParseStatusSet(c.String("status")); err != nil {
 		return o, s, fmt.Errorf("--status %q: %w", c.String("status"), err)
 	}
-	for _, h := range c.StringSlice("header") {
+	for _, h := range repeated(c, "header") {
 		if o.Header == nil {
 			o.Header = http.Header{}
 		}
@@ -119,6 +119,27 @@ func probeSettings(c *cli.Context) (probes.Options, probes.Schedule, error) {
 		return o, s, fmt.Errorf("--log-format %q: want text or json", f)
 	}
 	return o, s, nil
+}
+
+// repeated returns the values of a repeatable flag: one per flag given, or,
+// from its environment variable, one per line. A newline is the separator
+// because it cannot occur in any of the values (a URL, a header, an exec
+// probe's command line), while commas do: http://host/a,b, "Accept:a,b".
+// Blank lines are skipped, so a YAML block (value: |) works as it reads.
+func repeated(c *cli.Context, name string) []string {
+	var out []string
+	for _, v := range c.StringSlice(name) {
+		if !strings.Contains(v, "\n") {
+			out = append(out, v)
+			continue
+		}
+		for _, line := range strings.Split(v, "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				out = append(out, line)
+			}
+		}
+	}
+	return out
 }
 
 // parseHeader parses one --header NAME:VALUE.

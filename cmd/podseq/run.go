@@ -65,7 +65,7 @@ EXIT CODES:
 func runCommand() *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringSliceFlag{Name: "ready", EnvVars: envName("ready"),
-			Usage: "`TARGET` that says the command is ready, probed all along, as podseq wait's (repeat for more; all must succeed)"},
+			Usage: "`TARGET` that says the command is ready, probed all along, as podseq wait's (repeat for more, or put one a line in PODSEQ_READY; all must succeed)"},
 		&cli.DurationFlag{Name: "ready-after", EnvVars: envName("ready-after"),
 			Usage: "ready this long after the start, without probing; without COMMAND podseq itself is a simulated sidecar"},
 		&cli.IntFlag{Name: "failure-threshold", EnvVars: envName("failure-threshold"), Value: probes.DefaultFailureThreshold,
@@ -132,7 +132,7 @@ func runConfig(c *cli.Context) (entrypoint.Config, error) {
 	if command != nil && len(command) == 0 {
 		return cfg, errors.New("nothing after --: give the COMMAND to run")
 	}
-	raw := c.StringSlice("ready")
+	raw := repeated(c, "ready")
 	if len(raw) > 0 {
 		if cfg.Ready, err = parseTargets(raw, nil, opts); err != nil {
 			return cfg, fmt.Errorf("--ready: %w", err)

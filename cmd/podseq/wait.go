@@ -71,8 +71,10 @@ func waitCommand() *cli.Command {
 			Usage: "overall deadline; kubelet never times out a postStart hook, so keep it finite"},
 		&cli.BoolFlag{Name: "fail-open", EnvVars: envName("fail-open"),
 			Usage: "after the timeout print a warning and exit 0 (or exec COMMAND), for pods that must start anyway"},
+		&cli.BoolFlag{Name: "disabled", EnvVars: envName("disabled"),
+			Usage: "do not wait: say so on one line and exit 0 (or exec COMMAND) at once; set PODSEQ_DISABLED=true in a pod's env to debug it without editing its commands"},
 		&cli.StringSliceFlag{Name: "exec-probe", EnvVars: envName("exec-probe"),
-			Usage: "`'COMMAND [ARG...]'` that is ready when it exits 0, split into words as a shell would (quotes, backslashes) and run without one (repeat for more)"},
+			Usage: "`'COMMAND [ARG...]'` that is ready when it exits 0, split into words as a shell would (quotes, backslashes) and run without one (repeat for more, or put one a line in PODSEQ_EXEC_PROBE)"},
 	}
 	flags = append(flags, probeFlags()...)
 	flags = append(flags, outputFlags()...)
@@ -87,6 +89,9 @@ func waitCommand() *cli.Command {
 }
 
 func waitAction(c *cli.Context) error {
+	if c.Bool("disabled") {
+		return waitDisabled(c)
+	}
 	opts, sched, err := probeSettings(c)
 	if err != nil {
 		return usagef(c, "%v", err)
@@ -96,7 +101,7 @@ func waitAction(c *cli.Context) error {
 		return usagef(c, "--timeout %s: must be positive (kubelet never times out a postStart hook)", timeout)
 	}
 	raw, command := splitCommand(c)
-	targets, err := parseTargets(raw, c.StringSlice("exec-probe"), opts)
+	targets, err := parseTargets(raw, repeated(c, "exec-probe"), opts)
 	if err != nil {
 		return usagef(c, "%v", err)
 	}
@@ -148,6 +153,26 @@ func waitAction(c *cli.Context) error {
 	return cli.Exit("", exitNotReady)
 }
 
+// waitDisabled is the off switch: nothing is checked or waited for, one line
+// says so (even with --quiet: a switch left on must show), and the command
+// after --, if any, is exec'd.
+func waitDisabled(c *cli.Context) error {
+	raw, command := splitCommand(c)
+	what := "exiting 0"
+	if command != nil {
+		what = "exec " + probes.QuoteCommand(command)
+	}
+	fmt.Fprintf(c.App.ErrWriter, "podseq: wait disabled by --disabled or PODSEQ_DISABLED: not waiting for %s; %s\n", plural(len(raw)+len(repeated(c, "exec-probe")), "target"), what)
+	if command == nil {
+		return nil
+	}
+	path, err := lookCommand(command)
+	if err != nil {
+		return err
+	}
+	return execCommand(path, command)
+}
+
 // lookCommand finds the COMMAND after -- in PATH before the wait starts: a
 // command that cannot run is reported at once (127 not found, 126 not
 // executable), not after the targets turned ready.
@@ -188,11 +213,14 @@ func cannotExec(name string, err error) error {
 }
 
 // attempts says "1 attempt" or "N attempts".
-func attempts(n int) string {
+func attempts(n int) string { return plural(n, "attempt") }
+
+// plural says "1 thing" or "N things".
+func plural(n int, thing string) string {
 	if n == 1 {
-		return "1 attempt"
+		return "1 " + thing
 	}
-	return fmt.Sprintf("%d attempts", n)
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 // podIPHint explains, after the failure line, the one deadlock podseq cannot

@@ -613,3 +613,61 @@ func TestWaitCommandCannotExec(t *testing.T) {
 		}
 	}
 }
+
+// The environment variable of a repeatable flag holds one value a line, and
+// commas stay inside their value.
+func TestRepeatableFlagsFromEnv(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(fmt.Sprintf("%q %q", r.Header.Values("X-A"), r.Header.Values("X-B")))
+	}))
+	defer srv.Close()
+	t.Setenv("PODSEQ_HEADER", "X-A:1,2\r\n\nX-B: b\n")
+	if code, _, stderr := runInProcess("wait", "--quiet", "--timeout=20s", srv.URL+"/a,b"); code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if want := `["1,2"] ["b"]`; got.Load() != want {
+		t.Errorf("PODSEQ_HEADER of two lines: the server saw X-A, X-B = %v, want %s", got.Load(), want)
+	}
+
+	os.Unsetenv("PODSEQ_HEADER") // t.Setenv restores it
+	t.Setenv("PODSEQ_EXEC_PROBE", "true\nsh -c 'exit 4'")
+	code, _, stderr := runInProcess("wait", "--timeout=300ms")
+	if lines := stderrLines(stderr); code != exitNotReady || len(lines) == 0 || !strings.Contains(lines[0], ": exec sh -c exit 4: exit status 4 (") || strings.Contains(lines[0], "exec true") {
+		t.Errorf("PODSEQ_EXEC_PROBE of two lines: exit %d, stderr %q; want 1, only the second not ready", code, stderr)
+	}
+	os.Unsetenv("PODSEQ_EXEC_PROBE")
+
+	// podseq run --ready: the second line is a target of its own, and is
+	// checked as one.
+	t.Setenv("PODSEQ_READY", "http://127.0.0.1:1/a,b\nftp://127.0.0.1:1")
+	code, _, stderr = runInProcess("run", "--listen=127.0.0.1:0", "--", "true")
+	if lines := stderrLines(stderr); code != exitUsage || len(lines) != 1 || !strings.Contains(lines[0], `bad target "ftp://127.0.0.1:1": unknown scheme`) {
+		t.Errorf("PODSEQ_READY of two lines: exit %d, stderr %q; want 2 naming the second", code, stderr)
+	}
+}
+
+// PODSEQ_DISABLED=true: wait returns 0 at once, whatever it was to wait for,
+// and says so on one line, even with --quiet.
+func TestWaitDisabled(t *testing.T) {
+	t.Setenv("PODSEQ_DISABLED", "true")
+	code, stdout, stderr := runInProcess("wait", "--quiet", "--timeout=1h", "tcp://"+refused(t), "file:///nonexistent/ready")
+	want := "podseq: wait disabled by --disabled or PODSEQ_DISABLED: not waiting for 2 targets; exiting 0\n"
+	if code != exitOK || stdout != "" || stderr != want {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 0 and %q", code, stdout, stderr, want)
+	}
+	// With -- COMMAND the command still runs: in podseq's place.
+	var out, errb bytes.Buffer
+	cmd := exec.Command(podseqBinary(t), "wait", "--timeout=1h", "tcp://"+refused(t), "--", os.Args[0], "5")
+	cmd.Env = append(os.Environ(), testHelperEnv+"=exec-report")
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	_ = cmd.Run()
+	if got := cmd.ProcessState.ExitCode(); got != 5 || !strings.HasPrefix(out.String(), fmt.Sprintf("pid %d ", cmd.Process.Pid)) ||
+		!strings.HasPrefix(errb.String(), "podseq: wait disabled by --disabled or PODSEQ_DISABLED: not waiting for 1 target; exec ") {
+		t.Errorf("disabled with -- COMMAND: exit %d, stdout %q, stderr %q; want the command's 5 and output", got, out.String(), errb.String())
+	}
+	t.Setenv("PODSEQ_DISABLED", "false")
+	if code, _, _ := runInProcess("wait", "--quiet", "--timeout=200ms", "tcp://"+refused(t)); code != exitNotReady {
+		t.Errorf("PODSEQ_DISABLED=false: exit %d, want 1", code)
+	}
+}
