@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -21,7 +22,9 @@ turns ready, with no polling. Make it a sidecar image's entrypoint.
 Without COMMAND, --ready-after DURATION makes podseq itself a simulated sidecar: ready after
 DURATION, serving until SIGTERM or SIGINT, then exit 0 (demos, tests).
 
-ADMIN SERVER (--listen, default :15780):
+ADMIN SERVER (--listen, default :15780; --listen=none for none):
+   The containers of a pod share one network namespace, so two podseq run in one pod
+   need two ports: --listen=:15781 for the second, and its podseq wait on that port.
    GET  /ready             200 when ready, else 503 and the reason; every answer carries the
                            header Podseq-Hold: 5m0s, by which podseq wait knows it can hold
    GET  /ready?wait=30s    held until ready (200) or for 30s at most (503); at most 5m
@@ -73,7 +76,7 @@ func runCommand() *cli.Command {
 		&cli.DurationFlag{Name: "ready-period", EnvVars: envName("ready-period"), Value: probes.DefaultReadyPeriod,
 			Usage: "interval between probes once the command is ready"},
 		&cli.StringFlag{Name: "listen", EnvVars: envName("listen"), Value: entrypoint.DefaultListen,
-			Usage: "`ADDRESS` of the admin server (/ready, /healthz, /metrics, /quitquitquit)"},
+			Usage: "`ADDRESS` of the admin server (/ready, /healthz, /metrics, /quitquitquit); none for no admin server. A pod's containers share one network namespace: give each podseq run in a pod its own port"},
 		&cli.DurationFlag{Name: "grace", EnvVars: envName("grace"), Value: entrypoint.DefaultGrace,
 			Usage: "time the command has to exit after the stop signal before it is killed"},
 		&cli.BoolFlag{Name: "signal-group", EnvVars: envName("signal-group"),
@@ -99,13 +102,23 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return usagef(c, "%v", err)
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return usagef(c, "--listen %q: %v", cfg.Listen, netErr(err))
+	if !cfg.NoAdmin {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return usagef(c, "--listen %s: address already in use, most likely by another podseq run in this pod "+
+				"(the containers of a pod share one network namespace): give each podseq run its own --listen, "+
+				"such as --listen=:15781, or --listen=none for no admin server", cfg.Listen)
+		}
+		if err != nil {
+			return usagef(c, "--listen %q: %v", cfg.Listen, netErr(err))
+		}
+		cfg.Listener = ln
+		cfg.Listen = ""
 	}
-	cfg.Listener = ln
 	if err := applyDeps(c, &cfg); err != nil {
-		ln.Close()
+		if cfg.Listener != nil {
+			cfg.Listener.Close()
+		}
 		return usagef(c, "%v", err)
 	}
 	code, err := entrypoint.Run(c.Context, cfg)
@@ -165,11 +178,19 @@ func runConfig(c *cli.Context) (entrypoint.Config, error) {
 	}
 	cfg.Command = command
 	cfg.Schedule = sched
-	cfg.Listen = c.String("listen")
+	switch cfg.Listen = c.String("listen"); cfg.Listen {
+	case listenNone:
+		cfg.Listen, cfg.NoAdmin = "", true
+	case "":
+		return cfg, errors.New("--listen is empty: give an address such as :15781, or none for no admin server")
+	}
 	cfg.SignalGroup = c.Bool("signal-group")
 	cfg.Logger = newLogger(c, c.Bool("quiet"))
 	return cfg, nil
 }
+
+// listenNone is the --listen value that turns the admin server off.
+const listenNone = "none"
 
 // netErr drops the "listen tcp ADDR:" prefix that the message already says.
 func netErr(err error) error {
