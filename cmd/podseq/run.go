@@ -51,8 +51,8 @@ EXAMPLES:
    The demo's simulated sidecar, ready 5 seconds after it starts:
       podseq run --ready-after=5s
 
-   A Job's app stops the sidecar when it is done:
-      curl -X POST http://localhost:15780/quitquitquit
+   A Job's app stops the sidecar when it is done (or: curl -X POST .../quitquitquit):
+      command: ["/podseq", "wait", "--shutdown", "http://localhost:15780/ready", "--", "/app"]
 
 EXIT CODES:
    N     the command's exit code

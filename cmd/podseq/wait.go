@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -73,6 +76,8 @@ func waitCommand() *cli.Command {
 			Usage: "after the timeout print a warning and exit 0 (or exec COMMAND), for pods that must start anyway"},
 		&cli.BoolFlag{Name: "disabled", EnvVars: envName("disabled"),
 			Usage: "do not wait: say so on one line and exit 0 (or exec COMMAND) at once; set PODSEQ_DISABLED=true in a pod's env to debug it without editing its commands"},
+		&cli.BoolFlag{Name: "shutdown", EnvVars: envName("shutdown"),
+			Usage: "with -- COMMAND: run COMMAND as a child once ready (signals forwarded, as podseq run), and when it exits stop every podseq run waited on (POST /quitquitquit), then exit with COMMAND's code: a Job's app stops its sidecars"},
 		&cli.StringSliceFlag{Name: "exec-probe", EnvVars: envName("exec-probe"),
 			Usage: "`'COMMAND [ARG...]'` that is ready when it exits 0, split into words as a shell would (quotes, backslashes) and run without one (repeat for more, or put one a line in PODSEQ_EXEC_PROBE)"},
 	}
@@ -105,6 +110,10 @@ func waitAction(c *cli.Context) error {
 	if err != nil {
 		return usagef(c, "%v", err)
 	}
+	shutdown := c.Bool("shutdown")
+	if shutdown && command == nil {
+		return usagef(c, "--shutdown needs -- COMMAND: the command to run before the sidecars waited on are stopped")
+	}
 	var path string
 	if command != nil {
 		if path, err = lookCommand(command); err != nil {
@@ -117,10 +126,20 @@ func waitAction(c *cli.Context) error {
 		runtime.GOMAXPROCS(1)
 	}
 	log := newLogger(c, c.Bool("quiet"))
-	ctx, stop := cancelOnSignal(c.Context)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	sigCtx, stop := cancelOnSignal(c.Context)
+	stopSignals := sync.OnceFunc(stop)
+	defer stopSignals()
+	ctx, cancel := context.WithTimeout(sigCtx, timeout)
 	defer cancel()
+	// start starts COMMAND once the wait is over: exec'd in podseq's place,
+	// or with --shutdown run as a child, the sidecars stopped after it.
+	start := func() error {
+		if !shutdown {
+			return execCommand(path, command)
+		}
+		stopSignals() // from here on, signals are the child's
+		return runThenStop(c, command, targets, log)
+	}
 
 	progress := &probes.Progress{Every: entrypoint.ProgressEvery, Func: func(r probes.Report) {
 		log.Info(fmt.Sprintf("waiting %s: %s", r.Elapsed().Truncate(time.Millisecond), r.Pending()))
@@ -129,7 +148,7 @@ func waitAction(c *cli.Context) error {
 	elapsed := report.Elapsed().Round(time.Millisecond)
 	if err == nil {
 		log.Info(fmt.Sprintf("ready after %s (%s)", elapsed, attempts(report.Attempts())))
-		return execCommand(path, command)
+		return start()
 	}
 	// The failure line is printed even with --quiet: it is all kubelet keeps.
 	failLog := newLogger(c, false)
@@ -144,13 +163,59 @@ func waitAction(c *cli.Context) error {
 	line := fmt.Sprintf("not ready after %s: %s", timeout, report.Pending())
 	if c.Bool("fail-open") {
 		failLog.Warn(line + "; starting anyway (--fail-open)")
-		return execCommand(path, command)
+		return start()
 	}
 	failLog.Error(line)
 	if hint := podIPHint(report); hint != "" && !c.Bool("quiet") {
 		failLog.Info(hint)
 	}
+	if shutdown {
+		// The app never runs: stop the sidecars anyway, or a Job's pod
+		// would never end.
+		stopSidecars(targets, log)
+	}
 	return cli.Exit("", exitNotReady)
+}
+
+// runThenStop runs command as podseq run runs its child (signals forwarded,
+// zombies reaped), then stops every podseq run among targets, and returns
+// the command's exit code.
+func runThenStop(c *cli.Context, command []string, targets []*probes.Target, log *slog.Logger) error {
+	code, err := entrypoint.Run(c.Context, entrypoint.Config{Command: command, NoAdmin: true, Logger: log})
+	stopSidecars(targets, log)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("podseq wait: %v", err), code)
+	}
+	if code != 0 {
+		return cli.Exit("", code)
+	}
+	return nil
+}
+
+// stopTimeout bounds each POST /quitquitquit of --shutdown.
+const stopTimeout = 5 * time.Second
+
+// stopSidecars asks every podseq run among targets to stop (--shutdown).
+// A failure is a warning: the exit code stays the command's.
+func stopSidecars(targets []*probes.Target, log *slog.Logger) {
+	stopped := 0
+	for _, t := range targets {
+		if !t.IsPodseqRun() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		err := probes.StopPodseqRun(ctx, t)
+		cancel()
+		if err != nil {
+			log.Warn(fmt.Sprintf("--shutdown: could not stop %s: %v", t, err))
+			continue
+		}
+		stopped++
+		log.Info(fmt.Sprintf("--shutdown: stopped the podseq run of %s", t))
+	}
+	if stopped == 0 && !slices.ContainsFunc(targets, (*probes.Target).IsPodseqRun) {
+		log.Warn("--shutdown: no target is a podseq run admin endpoint (http://localhost:15780/ready): nothing to stop")
+	}
 }
 
 // waitDisabled is the off switch: nothing is checked or waited for, one line

@@ -671,3 +671,67 @@ func TestWaitDisabled(t *testing.T) {
 		t.Errorf("PODSEQ_DISABLED=false: exit %d, want 1", code)
 	}
 }
+
+// podseq wait --shutdown TARGET -- COMMAND: a Job's app. Once the sidecar (a
+// real podseq run) is ready the command runs as a child; when it exits the
+// sidecar is stopped through its /quitquitquit, and wait exits with the
+// command's code.
+func TestWaitShutdown(t *testing.T) {
+	t.Parallel()
+	sidecar := startPodseqRun(t, nil, "--ready-after=50ms")
+	other := startPodseqRun(t, nil, "--ready-after=10ms")
+	app := startPodseq(t, []string{testHelperEnv + "=exec-report"}, "wait", "--shutdown", "--timeout=20s",
+		"http://"+sidecar.addr()+"/ready", "tcp://"+listening(t), "--", os.Args[0], "3", "arg")
+	code, stderr := app.wait(t)
+	if code != 3 {
+		t.Errorf("exit %d, want the command's 3; stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "exec-report runs\n") || !strings.Contains(stderr, "podseq: --shutdown: stopped the podseq run of http://"+sidecar.addr()+"/ready\n") {
+		t.Errorf("stderr:\n%s\nwant the command's line, then the sidecar stopped", stderr)
+	}
+	if got := sidecar.wait(); got != 0 {
+		t.Errorf("the sidecar exited %d, want 0 (stopped by /quitquitquit)", got)
+	}
+	if sidecar.record("stopping") == nil {
+		t.Error("the sidecar never said it was stopping")
+	}
+	// A podseq run that was not waited on is left alone.
+	select {
+	case <-other.exited:
+		t.Errorf("a podseq run that was not a target exited %d", other.code)
+	default:
+	}
+}
+
+// SIGTERM to podseq wait --shutdown goes to the command; when it has died of
+// it the sidecar is stopped too, and wait exits 143 as the command did.
+func TestWaitShutdownForwardsSignals(t *testing.T) {
+	t.Parallel()
+	sidecar := startPodseqRun(t, nil, "--ready-after=10ms")
+	app := startPodseq(t, []string{testHelperEnv + "=run-linger"}, "wait", "--shutdown", "--timeout=20s",
+		"http://"+sidecar.addr()+"/ready", "--", os.Args[0], "1h", "0")
+	app.waitLog(t, "podseq: started pid=")
+	if err := app.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := app.wait(t); code != 143 {
+		t.Errorf("exit %d, want 143; stderr:\n%s", code, stderr)
+	}
+	if got := sidecar.wait(); got != 0 {
+		t.Errorf("the sidecar exited %d, want 0 (stopped by /quitquitquit)", got)
+	}
+}
+
+// --shutdown without a command to run is a usage error; with targets that
+// are no podseq run a warning says that nothing was stopped.
+func TestWaitShutdownUsage(t *testing.T) {
+	t.Parallel()
+	code, _, stderr := runInProcess("wait", "--shutdown", "tcp://127.0.0.1:1")
+	if want := "podseq wait: --shutdown needs -- COMMAND: the command to run before the sidecars waited on are stopped\n"; code != exitUsage || stderr != want {
+		t.Errorf("exit %d, stderr %q; want 2, %q", code, stderr, want)
+	}
+	code, _, stderr = runInProcess("wait", "--shutdown", "tcp://"+listening(t), "--", "true")
+	if code != 0 || !strings.Contains(stderr, "podseq: --shutdown: no target is a podseq run admin endpoint") {
+		t.Errorf("exit %d, stderr %q; want 0 and a warning", code, stderr)
+	}
+}
