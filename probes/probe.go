@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -120,7 +121,7 @@ var ErrBadTarget = errors.New("bad target")
 // tcp://db:5432, unix:///run/app.sock, file:///tmp/ready or grpc://host:port/service.
 func Parse(raw string, o Options) (*Target, error) {
 	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w %q: %s", ErrBadTarget, Redact(raw), fmt.Sprintf(format, a...))
+		return fmt.Errorf("%w %q: %s", ErrBadTarget, clip(Redact(raw)), fmt.Sprintf(format, a...))
 	}
 	if strings.TrimSpace(raw) == "" {
 		return nil, bad("empty")
@@ -137,6 +138,9 @@ func Parse(raw string, o Options) (*Target, error) {
 	if !ok {
 		return nil, bad("unknown scheme %q: use one of %s", scheme, strings.Join(Kinds(), ", "))
 	}
+	if err := checkHost(scheme, authority(raw[i+3:]), ""); err != nil {
+		return nil, bad("%v", err) // before net/url, which says "invalid port"
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		var ue *url.Error
@@ -151,6 +155,17 @@ func Parse(raw string, o Options) (*Target, error) {
 		return nil, bad("%v", err)
 	}
 	return &Target{Kind: scheme, Name: Redact(raw), Local: isLocal(u), Prober: p}, nil
+}
+
+// maxShown is how much of a malformed target a message repeats.
+const maxShown = 200
+
+// clip shortens s to maxShown bytes for a message.
+func clip(s string) string {
+	if len(s) <= maxShown {
+		return s
+	}
+	return s[:maxShown] + "..."
 }
 
 // Redact hides the password of a URL's user info, for messages and logs.
@@ -186,6 +201,9 @@ func hostPort(u *url.URL, def string) (string, error) {
 	if host == "" {
 		return "", errors.New("missing host")
 	}
+	if err := checkHost(u.Scheme, u.Host, host); err != nil {
+		return "", err
+	}
 	port := u.Port()
 	if port == "" {
 		if strings.HasSuffix(u.Host, ":") {
@@ -200,6 +218,74 @@ func hostPort(u *url.URL, def string) (string, error) {
 		return "", err
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// Limits of a DNS host name (RFC 1123, 2.1; RFC 1035, 2.3.4).
+const (
+	maxHostName = 253
+	maxLabel    = 63
+)
+
+// checkHost rejects a host that cannot be reached, before the first attempt:
+// an IPv6 address without brackets (net/url reads tcp://fe80::1 as host
+// "fe80:" and port 1), and a name that DNS cannot hold. hostport is the
+// URL's host[:port], host its host name.
+func checkHost(scheme, hostport, host string) error {
+	if !strings.HasPrefix(hostport, "[") && strings.Count(hostport, ":") > 1 {
+		return fmt.Errorf("an IPv6 address needs brackets around it, as in %s://[::1]:8080", scheme)
+	}
+	if host == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if strings.HasPrefix(hostport, "[") {
+		return fmt.Errorf("%q in brackets is not an IPv6 address", host)
+	}
+	return checkHostName(host)
+}
+
+// authority is the host[:port] of what follows a URL's "//": up to the
+// path, query or fragment, without user info.
+func authority(rest string) string {
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	return rest
+}
+
+// checkHostName checks a DNS name: at most 253 characters (a final dot
+// aside), labels of 1 to 63 letters, digits, hyphens and underscores, none
+// starting or ending with a hyphen.
+func checkHostName(name string) error {
+	short := name
+	if len(short) > 40 {
+		short = short[:40] + "..."
+	}
+	trimmed := strings.TrimSuffix(name, ".")
+	if len(trimmed) > maxHostName {
+		return fmt.Errorf("host name %q is %d characters long, longer than DNS allows (%d)", short, len(trimmed), maxHostName)
+	}
+	for _, label := range strings.Split(trimmed, ".") {
+		switch {
+		case label == "":
+			return fmt.Errorf("host name %q has an empty label", short)
+		case len(label) > maxLabel:
+			return fmt.Errorf("host name %q has a label of %d characters, longer than DNS allows (%d)", short, len(label), maxLabel)
+		case label[0] == '-' || label[len(label)-1] == '-':
+			return fmt.Errorf("host name %q has a label that starts or ends with a hyphen", short)
+		}
+		for _, c := range []byte(label) {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return fmt.Errorf("host name %q holds %q, which no host name holds", short, c)
+			}
+		}
+	}
+	return nil
 }
 
 func checkPort(port string) error {

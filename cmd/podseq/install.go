@@ -75,6 +75,8 @@ func installAction(c *cli.Context) error {
 		return usagef(c, "missing DIR: the directory to copy podseq into")
 	case len(args) > 1:
 		return usagef(c, "one DIR only, got %d arguments", len(args))
+	case c.IsSet("name") && c.String("name") == "":
+		return usagef(c, "--name is empty: give the copy's file name, or leave --name out for %s", install.DefaultName)
 	}
 	res, err := install.Install(install.Options{Src: selfPath(), Dir: args[0], Name: c.String("name")})
 	var usage *install.UsageError

@@ -90,6 +90,7 @@ func TestInstallCommandErrors(t *testing.T) {
 		{"not a dir", []string{file}, 2, "podseq install: " + file + ": not a directory"},
 		{"target is a dir", []string{busyDir}, 2, "podseq install: " + busyDir + "/podseq is a directory: remove it or choose another --name"},
 		{"bad name", []string{"--name", "../x", dir}, 2, `podseq install: --name "../x": want a file name, without a slash`},
+		{"empty name", []string{"--name=", dir}, 2, "podseq install: --name is empty: give the copy's file name, or leave --name out for podseq"},
 		{"unknown flag", []string{"--force", dir}, 2, "podseq install: unknown flag --force (see podseq install --help)"},
 		{"bad log format", []string{"--log-format=xml", dir}, 2, `podseq install: --log-format "xml": want text or json`},
 		{"read-only", []string{readOnlyDir(t)}, 1, "podseq: install "},

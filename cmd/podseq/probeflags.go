@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,6 +97,14 @@ func probeSettings(c *cli.Context) (probes.Options, probes.Schedule, error) {
 	}
 	o.InsecureSkipVerify = c.Bool("insecure-skip-verify")
 	o.CAFile = c.Path("ca-file")
+	if o.CAFile != "" && o.InsecureSkipVerify {
+		return o, s, errors.New("--ca-file and --insecure-skip-verify exclude each other: with --insecure-skip-verify no certificate is checked against any CA")
+	}
+	if o.CAFile != "" {
+		if err := probes.CheckCAFile(o.CAFile); err != nil {
+			return o, s, err
+		}
+	}
 	o.Graveyard = c.Path("graveyard")
 
 	s.Period = c.Duration("period")
@@ -102,6 +112,8 @@ func probeSettings(c *cli.Context) (probes.Options, probes.Schedule, error) {
 	s.InitialDelay = c.Duration("initial-delay")
 	s.SuccessThreshold = c.Int("success-threshold")
 	switch {
+	case s.Period == 0 && c.IsSet("period"):
+		return o, s, errors.New("--period 0s: must be at least 1ms (leave --period out for the default schedule)")
 	case s.Period < 0:
 		return o, s, fmt.Errorf("--period %s: must not be negative", s.Period)
 	case s.Period > 0 && s.Period < time.Millisecond:
@@ -119,6 +131,44 @@ func probeSettings(c *cli.Context) (probes.Options, probes.Schedule, error) {
 		return o, s, fmt.Errorf("--log-format %q: want text or json", f)
 	}
 	return o, s, nil
+}
+
+// The kinds of target that use the HTTP and the TLS flags.
+var (
+	httpKinds = []string{"http", "https"}
+	tlsKinds  = []string{"https", "grpcs"}
+)
+
+// probeFlagUsers maps each probe flag that only some kinds use to them.
+var probeFlagUsers = []struct {
+	flag  string
+	kinds []string
+}{
+	{"status", httpKinds},
+	{"header", httpKinds},
+	{"body-contains", httpKinds},
+	{"body-regex", httpKinds},
+	{"ca-file", tlsKinds},
+	{"insecure-skip-verify", tlsKinds},
+}
+
+// unusedFlags refuses a probe flag given on the command line that no target
+// uses (--status without an http:// target): the user meant something else.
+// One that comes from its environment variable is let be, since a
+// container's env reaches both its podseq run and its hook's podseq wait.
+func unusedFlags(c *cli.Context, targets []*probes.Target) error {
+	for _, u := range probeFlagUsers {
+		if !c.IsSet(u.flag) {
+			continue
+		}
+		if _, fromEnv := os.LookupEnv(envName(u.flag)[0]); fromEnv {
+			continue
+		}
+		if !slices.ContainsFunc(targets, func(t *probes.Target) bool { return slices.Contains(u.kinds, t.Kind) }) {
+			return fmt.Errorf("--%s is for %s:// targets, and no target is one", u.flag, strings.Join(u.kinds, ":// and "))
+		}
+	}
+	return nil
 }
 
 // repeated returns the values of a repeatable flag: one per flag given, or,

@@ -151,6 +151,9 @@ func runConfig(c *cli.Context) (entrypoint.Config, error) {
 			return cfg, fmt.Errorf("--ready: %w", err)
 		}
 	}
+	if err := unusedFlags(c, cfg.Ready); err != nil {
+		return cfg, err
+	}
 	cfg.ReadyAfter = c.Duration("ready-after")
 	switch {
 	case len(command) == 0 && !c.IsSet("ready-after"):

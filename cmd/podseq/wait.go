@@ -110,6 +110,12 @@ func waitAction(c *cli.Context) error {
 	if err != nil {
 		return usagef(c, "%v", err)
 	}
+	if err := unusedFlags(c, targets); err != nil {
+		return usagef(c, "%v", err)
+	}
+	if sched.InitialDelay >= timeout {
+		return usagef(c, "--initial-delay %s is not shorter than --timeout %s: the wait would end before its first attempt", sched.InitialDelay, timeout)
+	}
 	shutdown := c.Bool("shutdown")
 	if shutdown && command == nil {
 		return usagef(c, "--shutdown needs -- COMMAND: the command to run before the sidecars waited on are stopped")

@@ -249,6 +249,18 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"unterminated quote", []string{"--exec-probe", "sh -c 'exit 0"}, "--exec-probe: command \"sh -c 'exit 0\": unterminated ' quote"},
 		{"missing exec probe", []string{"--exec-probe", "/nonexistent/check"}, "/nonexistent/check"},
 		{"unknown flag", []string{"--nope", "tcp://127.0.0.1:1"}, "unknown flag"},
+		{"IPv6 without brackets", []string{"tcp://fe80::1"}, `bad target "tcp://fe80::1": an IPv6 address needs brackets around it, as in tcp://[::1]:8080`},
+		{"host name too long", []string{"tcp://" + strings.Repeat("a", 100000) + ":1"}, "100000 characters long, longer than DNS allows (253)"},
+		{"CA file and no verification", []string{"--ca-file", "/etc/ca.pem", "--insecure-skip-verify", "https://127.0.0.1:1/"}, "--ca-file and --insecure-skip-verify exclude each other"},
+		{"bad CA file, http target", []string{"--ca-file", "/nonexistent/ca.pem", "http://127.0.0.1:1/"}, "podseq wait: --ca-file: open /nonexistent/ca.pem: no such file or directory"},
+		{"CA file without a certificate", []string{"--ca-file", "/dev/null", "tcp://127.0.0.1:1"}, "--ca-file /dev/null: no PEM certificate in it"},
+		{"status, no HTTP target", []string{"--status", "204", "tcp://127.0.0.1:1", "grpc://127.0.0.1:1"}, "podseq wait: --status is for http:// and https:// targets, and no target is one"},
+		{"body, no HTTP target", []string{"--body-contains", "ok", "tcp://127.0.0.1:1"}, "--body-contains is for http:// and https:// targets"},
+		{"regex, no HTTP target", []string{"--body-regex", "ok", "--exec-probe", "true"}, "--body-regex is for http:// and https:// targets"},
+		{"header, no HTTP target", []string{"--header", "X-A:1", "tcp://127.0.0.1:1"}, "--header is for http:// and https:// targets"},
+		{"insecure, no TLS target", []string{"--insecure-skip-verify", "http://127.0.0.1:1/"}, "--insecure-skip-verify is for https:// and grpcs:// targets"},
+		{"initial delay past timeout", []string{"--initial-delay", "5s", "--timeout", "2s", "tcp://127.0.0.1:1"}, "--initial-delay 5s is not shorter than --timeout 2s: the wait would end before its first attempt"},
+		{"zero period", []string{"--period=0", "tcp://127.0.0.1:1"}, "--period 0s: must be at least 1ms (leave --period out for the default schedule)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -258,10 +270,20 @@ func TestWaitUsageErrors(t *testing.T) {
 			if code != exitUsage || stdout != "" || len(lines) != 1 {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want 2, one line on stderr", code, stdout, stderr)
 			}
-			if !strings.HasPrefix(lines[0], "podseq wait: ") || !strings.Contains(lines[0], tt.want) {
+			if !strings.HasPrefix(lines[0], "podseq wait: ") || !strings.Contains(lines[0], tt.want) || len(lines[0]) > 500 {
 				t.Errorf("line %q, want \"podseq wait: ...%s...\"", lines[0], tt.want)
 			}
 		})
+	}
+}
+
+// A probe flag that no target uses is let be when it comes from the
+// environment: a container's env reaches both its podseq run and its hook.
+func TestWaitUnusedFlagFromEnv(t *testing.T) {
+	t.Setenv("PODSEQ_STATUS", "204")
+	t.Setenv("PODSEQ_HEADER", "X-A:1")
+	if code, _, stderr := runInProcess("wait", "--quiet", "tcp://"+listening(t)); code != exitOK {
+		t.Errorf("PODSEQ_STATUS with a tcp target: exit %d, stderr %q; want 0", code, stderr)
 	}
 }
 
@@ -680,13 +702,15 @@ func TestWaitShutdown(t *testing.T) {
 	t.Parallel()
 	sidecar := startPodseqRun(t, nil, "--ready-after=50ms")
 	other := startPodseqRun(t, nil, "--ready-after=10ms")
+	addr := sidecar.addr()
+	other.addr()
 	app := startPodseq(t, []string{testHelperEnv + "=exec-report"}, "wait", "--shutdown", "--timeout=20s",
-		"http://"+sidecar.addr()+"/ready", "tcp://"+listening(t), "--", os.Args[0], "3", "arg")
+		"http://"+addr+"/ready", "tcp://"+listening(t), "--", os.Args[0], "3", "arg")
 	code, stderr := app.wait(t)
 	if code != 3 {
 		t.Errorf("exit %d, want the command's 3; stderr:\n%s", code, stderr)
 	}
-	if !strings.Contains(stderr, "exec-report runs\n") || !strings.Contains(stderr, "podseq: --shutdown: stopped the podseq run of http://"+sidecar.addr()+"/ready\n") {
+	if !strings.Contains(stderr, "exec-report runs\n") || !strings.Contains(stderr, "podseq: --shutdown: stopped the podseq run of http://"+addr+"/ready\n") {
 		t.Errorf("stderr:\n%s\nwant the command's line, then the sidecar stopped", stderr)
 	}
 	if got := sidecar.wait(); got != 0 {
