@@ -3,7 +3,11 @@ package probes
 import (
 	"context"
 	"crypto/tls"
+	"io"
+	"log"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -157,4 +161,22 @@ func TestParseHealthResponseUnknownFields(t *testing.T) {
 			t.Errorf("parseHealthResponse(%x) = %d, %v; want 1 (SERVING)", msg, status, err)
 		}
 	}
+}
+
+// grpc:// to an HTTP/1 server (its HTTP port, say) says that it is not a
+// gRPC server, not "http2: frame too large"; grpcs:// to an HTTPS server
+// without HTTP/2 likewise.
+func TestGRPCAgainstHTTP1(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	tg := mustParse(t, "grpc://"+strings.TrimPrefix(srv.URL, "http://"), Options{})
+	wantErr(t, check(t, tg, 5*time.Second), "not a gRPC server: it does not speak HTTP/2, as an HTTP/1 server (is this its HTTP port?)")
+
+	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // it refuses h2 and would log each handshake
+	tlsSrv.StartTLS()                                   // HTTP/1.1 only: EnableHTTP2 is false
+	defer tlsSrv.Close()
+	tg = mustParse(t, "grpcs://"+strings.TrimPrefix(tlsSrv.URL, "https://"), Options{InsecureSkipVerify: true})
+	wantErr(t, check(t, tg, 5*time.Second), "not a gRPC server")
 }

@@ -93,6 +93,11 @@ func TestParseRejects(t *testing.T) {
 		{"tcp://a..b:1", "empty label"},
 		{"tcp://-db:1", "starts or ends with a hyphen"},
 		{"tcp://db!:80", "holds '!'"},
+		{"file:relative/path", "write file:// and an absolute path, as in file:///relative/path"},
+		{"file:/tmp/ready", "as in file:///tmp/ready"},
+		{"unix:run/app.sock", "write unix:// and an absolute path"},
+		{"TCP:db:5432", "write tcp://HOST:PORT, with two slashes"},
+		{"tombstone:app", "write tombstone://NAME"},
 		{"tcp://u:p@fe80::1:22", "an IPv6 address needs brackets"},
 	}
 	for _, tt := range tests {

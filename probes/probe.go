@@ -16,8 +16,10 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -131,6 +133,9 @@ func Parse(raw string, o Options) (*Target, error) {
 	}
 	i := strings.Index(raw, "://")
 	if i <= 0 {
+		if scheme, rest, ok := strings.Cut(raw, ":"); ok && kinds[strings.ToLower(scheme)] != nil {
+			return nil, bad("%s", missingSlashes(strings.ToLower(scheme), rest))
+		}
 		return nil, bad("no scheme: write it as a URL, one of %s://", strings.Join(Kinds(), ", "))
 	}
 	scheme := strings.ToLower(raw[:i])
@@ -155,6 +160,18 @@ func Parse(raw string, o Options) (*Target, error) {
 		return nil, bad("%v", err)
 	}
 	return &Target{Kind: scheme, Name: Redact(raw), Local: isLocal(u), Prober: p}, nil
+}
+
+// missingSlashes explains a target of a known kind written without "//".
+func missingSlashes(scheme, rest string) string {
+	switch scheme {
+	case "file", "unix":
+		path := strings.TrimLeft(rest, "/")
+		return fmt.Sprintf("write %s:// and an absolute path, as in %s:///%s (a relative path means nothing to a hook: it runs in the container's working directory, whatever that is)", scheme, scheme, path)
+	case "tombstone":
+		return "write tombstone://NAME, with two slashes"
+	}
+	return fmt.Sprintf("write %s://HOST:PORT, with two slashes", scheme)
 }
 
 // maxShown is how much of a malformed target a message repeats.
@@ -339,9 +356,35 @@ func shortErr(err error) error {
 		if i := strings.LastIndex(msg, ": "); i >= 0 && strings.HasPrefix(msg, "connect") {
 			msg = msg[i+2:]
 		}
-		return errors.New(msg)
+		return shortError{msg, err} // errors.Is still sees ECONNREFUSED
 	}
 	return err
+}
+
+// shortError is a network error in fewer words, with the original kept for
+// errors.Is and errors.As.
+type shortError struct {
+	msg string
+	err error
+}
+
+func (e shortError) Error() string { return e.msg }
+func (e shortError) Unwrap() error { return e.err }
+
+// MayNeedPodIP reports whether a target's failure can come from a local
+// sidecar that waits for the pod's IP, which kubelet does not publish while a
+// postStart hook runs: a loopback network target whose last attempt was
+// refused or timed out, or that never finished one.
+func MayNeedPodIP(st Status) bool {
+	if st.Ready || !st.Target.Local {
+		return false
+	}
+	switch st.Target.Kind {
+	case "http", "https", "tcp", "grpc", "grpcs":
+	default:
+		return false
+	}
+	return st.LastErr == nil || errors.Is(st.LastErr, syscall.ECONNREFUSED) || isContextError(st.LastErr) || errors.Is(st.LastErr, os.ErrDeadlineExceeded)
 }
 
 // contextError is an attempt cut short by its context: short to read, and

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/net/http/httpguts"
@@ -192,15 +193,20 @@ func repeated(c *cli.Context, name string) []string {
 	return out
 }
 
-// parseHeader parses one --header NAME:VALUE.
+// parseHeader parses one --header NAME:VALUE. Its errors name the header
+// and never show any part of what may be its value.
 func parseHeader(h string) (string, string, error) {
 	name, value, ok := strings.Cut(h, ":")
 	name = strings.TrimSpace(name)
-	if !ok || name == "" {
-		return "", "", fmt.Errorf("--header %q: want NAME:VALUE", redactHeader(h))
+	if !ok {
+		return "", "", fmt.Errorf("--header %s: want NAME:VALUE, with a colon after the name", headerName(h))
+	}
+	if name == "" {
+		return "", "", errors.New("--header \":...\": want NAME:VALUE, and the name before the colon is empty")
 	}
 	if !httpguts.ValidHeaderFieldName(name) {
-		return "", "", fmt.Errorf("--header %q: %q is not a valid header name", redactHeader(h), name)
+		i := strings.IndexFunc(name, func(r rune) bool { return r > 0x7f || !httpguts.ValidHeaderFieldName(string(r)) })
+		return "", "", fmt.Errorf("--header %s: the name holds %q, which no header name holds", headerName(name), name[i:i+utf8Len(name[i:])])
 	}
 	value = strings.TrimSpace(value)
 	if !httpguts.ValidHeaderFieldValue(value) {
@@ -209,16 +215,21 @@ func parseHeader(h string) (string, string, error) {
 	return textproto.CanonicalMIMEHeaderKey(name), value, nil
 }
 
-// redactHeader keeps a malformed header's name for the message and hides
-// anything that may be its value.
-func redactHeader(h string) string {
-	if i := strings.IndexAny(h, ":="); i >= 0 {
-		return h[:i+1] + "..."
+// headerName shows the name of a malformed --header, and nothing of what may
+// be its value: the header name it starts with when a space, "=" or ";"
+// follows (the value's usual place), else only its length.
+func headerName(h string) string {
+	i := strings.IndexFunc(h, func(r rune) bool { return r > 0x7f || !httpguts.ValidHeaderFieldName(string(r)) })
+	if i > 0 && strings.ContainsRune(" \t=;", rune(h[i])) {
+		return fmt.Sprintf("%q", h[:i]+" ...")
 	}
-	if len(h) > 24 {
-		return h[:24] + "..."
-	}
-	return h
+	return fmt.Sprintf("(%d characters, not shown)", len(h))
+}
+
+// utf8Len is the length of the first character of s.
+func utf8Len(s string) int {
+	_, n := utf8.DecodeRuneInString(s)
+	return max(n, 1)
 }
 
 // parseTargets parses target URLs and exec probes' command lines.
@@ -227,6 +238,11 @@ func parseTargets(raw, commands []string, o probes.Options) ([]*probes.Target, e
 	for _, r := range raw {
 		if strings.HasPrefix(r, "-") {
 			return nil, fmt.Errorf("%q looks like a flag: flags go before the targets", r)
+		}
+		for _, dash := range []string{"\u2014", "\u2013", "\u2212", "\u2012", "\u2010"} { // em, en, minus, figure dash, hyphen
+			if rest, ok := strings.CutPrefix(r, dash); ok {
+				return nil, fmt.Errorf("%q looks like a flag written with a typographic dash (%s), as word processors and chat apps turn -- into: write --%s", r, dash, strings.TrimLeft(rest, "\u2014\u2013\u2212\u2012\u2010-"))
+			}
 		}
 		t, err := probes.Parse(r, o)
 		if err != nil {

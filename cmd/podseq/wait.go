@@ -296,22 +296,14 @@ func plural(n int, thing string) string {
 
 // podIPHint explains, after the failure line, the one deadlock podseq cannot
 // break itself: a local sidecar that needs the pod's IP, which kubelet does not
-// publish while a postStart hook runs.
+// publish while a postStart hook runs. It is given only where that can be the
+// cause: inside a pod (KUBERNETES_SERVICE_HOST, which kubelet sets in every
+// container), for a loopback target refused or timed out.
 func podIPHint(r probes.Report) string {
-	network := false
-	for _, s := range r.Targets {
-		if s.Ready {
-			continue
-		}
-		if !s.Target.Local {
-			return "" // a remote dependency: the pod IP is not the problem
-		}
-		switch s.Target.Kind {
-		case "http", "https", "tcp", "grpc", "grpcs":
-			network = true
-		}
+	if os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+		return ""
 	}
-	if !network {
+	if !slices.ContainsFunc(r.Targets, probes.MayNeedPodIP) {
 		return ""
 	}
 	return "hint: if this sidecar needs the pod IP (a CNI, a mesh control plane), it never gets it " +

@@ -759,3 +759,93 @@ func TestWaitShutdownUsage(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 0 and a warning", code, stderr)
 	}
 }
+
+// The pod-IP hint follows the failure line only where the pod IP can be the
+// cause: inside a pod, for a loopback network target that refused or timed
+// out; never for an answer such as a 404 or a TLS error, nor outside a pod.
+func TestWaitPodIPHint(t *testing.T) {
+	notFound := httptest.NewServer(http.NotFoundHandler())
+	defer notFound.Close()
+	// Accepts connections and never answers: every attempt times out.
+	silent := listening(t)
+	remote := "tcp://192.0.2.1:5432" // TEST-NET-1: never routed
+	hint := "podseq: hint: if this sidecar needs the pod IP"
+	for _, tt := range []struct {
+		name  string
+		inPod bool
+		args  []string
+		hint  bool
+	}{
+		{"refused, in a pod", true, []string{"tcp://" + refused(t)}, true},
+		{"timed out, in a pod", true, []string{"--attempt-timeout=20ms", "http://" + silent + "/ready"}, true},
+		{"refused and remote, in a pod", true, []string{"--attempt-timeout=20ms", "tcp://" + refused(t), remote}, true},
+		{"404, in a pod", true, []string{notFound.URL + "/ready"}, false},
+		{"TLS error, in a pod", true, []string{"https://" + strings.TrimPrefix(notFound.URL, "http://") + "/ready"}, false},
+		{"remote only, in a pod", true, []string{"--attempt-timeout=20ms", remote}, false},
+		{"refused, outside a pod", false, []string{"tcp://" + refused(t)}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.inPod {
+				t.Setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+			} else {
+				t.Setenv("KUBERNETES_SERVICE_HOST", "")
+			}
+			code, _, stderr := runInProcess(append([]string{"wait", "--timeout=300ms"}, tt.args...)...)
+			if code != exitNotReady {
+				t.Fatalf("exit %d, stderr %q; want 1", code, stderr)
+			}
+			if got := strings.Contains(stderr, hint); got != tt.hint {
+				t.Errorf("hint shown %v, want %v; stderr %q", got, tt.hint, stderr)
+			}
+		})
+	}
+}
+
+// Messages say what is wrong in the user's own terms.
+func TestMessagesThatMisledBefore(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		line string // the whole line
+	}{
+		{[]string{"--bogus"}, "podseq: unknown flag --bogus (see podseq --help)"},
+		{[]string{"wait", "-v", "tcp://127.0.0.1:1"}, "podseq wait: unknown flag -v (see podseq wait --help)"},
+		{[]string{"wait", "--fail-open=maybe", "tcp://127.0.0.1:1"}, `podseq wait: --fail-open="maybe": want true or false (see podseq wait --help)`},
+		{[]string{"wait", "--timeout=10000000h", "tcp://127.0.0.1:1"}, `podseq wait: --timeout "10000000h": too long: a duration is at most 2562047h (about 292 years) (see podseq wait --help)`},
+		{[]string{"wait", "--timeout=5", "tcp://127.0.0.1:1"}, `podseq wait: --timeout "5": want a duration such as 500ms, 5s or 2m (see podseq wait --help)`},
+		{[]string{"wait", "file:relative/path"}, `podseq wait: bad target "file:relative/path": write file:// and an absolute path, as in file:///relative/path (a relative path means nothing to a hook: it runs in the container's working directory, whatever that is)`},
+		{[]string{"wait", "\u2014timeout=1s", "tcp://127.0.0.1:1"}, "podseq wait: \"\u2014timeout=1s\" looks like a flag written with a typographic dash (\u2014), as word processors and chat apps turn -- into: write --timeout=1s"},
+		{[]string{"wait", "--header", "Authorization Bearer s3cret", "http://127.0.0.1:1/"}, `podseq wait: --header "Authorization ...": want NAME:VALUE, with a colon after the name`},
+		{[]string{"wait", "--header", "AuthorizationBearers3cret", "http://127.0.0.1:1/"}, `podseq wait: --header (25 characters, not shown): want NAME:VALUE, with a colon after the name`},
+		{[]string{"wait", "--header", "Authorization Bearer s3cret:x", "http://127.0.0.1:1/"}, `podseq wait: --header "Authorization ...": the name holds " ", which no header name holds`},
+	} {
+		code, stdout, stderr := runInProcess(tt.args...)
+		if code != exitUsage || stdout != "" || stderr != tt.line+"\n" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and\n%s", tt.args, code, stdout, stderr, tt.line)
+		}
+	}
+}
+
+// Help, however asked for, is help: exit 0, on stdout.
+func TestHelpHoweverAsked(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help"}, "podseq - put the containers of a Kubernetes pod in order"},
+		{[]string{"help", "wait"}, "podseq wait - wait until every target is ready"},
+		{[]string{"wait", "help"}, "podseq wait - wait until every target is ready"},
+		{[]string{"wait", "--timeout=1s", "-h", "tcp://127.0.0.1:1"}, "podseq wait - wait until every target is ready"},
+		{[]string{"run", "--ready-after=1s", "--help"}, "podseq run - supervise a sidecar"},
+		{[]string{"install", "/tmp", "-h"}, "podseq install - copy podseq"},
+	} {
+		code, stdout, stderr := runInProcess(tt.args...)
+		if code != 0 || stderr != "" || !strings.Contains(stdout, tt.want) {
+			t.Errorf("%q: exit %d, stderr %q, stdout starting %.80q; want 0 and %q", tt.args, code, stderr, stdout, tt.want)
+		}
+	} // After --, -h is the command's.
+	if code, stdout, _ := runInProcess("wait", "--timeout=200ms", "--quiet", "tcp://"+refused(t), "--", "true", "-h"); code != exitNotReady || stdout != "" {
+		t.Errorf("-h after --: exit %d, stdout %.80q; want 1 (not ready) and no help", code, stdout)
+	}
+}
