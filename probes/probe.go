@@ -346,9 +346,9 @@ func shortErr(err error) error {
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return contextError{"attempt timed out", err}
+		return shortError{"attempt timed out", err}
 	case errors.Is(err, context.Canceled):
-		return contextError{"canceled", err}
+		return shortError{"canceled", err}
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Err != nil {
@@ -361,8 +361,9 @@ func shortErr(err error) error {
 	return err
 }
 
-// shortError is a network error in fewer words, with the original kept for
-// errors.Is and errors.As.
+// shortError is an error in fewer words (a network error, an attempt cut
+// short by its context), with the original kept for errors.Is and errors.As,
+// so that the loop can tell a context's end from a reason the target gave.
 type shortError struct {
 	msg string
 	err error
@@ -386,17 +387,6 @@ func MayNeedPodIP(st Status) bool {
 	}
 	return st.LastErr == nil || errors.Is(st.LastErr, syscall.ECONNREFUSED) || isContextError(st.LastErr) || errors.Is(st.LastErr, os.ErrDeadlineExceeded)
 }
-
-// contextError is an attempt cut short by its context: short to read, and
-// still errors.Is the context's error, so the loop can tell it from a reason
-// the target gave.
-type contextError struct {
-	msg string
-	err error
-}
-
-func (e contextError) Error() string { return e.msg }
-func (e contextError) Unwrap() error { return e.err }
 
 // isContextError reports whether err only says that a context ended.
 func isContextError(err error) bool {
