@@ -63,6 +63,12 @@ EXAMPLES:
    An app's entrypoint that starts the app once its database answers:
       command: ["/podseq", "wait", "--timeout=5m", "tcp://postgres:5432", "--", "/app", "--serve"]
 
+   A Job's app that stops its podseq run sidecar when it is done (exit code: the app's):
+      command: ["/podseq", "wait", "--shutdown", "http://localhost:15780/ready", "--", "/app", "--once"]
+
+   Debugging a pod without editing it: PODSEQ_DISABLED=true in a container's env makes
+   podseq wait say so on one line and exit 0 (or exec COMMAND) at once.
+
    A command (exec probe), with a header on an HTTP target too:
       podseq wait --exec-probe '/bin/check --quick' --header "Authorization:Bearer $TOKEN" https://api:8443/healthz
 
