@@ -18,8 +18,8 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags "-s -w -buildid= -X main.version=$VERSION" -o /out/podseq ./cmd/podseq
+# The same build as `make build` (hack/build.sh): the same flags, the same binary.
+RUN GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/podseq sh hack/build.sh
 
 FROM scratch
 # go build leaves the binary 0755; COPY makes it owned by 0:0.

@@ -2,13 +2,12 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GOARCH  ?= $(shell go env GOARCH)
 BIN     ?= bin/podseq
-LDFLAGS := -s -w -buildid= -X main.version=$(VERSION)
 export CGO_ENABLED := 0
 
-.PHONY: build demo test test-race lint fuzz bench e2e image image-tar load-2-minikube kind-load clean
+.PHONY: help build demo test lint fuzz bench e2e image image-tar load-2-minikube kind-load clean
 
-build: ## the static binary, bin/podseq
-	GOARCH=$(GOARCH) go build -trimpath -tags urfave_cli_no_docs -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/podseq
+build: ## the static binary, bin/podseq (hack/build.sh, as the image's)
+	GOARCH=$(GOARCH) VERSION=$(VERSION) OUT=$(BIN) hack/build.sh
 
 demo: build ## a simulated sidecar turns ready; podseq wait is released the moment it does
 	cd hack && go run ./demo -podseq ../$(BIN)
@@ -40,5 +39,8 @@ load-2-minikube: ## build the image tarball, load it into minikube, apply manife
 kind-load: ## build the image tarball and load it into kind
 	hack/kind-load.sh
 
-clean:
+clean: ## remove bin/
 	rm -rf bin
+
+help: ## this list
+	@awk -F ':.*## ' '/^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)

@@ -108,13 +108,15 @@ func (s *Supervisor) handleReady(w http.ResponseWriter, r *http.Request) {
 		text(w, http.StatusServiceUnavailable, "not ready: "+reason)
 		return
 	}
-	if s.state.waiters.Add(1) > MaxWaiters {
-		s.state.waiters.Add(-1)
+	if !s.state.hold(s.cfg.MaxWaiters) {
 		s.m.pollRejected.Inc()
 		text(w, http.StatusServiceUnavailable, "not ready: "+reason+" (too many long polls: poll instead)")
 		return
 	}
-	defer s.state.waiters.Add(-1)
+	if !s.holdInHandler && s.holdHijacked(w, r, d, turned) {
+		return // held, answered and unheld by a goroutine of its own
+	}
+	defer s.state.unhold()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -39,7 +39,8 @@ const (
 	// MaxHold is the longest long poll the admin server grants: the value of
 	// the probes.HoldHeader header on every /ready response.
 	MaxHold = 5 * time.Minute
-	// MaxWaiters caps the concurrent long polls; more are answered 503 at once.
+	// MaxWaiters is the highest cap on concurrent long polls (the one without
+	// a memory limit, see WaitersFor); more are answered 503 at once.
 	MaxWaiters = 4096
 )
 
@@ -110,6 +111,9 @@ type Config struct {
 	// NoAdmin runs without an admin server: no /ready, /healthz, /metrics
 	// or /quitquitquit, and no port. Listen and Listener must be unset.
 	NoAdmin bool
+	// MaxWaiters caps the long polls held at once: FitMemory's, to fit a
+	// container's memory limit. Zero means MaxWaiters.
+	MaxWaiters int
 	// Grace is how long the child has to exit after the stop signal before
 	// it (with its process group under SignalGroup) is killed. Zero means
 	// DefaultGrace.
@@ -161,6 +165,9 @@ type Supervisor struct {
 	// everReady is set, under eventMu, the first time the child turns ready.
 	everReady bool
 	ran       atomic.Bool
+	// holdInHandler holds every long poll the plain net/http way, as an
+	// HTTP/2 one is: for benchmarks that compare the two.
+	holdInHandler bool
 }
 
 // ExitUsage is the code Run returns for a Config it cannot run: no listener,
@@ -199,6 +206,9 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	if cfg.Listen == "" && !cfg.NoAdmin {
 		cfg.Listen = DefaultListen
+	}
+	if cfg.MaxWaiters <= 0 {
+		cfg.MaxWaiters = MaxWaiters
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -397,10 +407,10 @@ func (s *Supervisor) simulate(ctx context.Context, sigs <-chan os.Signal) int {
 func (s *Supervisor) turnReady(pid int) {
 	s.eventMu.Lock()
 	defer s.eventMu.Unlock()
+	now := time.Now() // before set releases the long polls: none is released before it
 	if s.dead || !s.state.set(true, "") {
 		return
 	}
-	now := time.Now()
 	elapsed := now.Sub(s.start)
 	s.m.ready.Set(1)
 	if !s.everReady {

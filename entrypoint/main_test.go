@@ -238,6 +238,9 @@ type superviseConfig struct {
 	Grace       time.Duration
 	SignalGroup bool
 	StopSignal  int
+	MaxWaiters  int
+	// PlainHold holds long polls the plain net/http way, for comparisons.
+	PlainHold bool
 }
 
 // supervise runs Run as podseq run does, logging JSON to stderr.
@@ -254,6 +257,7 @@ func supervise() int {
 	cfg := Config{
 		Command: sc.Command, ReadyAfter: sc.ReadyAfter, Listen: sc.Listen, Grace: sc.Grace,
 		SignalGroup: sc.SignalGroup, StopSignal: syscall.Signal(sc.StopSignal), Logger: log,
+		MaxWaiters: sc.MaxWaiters,
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
@@ -266,7 +270,13 @@ func supervise() int {
 		}
 		cfg.Ready = append(cfg.Ready, t)
 	}
-	code, err := Run(context.Background(), cfg)
+	s, err := New(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "podseq run:", err)
+		return ExitUsage
+	}
+	s.holdInHandler = sc.PlainHold
+	code, err := s.Run(context.Background())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "podseq run:", err)
 	}

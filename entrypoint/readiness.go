@@ -22,6 +22,12 @@ type readiness struct {
 	closeOnce sync.Once
 	// waiters counts the long polls in progress.
 	waiters atomic.Int64
+	// burst is set when burstWaiters long polls were held at once, until
+	// they all have been answered.
+	burst atomic.Bool
+	// held are the connections of the long polls held, woken when the child
+	// turns ready and at shutdown.
+	held heldConns
 }
 
 func newReadiness(reason string) *readiness {
@@ -53,6 +59,7 @@ func (r *readiness) set(ready bool, reason string) bool {
 	r.ready = ready
 	if ready {
 		close(r.turned)
+		r.held.wake()
 	} else {
 		r.turned = make(chan struct{})
 	}
@@ -84,5 +91,8 @@ func (r *readiness) finish() {
 
 // close releases every waiter, for good.
 func (r *readiness) close() {
-	r.closeOnce.Do(func() { close(r.done) })
+	r.closeOnce.Do(func() {
+		close(r.done)
+		r.held.wake()
+	})
 }

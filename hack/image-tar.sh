@@ -23,10 +23,9 @@ esac
 OUT=${OUT:-bin/podseq-image-$GOARCH.tar}
 BIN=bin/linux-$GOARCH/podseq
 
-# The Makefile's build flags: static, no paths, no build id, the version.
+# The build of `make build` and the Dockerfile (hack/build.sh), for linux.
 mkdir -p "$(dirname "$BIN")" "$(dirname "$OUT")"
-CGO_ENABLED=0 GOOS=linux GOARCH=$GOARCH \
-	go build -trimpath -ldflags "-s -w -buildid= -X main.version=$VERSION" -o "$BIN" ./cmd/podseq
+GOOS=linux GOARCH=$GOARCH VERSION=$VERSION OUT=$BIN hack/build.sh
 
 # mkimage lives in the hack module so that podseq never links the registry
 # library; it runs on the build machine's own platform.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite (README's second command; .ci/run calls it through `make test`):
 # gofmt and go vet, every test under the race detector, brief fuzzing, the hack
-# module's tests (strict manifest decoding, image builder).
+# module's tests (manifest checks: strict decoding, Pod Security restricted,
+# kustomize image override; image builder and push; one build for make and
+# the Dockerfile; make help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CGO_ENABLED=1 # the race detector needs cgo; the shipped binary is built with CGO_ENABLED=0

@@ -9,7 +9,8 @@ import (
 	"os"
 )
 
-// fileProber checks that a file exists.
+// fileProber checks that a file exists. It only looks the name up and never
+// opens it, so whatever is there (a named pipe, a device) cannot block it.
 type fileProber struct {
 	path string
 }

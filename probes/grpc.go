@@ -43,8 +43,9 @@ func newGRPC(u *url.URL, o *Options) (Prober, error) {
 		return nil, fmt.Errorf("service %q: a gRPC service name has no slash", service)
 	}
 	transport := &http.Transport{
-		Proxy:       nil,
-		DialContext: (&net.Dialer{KeepAlive: -1}).DialContext,
+		Proxy:                  nil,
+		DialContext:            (&net.Dialer{KeepAlive: -1}).DialContext,
+		MaxResponseHeaderBytes: MaxHeaderBytes,
 	}
 	scheme := "http"
 	protocols := new(http.Protocols)

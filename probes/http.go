@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -62,6 +63,9 @@ func newHTTP(u *url.URL, o *Options) (Prober, error) {
 		MaxIdleConnsPerHost: 1,
 		DisableCompression:  true,
 		IdleConnTimeout:     90 * time.Second,
+		// An attempt reads at most this much status line and headers:
+		// net/http's default is 10 MiB.
+		MaxResponseHeaderBytes: MaxHeaderBytes,
 	}
 	client := &http.Client{
 		Transport: transport,
@@ -145,6 +149,9 @@ func (p *httpProber) Check(ctx context.Context) error {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
+		}
+		if strings.Contains(err.Error(), "server response headers exceeded") { // net/http's words, unexported
+			return fmt.Errorf("response headers longer than %d bytes: the most an attempt reads", MaxHeaderBytes)
 		}
 		return shortErr(err)
 	}

@@ -120,6 +120,10 @@ type Report struct {
 	Start   time.Time
 	End     time.Time
 	Targets []Status
+	// Cause is why Wait stopped before every target was ready:
+	// context.Cause of its context (context.DeadlineExceeded, or what
+	// canceled it, such as a signal). Nil otherwise.
+	Cause error
 }
 
 // Elapsed is how long the wait took, or has taken so far.
@@ -147,9 +151,14 @@ func (r Report) Pending() string {
 		}
 		b.WriteString(s.Target.Name)
 		b.WriteString(": ")
-		if s.LastErr != nil {
+		switch {
+		case s.LastErr != nil:
 			b.WriteString(oneLine(s.LastErr.Error()))
-		} else {
+		case r.Cause != nil && !errors.Is(r.Cause, context.DeadlineExceeded):
+			// Canceled (by a signal) during the first attempt: no deadline
+			// passed.
+			b.WriteString("first attempt cut short: " + oneLine(r.Cause.Error()))
+		default:
 			b.WriteString("no attempt finished before the deadline")
 		}
 		fmt.Fprintf(&b, " (%d attempt%s)", s.Attempts, plural(s.Attempts))
@@ -248,6 +257,7 @@ func Wait(ctx context.Context, targets []*Target, s Schedule, observe Observer, 
 				return r, nil
 			default:
 			}
+			r.Cause = context.Cause(ctx)
 			return r, ctx.Err()
 		case <-tick:
 			if r := b.report(); r.Pending() != "" { // not when the last target just turned ready
@@ -347,13 +357,17 @@ func probeTarget(ctx context.Context, t *Target, s Schedule, observe Observer, u
 		held := hold != 0
 		var err error
 		if hold < 0 {
-			err = t.Prober.Check(ctx)
+			err = runAttempt(ctx, ctx, t.Prober)
 		} else {
 			actx, cancel := context.WithTimeout(ctx, hold+s.attemptTimeout())
-			err = t.Prober.Check(actx)
+			err = runAttempt(ctx, actx, t.Prober)
 			cancel()
 		}
 		end := time.Now()
+		if err == errAbandoned {
+			update(ready, end, attempts, err) // said, but not a finished attempt
+			return
+		}
 		if err != nil && cut() && (!held || isContextError(err)) {
 			// The overall deadline cut this attempt short: its error says
 			// nothing about the target, so keep the previous one. A held

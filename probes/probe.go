@@ -92,6 +92,13 @@ type Options struct {
 // MaxBodyBytes caps how much of an HTTP response body is read, as kubelet does.
 const MaxBodyBytes = 10 << 10
 
+// MaxHeaderBytes caps the status line and headers of one HTTP or gRPC
+// response an attempt reads (all of them, for a redirect chain's each hop):
+// a target that streams headers or garbage costs at most this, not net/http's
+// default 10 MiB. Real ones are a few hundred bytes; servers commonly refuse
+// requests with more than 8-64 KiB of headers.
+const MaxHeaderBytes = 64 << 10
+
 // maxRedirects caps the redirects an HTTP probe follows.
 const maxRedirects = 10
 

@@ -314,7 +314,7 @@ var ErrNoTombstone = errors.New("no tombstone yet")
 // an error wrapping ErrNoTombstone; a corrupt one is an error naming the file.
 func Read(dir, name string) (*Tombstone, error) {
 	path := Path(dir, name)
-	f, err := os.Open(path)
+	f, err := openRegular(path, os.O_RDONLY)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNoTombstone
 	}

@@ -40,7 +40,14 @@ func Create(dir, name string, birthDeps []string, now time.Time) (*Writer, error
 	}
 	// Read-only is enough for flock, and works when a restarted container
 	// runs as another user than the one that created the lock file.
-	lock, err := os.OpenFile(lockPath(dir, name), os.O_RDONLY|os.O_CREATE, 0o644)
+	if err := notADirectory(Path(dir, name)); err != nil {
+		return nil, err
+	}
+	lock, err := openRegular(lockPath(dir, name), os.O_RDONLY|os.O_CREATE)
+	var nr *NotRegularError
+	if errors.As(err, &nr) {
+		return nil, fmt.Errorf("lock %s %s: remove it", nr.Path, nr.Error())
+	}
 	if err != nil {
 		return nil, graveyardErr(dir, err)
 	}
@@ -72,6 +79,16 @@ func Create(dir, name string, birthDeps []string, now time.Time) (*Writer, error
 		return nil, err
 	}
 	return w, nil
+}
+
+// notADirectory refuses a directory where a tombstone is to be written: the
+// rename that replaces a tombstone cannot replace it. Anything else there (a
+// stale file, a named pipe) is replaced without being opened.
+func notADirectory(path string) error {
+	if fi, err := os.Lstat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("tombstone %s is a directory: remove it, the tombstone is written there", path)
+	}
+	return nil
 }
 
 // CheckGraveyard returns an error, in one line, when dir is not a directory
@@ -171,9 +188,12 @@ func (w *Writer) write() error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
+		if derr := notADirectory(path); derr != nil {
+			return fmt.Errorf("writing %w", derr) // a directory appeared since Create
+		}
 		return fmt.Errorf("writing tombstone %s: %w", path, unwrapPath(err))
 	}
-	if d, err := os.Open(w.dir); err == nil {
+	if d, err := os.OpenFile(w.dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0); err == nil {
 		_ = d.Sync() // best effort: some filesystems refuse fsync on a directory
 		d.Close()
 	}
@@ -196,9 +216,9 @@ func (w *Writer) Close() error {
 // alive reports whether NAME's writer holds its lock. known is false when
 // there is no lock file (a tombstone written by hand or by another tool).
 func alive(dir, name string) (alive, known bool) {
-	f, err := os.Open(lockPath(dir, name))
+	f, err := openRegular(lockPath(dir, name), os.O_RDONLY)
 	if err != nil {
-		return false, false
+		return false, false // missing, or not a lock podseq wrote
 	}
 	defer f.Close()
 	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)

@@ -115,6 +115,7 @@ func runAction(c *cli.Context) error {
 		cfg.Listener = ln
 		cfg.Listen = ""
 	}
+	fitMemory(&cfg)
 	if err := applyDeps(c, &cfg); err != nil {
 		if cfg.Listener != nil {
 			cfg.Listener.Close()
@@ -202,4 +203,15 @@ func netErr(err error) error {
 		return op.Err
 	}
 	return err
+}
+
+// fitMemory fits the admin server to the container's memory limit: the Go
+// runtime's soft limit and the cap on held long polls (entrypoint.FitMemory).
+func fitMemory(cfg *entrypoint.Config) {
+	fit := entrypoint.FitMemory()
+	cfg.MaxWaiters = fit.MaxWaiters
+	if fit.Limit > 0 && cfg.Logger != nil {
+		cfg.Logger.Debug("fitting the container's memory limit", "limit_bytes", fit.Limit,
+			"go_soft_limit_bytes", fit.SoftLimit, "max_long_polls", fit.MaxWaiters)
+	}
 }

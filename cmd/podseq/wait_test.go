@@ -502,15 +502,7 @@ func TestBinarySignals(t *testing.T) {
 			t.Parallel()
 			// The second request proves that podseq is waiting, with
 			// its signal handler in place and one attempt finished.
-			asked := make(chan struct{})
-			var n atomic.Int32
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-				if n.Add(1) == 2 {
-					close(asked)
-				}
-				w.WriteHeader(http.StatusServiceUnavailable)
-			}))
-			defer srv.Close()
+			srv, asked := askedTwice(t)
 			var stdout, stderr bytes.Buffer
 			cmd := exec.Command(bin, "wait", "--timeout", "1m", srv.URL+"/ready")
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -551,6 +543,23 @@ func TestBinarySignals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// askedTwice starts a server that answers 503 and closes asked at its second
+// request: a podseq waiting on it has its signal handler in place and one
+// attempt finished. The server is closed when the test ends.
+func askedTwice(t *testing.T) (*httptest.Server, <-chan struct{}) {
+	t.Helper()
+	asked := make(chan struct{})
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if n.Add(1) == 2 {
+			close(asked)
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, asked
 }
 
 // The binary's environment reaches its flags.

@@ -2,14 +2,15 @@
 // and prints the tables of `make bench`: release overshoot and CPU against a
 // reference poller with a fixed 500 ms period (what Istio's pilot-agent wait
 // does), the overshoot/CPU frontier of a few schedules, push release through
-// podseq run, the wall time of a wait on a target that is already ready, peak
-// RSS and the binary's size.
+// podseq run, peak RSS against hostile targets (endless headers, garbage)
+// beside a normal one, the wall time of a wait on a target that is already
+// ready, peak RSS and the binary's size.
 //
 // Every target is a server of this program on loopback. Overshoot is the
 // instant the waiting process's exit is seen minus the instant the target
 // turned ready.
 //
-//	go run ./bench -podseq ../bin/podseq [-runs 10] [-quick]
+//	go run ./bench -podseq ../bin/podseq [-runs 10] [-quick] [-hostile]
 package main
 
 import (
@@ -40,12 +41,20 @@ func main() {
 	podseq := flag.String("podseq", "bin/podseq", "the podseq binary to measure")
 	runs := flag.Int("runs", 10, "runs per cell")
 	quick := flag.Bool("quick", false, "fewer delays and schedules, for a smoke run")
+	hostileOnly := flag.Bool("hostile", false, "only the hostile-targets table")
 	flag.Parse()
 	if _, err := os.Stat(*podseq); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v (run make build first)\n", err)
 		os.Exit(2)
 	}
 	b := &bench{podseq: *podseq, runs: *runs}
+	if *hostileOnly {
+		if err := b.hostile(); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	delays := []time.Duration{50 * time.Millisecond, 300 * time.Millisecond, time.Second, 3 * time.Second}
 	periods := []string{"1ms", "5ms", "10ms", "25ms", "100ms", "500ms"}
 	if *quick {
@@ -111,6 +120,13 @@ func (b *bench) all(delays []time.Duration, periods []string) error {
 	fmt.Println()
 	if err := b.push(delays); err != nil {
 		fmt.Printf("push release not measured: %v\n", err)
+	}
+
+	fmt.Println()
+	fmt.Println("## Hostile targets: podseq wait's memory and CPU until its deadline")
+	fmt.Println()
+	if err := b.hostile(); err != nil {
+		return err
 	}
 
 	fmt.Println()

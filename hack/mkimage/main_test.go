@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,7 +16,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/crane"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
@@ -391,5 +395,52 @@ func TestHelp(t *testing.T) {
 	var stderr bytes.Buffer
 	if code := run([]string{"-h"}, &stderr); code != exitOK || !strings.Contains(stderr.String(), "-rootfs DIR") {
 		t.Errorf("got exit %d %q", code, stderr.String())
+	}
+}
+
+// TestPushToRegistry pushes the tarball the way `crane push TARBALL REF`
+// does (the README's way to put podseq on your registry) to a registry on
+// loopback, and pulls it back: the same image, user and entrypoint.
+func TestPushToRegistry(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "img.tar")
+	mustRun(t, "-o", out, "-tag", "podseq:dev", "-arch", runtime.GOARCH,
+		"-file", exe+":/podseq:0755", "-entrypoint", "/podseq", "-user", "65532:65532")
+
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/you/podseq:v1.0.0"
+
+	img, err := crane.Load(out) // what crane push reads a tarball with
+	if err != nil {
+		t.Fatalf("crane load %s: %v", out, err)
+	}
+	if err := crane.Push(img, ref, crane.Insecure); err != nil {
+		t.Fatalf("crane push %s: %v", ref, err)
+	}
+	pulled, err := crane.Pull(ref, crane.Insecure)
+	if err != nil {
+		t.Fatalf("pull %s: %v", ref, err)
+	}
+	want, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pulled.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("pulled %s, pushed %s", got, want)
+	}
+	cfg, err := pulled.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Config.User != "65532:65532" || !slices.Equal(cfg.Config.Entrypoint, []string{"/podseq"}) || cfg.Architecture != runtime.GOARCH {
+		t.Errorf("pulled config: user %q, entrypoint %q, arch %s", cfg.Config.User, cfg.Config.Entrypoint, cfg.Architecture)
 	}
 }

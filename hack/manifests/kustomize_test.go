@@ -1,0 +1,167 @@
+package manifests
+
+import (
+	"bytes"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+)
+
+// TestKustomizeImage builds every directory with kustomize (the library
+// behind `kubectl apply -k`) after the one edit the README asks for, setting
+// the podseq image as `kustomize edit set image podseq=IMAGE` does, and
+// expects every podseq container to run IMAGE and nothing to name podseq:dev.
+func TestKustomizeImage(t *testing.T) {
+	const (
+		newName = "registry.example.com/team/podseq"
+		newTag  = "v1.2.3"
+	)
+	dirs := loadAll(t)
+	for dir, objs := range dirs {
+		t.Run(dir, func(t *testing.T) {
+			want := 0
+			eachContainer(objs, func(_ object, c corev1.Container) {
+				if isPodseqImage(c.Image) {
+					want++
+				}
+			})
+			mem := copyManifests(t)
+			k := path.Join("/manifests", dir, "kustomization.yaml")
+			setImage(t, mem, k, newName, newTag)
+			m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, path.Dir(k))
+			if err != nil {
+				t.Fatalf("kustomize build %s: %v", dir, err)
+			}
+			out, err := m.AsYaml()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(out, []byte(devImage)) {
+				t.Errorf("kustomize build %s still names %s:\n%s", dir, devImage, out)
+			}
+			built, err := decodeFile(dir+" (built)", out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := 0
+			eachContainer(built, func(o object, c corev1.Container) {
+				if isPodseqImage(c.Image) {
+					got++
+					if c.Image != newName+":"+newTag {
+						t.Errorf("%s: container %s: image %q, want %s:%s", o, c.Name, c.Image, newName, newTag)
+					}
+				}
+			})
+			if got != want {
+				t.Errorf("kustomize build %s: %d podseq containers, want %d as in the files", dir, got, want)
+			}
+		})
+	}
+}
+
+// copyManifests copies manifests/ into an in-memory file system at
+// /manifests, so that a kustomization may be edited without touching the
+// repository.
+func copyManifests(t *testing.T) filesys.FileSystem {
+	t.Helper()
+	mem := filesys.MakeFsInMemory()
+	for _, f := range readTree(t) {
+		if err := mem.WriteFile(path.Join("/manifests", f.rel), f.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return mem
+}
+
+// setImage sets the podseq entry of a kustomization's images: to
+// newName:newTag, adding the entry if there is none, as
+// `kustomize edit set image podseq=newName:newTag` does.
+func setImage(t *testing.T, mem filesys.FileSystem, file, newName, newTag string) {
+	t.Helper()
+	data, err := mem.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k types.Kustomization
+	if err := yaml.Unmarshal(data, &k); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	i := slices.IndexFunc(k.Images, func(im types.Image) bool { return im.Name == "podseq" })
+	if i < 0 {
+		k.Images = append(k.Images, types.Image{Name: "podseq"})
+		i = len(k.Images) - 1
+	}
+	k.Images[i].NewName, k.Images[i].NewTag = newName, newTag
+	out, err := yaml.Marshal(&k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.WriteFile(file, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKustomizationCatches: a directory without a kustomization, one that
+// leaves a file out, one without the podseq images: entry and a podseq image
+// written otherwise than podseq:dev are each reported.
+func TestKustomizationCatches(t *testing.T) {
+	fresh := func(t *testing.T) []object {
+		t.Helper()
+		var objs []object
+		for _, f := range []string{"demo/deployment.yaml", "demo/kustomization.yaml"} {
+			data, err := os.ReadFile(root + "/" + f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := decodeFile(f, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs = append(objs, o...)
+		}
+		return objs
+	}
+	check := func(objs []object) []string {
+		var got []string
+		checkKustomization(func(m string) { got = append(got, m) }, "demo", objs)
+		return got
+	}
+	if got := check(fresh(t)); got != nil {
+		t.Fatalf("manifests/demo itself: %q", got)
+	}
+	kust := func(objs []object) *kustomization { return objs[len(objs)-1].obj.(*kustomization) }
+	cases := []struct {
+		name   string
+		mutate func(objs []object) []object
+		want   string
+	}{
+		{"no kustomization", func(objs []object) []object { return objs[:len(objs)-1] }, "has no kustomization.yaml"},
+		{"file not listed", func(objs []object) []object { kust(objs).Resources = nil; return objs }, "does not list deployment.yaml"},
+		{"no images entry", func(objs []object) []object { kust(objs).Images = nil; return objs }, "no images: entry named podseq"},
+		{"other image entry only", func(objs []object) []object {
+			kust(objs).Images = []types.Image{{Name: "busybox", NewTag: "1.37"}}
+			return objs
+		}, "no images: entry named podseq"},
+		{"registry image written in place", func(objs []object) []object {
+			spec, _ := podSpec(objs[0].obj)
+			spec.Containers[0].Image = "ghcr.io/someone/podseq:v1"
+			return objs
+		}, "write podseq:dev"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := check(c.mutate(fresh(t)))
+			if !slices.ContainsFunc(got, func(m string) bool { return strings.Contains(m, c.want) }) {
+				t.Errorf("got %q, want a report holding %q", got, c.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,305 @@
+package packaging
+
+import (
+	"bufio"
+	"bytes"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// repo is the repository's root, from hack/packaging.
+const repo = "../.."
+
+// buildScript is the one script that runs go build on ./cmd/podseq.
+const buildScript = "hack/build.sh"
+
+func read(t *testing.T, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repo, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// dockerInstr is one Dockerfile instruction, continuation lines joined.
+type dockerInstr struct{ cmd, args string }
+
+// parseDockerfile splits a Dockerfile into instructions, dropping comments.
+func parseDockerfile(text string) []dockerInstr {
+	var out []dockerInstr
+	var cur strings.Builder
+	for _, line := range strings.Split(text, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if cur.Len() == 0 && (trimmed == "" || strings.HasPrefix(trimmed, "#")) {
+			continue
+		}
+		if strings.HasSuffix(trimmed, `\`) {
+			cur.WriteString(strings.TrimSuffix(trimmed, `\`) + " ")
+			continue
+		}
+		cur.WriteString(trimmed)
+		cmd, args, _ := strings.Cut(cur.String(), " ")
+		out = append(out, dockerInstr{strings.ToUpper(cmd), strings.TrimSpace(args)})
+		cur.Reset()
+	}
+	return out
+}
+
+// shellLines returns a shell script's or Makefile recipe's lines without
+// comments.
+func shellLines(text string) []string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// TestOneBuild: the Dockerfile, the Makefile and hack/image-tar.sh run
+// hack/build.sh, and none of them runs go build on podseq by itself.
+func TestOneBuild(t *testing.T) {
+	goBuild := regexp.MustCompile(`\bgo\s+build\b`)
+	var runs []string
+	for _, in := range parseDockerfile(read(t, "Dockerfile")) {
+		if in.cmd == "RUN" {
+			runs = append(runs, in.args)
+		}
+	}
+	for name, lines := range map[string][]string{
+		"Dockerfile":        runs,
+		"Makefile":          shellLines(read(t, "Makefile")),
+		"hack/image-tar.sh": shellLines(read(t, "hack/image-tar.sh")),
+	} {
+		uses := false
+		for _, l := range lines {
+			if goBuild.MatchString(l) {
+				t.Errorf("%s runs go build itself (%q): run %s, so its binary is make build's", name, strings.TrimSpace(l), buildScript)
+			}
+			uses = uses || strings.Contains(l, buildScript)
+		}
+		if !uses {
+			t.Errorf("%s does not run %s", name, buildScript)
+		}
+	}
+	// The Makefile's build target is the script, with the Makefile's VERSION.
+	if !regexp.MustCompile(`(?m)^build:.*\n\t.*VERSION=\$\(VERSION\).*OUT=\$\(BIN\) ` + regexp.QuoteMeta(buildScript)).MatchString(read(t, "Makefile")) {
+		t.Errorf("Makefile: the build target's recipe is not VERSION=$(VERSION) OUT=$(BIN) %s", buildScript)
+	}
+	for _, flag := range []string{"-tags urfave_cli_no_docs", "-trimpath", "-buildvcs=false", "CGO_ENABLED=0", "-buildid="} {
+		if !strings.Contains(read(t, buildScript), flag) {
+			t.Errorf("%s: no %s", buildScript, flag)
+		}
+	}
+}
+
+// ignored reports whether .dockerignore's patterns leave file (slash
+// separated, relative to the context) out of the build context: the last
+// pattern that matches the file or one of its parent directories decides,
+// and a pattern starting with ! brings the file back.
+func ignored(patterns []string, file string) bool {
+	out := false
+	for _, p := range patterns {
+		neg := strings.HasPrefix(p, "!")
+		p = path.Clean(strings.TrimPrefix(strings.TrimPrefix(p, "!"), "/"))
+		if matchPattern(p, file) {
+			out = !neg
+		}
+	}
+	return out
+}
+
+// matchPattern matches a .dockerignore pattern against file or any of its
+// parent directories; a leading **/ matches at any depth.
+func matchPattern(p, file string) bool {
+	for f := file; f != "." && f != "/"; f = path.Dir(f) {
+		if ok, _ := path.Match(p, f); ok {
+			return true
+		}
+		if rest, ok := strings.CutPrefix(p, "**/"); ok {
+			for g := f; ; {
+				if ok, _ := path.Match(rest, g); ok {
+					return true
+				}
+				_, after, found := strings.Cut(g, "/")
+				if !found {
+					break
+				}
+				g = after
+			}
+		}
+	}
+	return false
+}
+
+func TestIgnored(t *testing.T) {
+	pats := []string{".git", "hack/", "!hack/build.sh", "**/*_test.go", "*.md"}
+	for file, want := range map[string]bool{
+		"hack/build.sh": false, "hack/test.sh": true, "hack/e2e/main.go": true, ".git/HEAD": true,
+		"cmd/podseq/main.go": false, "cmd/podseq/main_test.go": true, "main_test.go": true,
+		"README.md": true, "docs/x.txt": false, "go.mod": false,
+	} {
+		if got := ignored(pats, file); got != want {
+			t.Errorf("ignored(%q) = %v, want %v", file, got, want)
+		}
+	}
+}
+
+// TestDockerBuildIsMakeBuild runs the Dockerfile's build step the way
+// docker would (in a copy of the build context that .dockerignore leaves,
+// with the Dockerfile's ARGs as the environment) and `make build`, for the
+// same VERSION and platform, and expects the same bytes.
+func TestDockerBuildIsMakeBuild(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Fatalf("make: %v", err)
+	}
+	const version = "v0.0.0-packaging-test"
+	tmp := t.TempDir()
+
+	// The build context.
+	var patterns []string
+	sc := bufio.NewScanner(strings.NewReader(read(t, ".dockerignore")))
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
+			patterns = append(patterns, l)
+		}
+	}
+	ctx := filepath.Join(tmp, "context")
+	err := filepath.WalkDir(repo, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(repo, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if rel == ".git" || rel == "bin" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if ignored(patterns, rel) || !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(ctx, rel)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, data, info.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The Dockerfile's build stage: its ARGs, its RUN that builds, and the
+	// path the final stage copies the binary from.
+	env := map[string]string{"TARGETARCH": runtime.GOARCH, "VERSION": version}
+	var run, from string
+	for _, in := range parseDockerfile(read(t, "Dockerfile")) {
+		switch {
+		case in.cmd == "ARG":
+			name, def, _ := strings.Cut(in.args, "=")
+			if _, set := env[name]; !set {
+				env[name] = def
+			}
+		case in.cmd == "RUN" && strings.Contains(in.args, buildScript):
+			run = in.args
+		case in.cmd == "COPY" && strings.HasPrefix(in.args, "--from=build "):
+			from = strings.Fields(in.args)[1]
+		}
+	}
+	if run == "" || from == "" {
+		t.Fatalf("Dockerfile: no RUN of %s (%q) or no COPY --from=build (%q)", buildScript, run, from)
+	}
+	if env["TARGETOS"] != "linux" {
+		t.Fatalf("Dockerfile: ARG TARGETOS=%q, want linux", env["TARGETOS"])
+	}
+	dockerBin := filepath.Join(tmp, "docker-podseq")
+	cmd := exec.Command("sh", "-c", strings.ReplaceAll(run, from, dockerBin))
+	cmd.Dir = ctx
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the Dockerfile's build in its context: %v\n%s", err, out)
+	}
+
+	makeBin := filepath.Join(tmp, "make-podseq")
+	cmd = exec.Command("make", "--no-print-directory", "build", "BIN="+makeBin, "VERSION="+version, "GOARCH="+runtime.GOARCH)
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make build: %v\n%s", err, out)
+	}
+
+	a, err := os.ReadFile(dockerBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(makeBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Errorf("the Dockerfile's binary (%d bytes) differs from make build's (%d bytes)", len(a), len(b))
+	}
+	out, err := exec.Command(makeBin, "--version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), version) {
+		t.Errorf("%s --version: %v, %q, want %s in it", makeBin, err, out, version)
+	}
+}
+
+// TestMakeHelp: `make help` lists every target of the Makefile with its ##
+// comment, and every .PHONY target has one.
+func TestMakeHelp(t *testing.T) {
+	mk := read(t, "Makefile")
+	documented := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^([a-zA-Z0-9_-]+):.*## (.*)$`).FindAllStringSubmatch(mk, -1) {
+		documented[m[1]] = strings.TrimSpace(m[2])
+	}
+	phony := regexp.MustCompile(`(?m)^\.PHONY:(.*)$`).FindStringSubmatch(mk)
+	if phony == nil {
+		t.Fatal("Makefile: no .PHONY line")
+	}
+	targets := strings.Fields(phony[1])
+	for _, tg := range targets {
+		if _, ok := documented[tg]; !ok {
+			t.Errorf("Makefile: target %s has no ## comment, so make help does not list it", tg)
+		}
+	}
+	if !slices.Contains(targets, "help") {
+		t.Error("Makefile: no help target in .PHONY")
+	}
+	cmd := exec.Command("make", "--no-print-directory", "-s", "help")
+	cmd.Dir = repo
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make help: %v\n%s", err, out)
+	}
+	for tg, text := range documented {
+		if !regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(tg) + `\s+` + regexp.QuoteMeta(text) + `$`).Match(out) {
+			t.Errorf("make help does not list %s with %q:\n%s", tg, text, out)
+		}
+	}
+}
