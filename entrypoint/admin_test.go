@@ -399,11 +399,27 @@ func TestNewRejects(t *testing.T) {
 		"negative ready-after":  {ReadyAfter: -time.Second},
 		"ready without command": {Ready: []*probes.Target{target}},
 		"bad listen":            {Listen: "127.0.0.1:99999"},
+		"no admin, an address":  {NoAdmin: true},
 	} {
 		cfg.Listen = orDefault(cfg.Listen, "127.0.0.1:0")
 		if code, err := Run(context.Background(), cfg); code != ExitUsage || err == nil {
 			t.Errorf("%s: Run = %d, %v; want %d and an error", name, code, err, ExitUsage)
 		}
+	}
+}
+
+// NoAdmin: no listener, no Addr, and the child is supervised all the same.
+func TestNoAdmin(t *testing.T) {
+	t.Parallel()
+	s, err := New(Config{Command: []string{"sh", "-c", "exit 7"}, NoAdmin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Addr() != nil {
+		t.Errorf("Addr() = %v, want nil without an admin server", s.Addr())
+	}
+	if code, err := s.Run(context.Background()); code != 7 || err != nil {
+		t.Errorf("Run = %d, %v; want the child's 7", code, err)
 	}
 }
 

@@ -112,6 +112,9 @@ type Config struct {
 	Listen string
 	// Listener, when not nil, is used instead of Listen; Run closes it.
 	Listener net.Listener
+	// NoAdmin runs without an admin server: no /ready, /healthz, /metrics
+	// or /quitquitquit, and no port. Listen and Listener must be unset.
+	NoAdmin bool
 	// MaxWaiters caps the long polls held at once: FitMemory's, to fit a
 	// container's memory limit. Zero means MaxWaiters.
 	MaxWaiters int
@@ -238,6 +241,8 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, errors.New("a timeout needs a command")
 	case len(cfg.Ready) > 0 && len(cfg.Command) == 0:
 		return nil, errors.New("ready targets need a command to probe")
+	case cfg.NoAdmin && (cfg.Listen != "" || cfg.Listener != nil):
+		return nil, errors.New("no admin server, but an address to listen on")
 	}
 	if cfg.Grace == 0 {
 		cfg.Grace = DefaultGrace
@@ -245,7 +250,7 @@ func New(cfg Config) (*Supervisor, error) {
 	if cfg.StopSignal == 0 {
 		cfg.StopSignal = syscall.SIGTERM
 	}
-	if cfg.Listen == "" {
+	if cfg.Listen == "" && !cfg.NoAdmin {
 		cfg.Listen = DefaultListen
 	}
 	if cfg.MaxWaiters <= 0 {
@@ -256,7 +261,7 @@ func New(cfg Config) (*Supervisor, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ln := cfg.Listener
-	if ln == nil {
+	if ln == nil && !cfg.NoAdmin {
 		var err error
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return nil, fmt.Errorf("admin server: %w", err)
@@ -286,8 +291,13 @@ func New(cfg Config) (*Supervisor, error) {
 	return s, nil
 }
 
-// Addr is the admin server's address.
-func (s *Supervisor) Addr() net.Addr { return s.ln.Addr() }
+// Addr is the admin server's address, nil with NoAdmin.
+func (s *Supervisor) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
 
 // Run runs cfg: New, then Supervisor.Run. A Config it cannot run returns
 // ExitUsage and the error.
@@ -331,17 +341,22 @@ func (s *Supervisor) Run(ctx context.Context) (exitCode int, err error) {
 	}
 
 	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("admin server stopped", "err", err)
-		}
-	}()
+	if s.ln == nil {
+		close(served)
+		s.log.Info("no admin server")
+	} else {
+		go func() {
+			defer close(served)
+			if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("admin server stopped", "err", err)
+			}
+		}()
+		s.log.Info("listening", "addr", s.ln.Addr().String())
+	}
 	defer func() {
 		s.shutdown()
 		<-served
 	}()
-	s.log.Info("listening", "addr", s.ln.Addr().String())
 
 	if s.cfg.BeforeStart != nil {
 		if code, err, stop := s.beforeStart(ctx, sigs); stop {

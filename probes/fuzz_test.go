@@ -3,7 +3,9 @@ package probes
 import (
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +41,12 @@ func FuzzParse(f *testing.F) {
 		"ftp://x:21",                           // unknown scheme
 		"://",                                  // no scheme
 		"http://\x00:1",                        // control character
+		"tcp://fe80::1",                        // IPv6 without brackets
+		"tcp://::1:9",                          // IPv6 without brackets, read as [::1]:9 once
+		"tcp://a..b:1",                         // an empty label
+		"tcp://-a.b:1",                         // a label starting with a hyphen
+		"tcp://my_db:5432",                     // an underscore: accepted
+		"tcp://db.svc.cluster.local.:5432",     // a final dot: accepted
 		"",                                     // empty
 	} {
 		f.Add(seed)
@@ -84,6 +92,12 @@ func FuzzParse(f *testing.F) {
 					t.Fatalf("Parse accepted %q with port %q", raw, p)
 				}
 			}
+			if !strings.HasPrefix(u.Host, "[") && strings.Count(u.Host, ":") > 1 {
+				t.Fatalf("Parse accepted %q, an IPv6 address without brackets", raw)
+			}
+			if _, err := netip.ParseAddr(host); err != nil && !refHostName(host) {
+				t.Fatalf("Parse accepted %q, whose host %q is neither an IP address nor a host name RFC 1123 allows", raw, host)
+			}
 		case "unix", "file":
 			if !tg.Local {
 				t.Fatalf("Parse(%q) is not Local", raw)
@@ -98,6 +112,26 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q) = %q %s, but its name parses to %q %s", raw, tg.Name, tg.Kind, again.Name, again.Kind)
 		}
 	})
+}
+
+// refLabel is one label of a host name: letters, digits, hyphens and
+// underscores, 1 to 63 of them, no hyphen at either end (RFC 1123 2.1, with
+// the underscores of service names).
+var refLabel = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$`)
+
+// refHostName is an independent reading of a valid host name: labels as
+// refLabel, at most 253 characters without the final dot.
+func refHostName(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if len(h) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(h, ".") {
+		if !refLabel.MatchString(l) {
+			return false
+		}
+	}
+	return true
 }
 
 func mustPassword(u *url.URL) string {

@@ -93,6 +93,9 @@ func (p *grpcProber) Check(ctx context.Context) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		if notHTTP2(err) {
+			return fmt.Errorf("not a gRPC server: it does not speak HTTP/2, as an HTTP/1 server (is this its HTTP port?): %w", err)
+		}
 		return shortErr(err)
 	}
 	defer resp.Body.Close()
@@ -130,6 +133,18 @@ func (p *grpcProber) Check(ctx context.Context) error {
 		return errors.New(name)
 	}
 	return nil
+}
+
+// notHTTP2 reports whether err says the server answered in something other
+// than HTTP/2: an HTTP/1 answer read as an HTTP/2 frame header is a frame of
+// several megabytes ("HTTP/1.1 400" starts with 0x485454), and over TLS the
+// server offers no h2 in ALPN; the HTTP/2 handshake then fails. net/http and crypto/tls export no error
+// values for these.
+func notHTTP2(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "http2: frame too large") || strings.Contains(msg, "unexpected ALPN protocol") ||
+		strings.Contains(msg, "tls: no application protocol") ||
+		strings.Contains(msg, "http2: client conn could not be established") // the same HTTP/1 answer, seen by another goroutine first
 }
 
 // parseHealthResponse reads the status of a framed HealthCheckResponse.

@@ -3,7 +3,11 @@ package probes
 import (
 	"context"
 	"crypto/tls"
+	"io"
+	"log"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -157,4 +161,39 @@ func TestParseHealthResponseUnknownFields(t *testing.T) {
 			t.Errorf("parseHealthResponse(%x) = %d, %v; want 1 (SERVING)", msg, status, err)
 		}
 	}
+}
+
+// grpc:// to an HTTP/1 server (its HTTP port, say) says that it is not a
+// gRPC server, not "http2: frame too large"; grpcs:// to an HTTPS server
+// without HTTP/2 likewise.
+func TestGRPCAgainstHTTP1(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	tg := mustParse(t, "grpc://"+strings.TrimPrefix(srv.URL, "http://"), Options{})
+	// The server answers 400 and closes: an attempt can also lose the race
+	// and see only its own write fail ("broken pipe"). Most attempts read the
+	// answer; one of 20 must.
+	var seen []string
+	for range 20 {
+		err := check(t, tg, 5*time.Second)
+		if err == nil {
+			t.Fatal("an HTTP/1 server passed a gRPC health check")
+		}
+		if strings.Contains(err.Error(), "not a gRPC server: it does not speak HTTP/2, as an HTTP/1 server (is this its HTTP port?)") {
+			seen = nil
+			break
+		}
+		seen = append(seen, err.Error())
+	}
+	if seen != nil {
+		t.Errorf("20 attempts, none said it is not a gRPC server: %q", seen)
+	}
+
+	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // it refuses h2 and would log each handshake
+	tlsSrv.StartTLS()                                   // HTTP/1.1 only: EnableHTTP2 is false
+	defer tlsSrv.Close()
+	tg = mustParse(t, "grpcs://"+strings.TrimPrefix(tlsSrv.URL, "https://"), Options{InsecureSkipVerify: true})
+	wantErr(t, check(t, tg, 5*time.Second), "not a gRPC server")
 }

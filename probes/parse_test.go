@@ -29,6 +29,11 @@ func TestParseAccepts(t *testing.T) {
 		{"grpc://127.0.0.1:9090", "grpc", "grpc://127.0.0.1:9090", true},
 		{"grpc://127.0.0.1:9090/my.pkg.Service", "grpc", "grpc://127.0.0.1:9090/my.pkg.Service", true},
 		{"grpcs://db:443", "grpcs", "grpcs://db:443", false},
+		{"tcp://[fe80::1%25eth0]:22", "tcp", "tcp://[fe80::1%25eth0]:22", false},
+		{"tcp://my_db:5432", "tcp", "tcp://my_db:5432", false},                                                 // compose-style service name
+		{"tcp://db.default.svc.cluster.local.:5432", "tcp", "tcp://db.default.svc.cluster.local.:5432", false}, // fully qualified
+		{"tcp://" + strings.Repeat("a", 63) + ":1", "tcp", "tcp://" + strings.Repeat("a", 63) + ":1", false},
+		{"tcp://" + longName(253) + ":1", "tcp", "tcp://" + longName(253) + ":1", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.raw, func(t *testing.T) {
@@ -78,6 +83,22 @@ func TestParseRejects(t *testing.T) {
 		{"grpc://127.0.0.1", "missing port"},
 		{"grpc://127.0.0.1:9090/a/b", "no slash"},
 		{"grpc://127.0.0.1:9090?x", "query"},
+		{"tcp://fe80::1", "an IPv6 address needs brackets around it, as in tcp://[::1]:8080"},
+		{"tcp://::1:9", "an IPv6 address needs brackets"},
+		{"http://fe80::1/", "an IPv6 address needs brackets"},
+		{"grpc://::1:9090", "an IPv6 address needs brackets"},
+		{"tcp://" + strings.Repeat("a", 64) + ":1", "a label of 64 characters, longer than DNS allows (63)"},
+		{"tcp://" + longName(254) + ":1", "254 characters long, longer than DNS allows (253)"},
+		{"tcp://" + strings.Repeat("a", 100000) + ":1", "100000 characters long"},
+		{"tcp://a..b:1", "empty label"},
+		{"tcp://-db:1", "starts or ends with a hyphen"},
+		{"tcp://db!:80", "holds '!'"},
+		{"file:relative/path", "write file:// and an absolute path, as in file:///relative/path"},
+		{"file:/tmp/ready", "as in file:///tmp/ready"},
+		{"unix:run/app.sock", "write unix:// and an absolute path"},
+		{"TCP:db:5432", "write tcp://HOST:PORT, with two slashes"},
+		{"tombstone:app", "write tombstone://NAME"},
+		{"tcp://u:p@fe80::1:22", "an IPv6 address needs brackets"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.raw, func(t *testing.T) {
@@ -93,8 +114,23 @@ func TestParseRejects(t *testing.T) {
 			if strings.ContainsAny(err.Error(), "\n\r") {
 				t.Errorf("error %q is not one line", err)
 			}
+			if len(err.Error()) > 2*maxShown+200 {
+				t.Errorf("error of %d bytes: a message must not repeat a long target in full", len(err.Error()))
+			}
 		})
 	}
+}
+
+// longName is a host name of n characters, in labels of 63 at most.
+func longName(n int) string {
+	var b strings.Builder
+	for b.Len() < n {
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(strings.Repeat("b", min(63, n-b.Len())))
+	}
+	return b.String()
 }
 
 func TestParseRedactsPasswordInErrors(t *testing.T) {

@@ -14,9 +14,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -127,7 +130,7 @@ var ErrBadTarget = errors.New("bad target")
 // tcp://db:5432, unix:///run/app.sock, file:///tmp/ready or grpc://host:port/service.
 func Parse(raw string, o Options) (*Target, error) {
 	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w %q: %s", ErrBadTarget, Redact(raw), fmt.Sprintf(format, a...))
+		return fmt.Errorf("%w %q: %s", ErrBadTarget, clip(Redact(raw)), fmt.Sprintf(format, a...))
 	}
 	if strings.TrimSpace(raw) == "" {
 		return nil, bad("empty")
@@ -137,12 +140,18 @@ func Parse(raw string, o Options) (*Target, error) {
 	}
 	i := strings.Index(raw, "://")
 	if i <= 0 {
+		if scheme, rest, ok := strings.Cut(raw, ":"); ok && kinds[strings.ToLower(scheme)] != nil {
+			return nil, bad("%s", missingSlashes(strings.ToLower(scheme), rest))
+		}
 		return nil, bad("no scheme: write it as a URL, one of %s://", strings.Join(Kinds(), ", "))
 	}
 	scheme := strings.ToLower(raw[:i])
 	newProber, ok := kinds[scheme]
 	if !ok {
 		return nil, bad("unknown scheme %q: use one of %s", scheme, strings.Join(Kinds(), ", "))
+	}
+	if err := checkHost(scheme, authority(raw[i+3:]), ""); err != nil {
+		return nil, bad("%v", err) // before net/url, which says "invalid port"
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -158,6 +167,29 @@ func Parse(raw string, o Options) (*Target, error) {
 		return nil, bad("%v", err)
 	}
 	return &Target{Kind: scheme, Name: Redact(raw), Local: isLocal(u), Prober: p}, nil
+}
+
+// missingSlashes explains a target of a known kind written without "//".
+func missingSlashes(scheme, rest string) string {
+	switch scheme {
+	case "file", "unix":
+		path := strings.TrimLeft(rest, "/")
+		return fmt.Sprintf("write %s:// and an absolute path, as in %s:///%s (a relative path means nothing to a hook: it runs in the container's working directory, whatever that is)", scheme, scheme, path)
+	case "tombstone":
+		return "write tombstone://NAME, with two slashes"
+	}
+	return fmt.Sprintf("write %s://HOST:PORT, with two slashes", scheme)
+}
+
+// maxShown is how much of a malformed target a message repeats.
+const maxShown = 200
+
+// clip shortens s to maxShown bytes for a message.
+func clip(s string) string {
+	if len(s) <= maxShown {
+		return s
+	}
+	return s[:maxShown] + "..."
 }
 
 // Redact hides the password of a URL's user info, for messages and logs.
@@ -193,6 +225,9 @@ func hostPort(u *url.URL, def string) (string, error) {
 	if host == "" {
 		return "", errors.New("missing host")
 	}
+	if err := checkHost(u.Scheme, u.Host, host); err != nil {
+		return "", err
+	}
 	port := u.Port()
 	if port == "" {
 		if strings.HasSuffix(u.Host, ":") {
@@ -207,6 +242,74 @@ func hostPort(u *url.URL, def string) (string, error) {
 		return "", err
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// Limits of a DNS host name (RFC 1123, 2.1; RFC 1035, 2.3.4).
+const (
+	maxHostName = 253
+	maxLabel    = 63
+)
+
+// checkHost rejects a host that cannot be reached, before the first attempt:
+// an IPv6 address without brackets (net/url reads tcp://fe80::1 as host
+// "fe80:" and port 1), and a name that DNS cannot hold. hostport is the
+// URL's host[:port], host its host name.
+func checkHost(scheme, hostport, host string) error {
+	if !strings.HasPrefix(hostport, "[") && strings.Count(hostport, ":") > 1 {
+		return fmt.Errorf("an IPv6 address needs brackets around it, as in %s://[::1]:8080", scheme)
+	}
+	if host == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if strings.HasPrefix(hostport, "[") {
+		return fmt.Errorf("%q in brackets is not an IPv6 address", host)
+	}
+	return checkHostName(host)
+}
+
+// authority is the host[:port] of what follows a URL's "//": up to the
+// path, query or fragment, without user info.
+func authority(rest string) string {
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	return rest
+}
+
+// checkHostName checks a DNS name: at most 253 characters (a final dot
+// aside), labels of 1 to 63 letters, digits, hyphens and underscores, none
+// starting or ending with a hyphen.
+func checkHostName(name string) error {
+	short := name
+	if len(short) > 40 {
+		short = short[:40] + "..."
+	}
+	trimmed := strings.TrimSuffix(name, ".")
+	if len(trimmed) > maxHostName {
+		return fmt.Errorf("host name %q is %d characters long, longer than DNS allows (%d)", short, len(trimmed), maxHostName)
+	}
+	for _, label := range strings.Split(trimmed, ".") {
+		switch {
+		case label == "":
+			return fmt.Errorf("host name %q has an empty label", short)
+		case len(label) > maxLabel:
+			return fmt.Errorf("host name %q has a label of %d characters, longer than DNS allows (%d)", short, len(label), maxLabel)
+		case label[0] == '-' || label[len(label)-1] == '-':
+			return fmt.Errorf("host name %q has a label that starts or ends with a hyphen", short)
+		}
+		for _, c := range []byte(label) {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return fmt.Errorf("host name %q holds %q, which no host name holds", short, c)
+			}
+		}
+	}
+	return nil
 }
 
 func checkPort(port string) error {
@@ -250,9 +353,9 @@ func shortErr(err error) error {
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return contextError{"attempt timed out", err}
+		return shortError{"attempt timed out", err}
 	case errors.Is(err, context.Canceled):
-		return contextError{"canceled", err}
+		return shortError{"canceled", err}
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Err != nil {
@@ -260,21 +363,37 @@ func shortErr(err error) error {
 		if i := strings.LastIndex(msg, ": "); i >= 0 && strings.HasPrefix(msg, "connect") {
 			msg = msg[i+2:]
 		}
-		return errors.New(msg)
+		return shortError{msg, err} // errors.Is still sees ECONNREFUSED
 	}
 	return err
 }
 
-// contextError is an attempt cut short by its context: short to read, and
-// still errors.Is the context's error, so the loop can tell it from a reason
-// the target gave.
-type contextError struct {
+// shortError is an error in fewer words (a network error, an attempt cut
+// short by its context), with the original kept for errors.Is and errors.As,
+// so that the loop can tell a context's end from a reason the target gave.
+type shortError struct {
 	msg string
 	err error
 }
 
-func (e contextError) Error() string { return e.msg }
-func (e contextError) Unwrap() error { return e.err }
+func (e shortError) Error() string { return e.msg }
+func (e shortError) Unwrap() error { return e.err }
+
+// MayNeedPodIP reports whether a target's failure can come from a local
+// sidecar that waits for the pod's IP, which kubelet does not publish while a
+// postStart hook runs: a loopback network target whose last attempt was
+// refused or timed out, or that never finished one.
+func MayNeedPodIP(st Status) bool {
+	if st.Ready || !st.Target.Local {
+		return false
+	}
+	switch st.Target.Kind {
+	case "http", "https", "tcp", "grpc", "grpcs":
+	default:
+		return false
+	}
+	return st.LastErr == nil || errors.Is(st.LastErr, syscall.ECONNREFUSED) || isContextError(st.LastErr) || errors.Is(st.LastErr, os.ErrDeadlineExceeded)
+}
 
 // isContextError reports whether err only says that a context ended.
 func isContextError(err error) bool {

@@ -49,6 +49,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 // reported here, once, as one line on stderr.
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
+	args = helpArgs(app, args)
 	// What follows the first "--" is a command (wait's exec probe, run's
 	// child); urfave/cli cannot tell it apart from positional arguments.
 	if i := slices.Index(args, "--"); i >= 0 {
@@ -70,6 +71,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, oneLine(msg))
 	}
 	return code
+}
+
+// helpArgs rewrites every way of asking for help into the one urfave/cli
+// answers with help and exit 0: `podseq help [COMMAND]` and `podseq COMMAND
+// help` become `podseq [COMMAND] --help`, and so does -h or --help among a
+// command's other arguments (where urfave/cli looks for a help topic named
+// after the first argument, and exits 3). What follows "--" is left alone.
+func helpArgs(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	rest := args[1:]
+	if i := slices.Index(rest, "--"); i >= 0 {
+		rest = rest[:i]
+	}
+	if len(rest) == 0 {
+		return args
+	}
+	isCommand := func(name string) bool { return app.Command(name) != nil }
+	isHelp := func(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
+	switch {
+	case rest[0] == "help" && len(rest) > 1 && isCommand(rest[1]):
+		return []string{args[0], rest[1], "--help"}
+	case rest[0] == "help":
+		return []string{args[0], "--help"}
+	case isCommand(rest[0]) && len(rest) > 1 && (rest[1] == "help" || slices.ContainsFunc(rest[1:], isHelp)):
+		return []string{args[0], rest[0], "--help"}
+	}
+	return args
 }
 
 // commandKey is the App.Metadata key of the arguments after "--".
@@ -100,19 +130,37 @@ func noCommand(c *cli.Context) error {
 	return cli.Exit("podseq: no command: use wait, run or install (see podseq --help)", exitUsage)
 }
 
-// flagValueError matches the standard flag package's message for a bad value.
-var flagValueError = regexp.MustCompile(`^invalid value "(.*)" for flag -([\w-]+): (.*)$`)
+// flagValueError matches the standard flag package's message for a bad
+// value, and flagBoolError its message for a bad boolean.
+var (
+	flagValueError = regexp.MustCompile(`^invalid value "(.*)" for flag -([\w-]+): (.*)$`)
+	flagBoolError  = regexp.MustCompile(`^invalid boolean value "(.*)" for -([\w-]+): (.*)$`)
+)
+
+// wellFormedDuration matches what time.ParseDuration reads when the value
+// is not too large: a bad duration that matches it overflowed.
+var wellFormedDuration = regexp.MustCompile(`^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
+// dashes writes a flag's name as it is given: -v, --timeout.
+func dashes(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
 
 // usageError turns a flag-parsing error into one line and exit code 2, instead
 // of urfave/cli's help dump on stdout.
 func usageError(c *cli.Context, err error, _ bool) error {
 	name := "podseq"
-	if c.Command != nil && c.Command.Name != "" {
+	if c.Command != nil && c.Command.Name != "" && c.Command.Name != c.App.Name {
 		name += " " + c.Command.Name
 	}
 	msg := err.Error()
 	if rest, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-		msg = "unknown flag --" + rest
+		msg = "unknown flag " + dashes(rest)
+	} else if m := flagBoolError.FindStringSubmatch(msg); m != nil {
+		msg = fmt.Sprintf("%s=%q: want true or false", dashes(m[2]), m[1])
 	} else if m := flagValueError.FindStringSubmatch(msg); m != nil {
 		why := m[3]
 		if why == "parse error" {
@@ -120,10 +168,13 @@ func usageError(c *cli.Context, err error, _ bool) error {
 			for _, f := range c.Command.Flags {
 				if _, isDuration := f.(*cli.DurationFlag); isDuration && slices.Contains(f.Names(), m[2]) {
 					why = "want a duration such as 500ms, 5s or 2m"
+					if wellFormedDuration.MatchString(m[1]) {
+						why = "too long: a duration is at most 2562047h (about 292 years)"
+					}
 				}
 			}
 		}
-		msg = fmt.Sprintf("--%s %q: %s", m[2], m[1], why)
+		msg = fmt.Sprintf("%s %q: %s", dashes(m[2]), m[1], why)
 	}
 	return cli.Exit(fmt.Sprintf("%s: %s (see %s --help)", name, msg, name), exitUsage)
 }

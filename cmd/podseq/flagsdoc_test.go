@@ -95,7 +95,16 @@ func renderFlagsDoc(app *cli.App) ([]byte, error) {
 	b.WriteString("Every flag can also be set through its environment variable, which helps in a pod spec\n" +
 		"(`env:`) and in a postStart hook shared by many containers. A flag given on the command line\n" +
 		"wins over the environment, which wins over the default. Durations are Go durations\n" +
-		"(`500ms`, `2m`, `1h30m`). Every command also takes `--help`; `podseq --version` prints the version.\n")
+		"(`500ms`, `2m`, `1h30m`). Every command also takes `--help`; `podseq --version` prints the version.\n\n" +
+		"A repeatable flag (`--header`, `--exec-probe`, `--ready`) takes several values from its\n" +
+		"environment variable one a line, never split at commas (URLs and headers hold commas):\n\n" +
+		"```yaml\n" +
+		"env:\n" +
+		"- name: PODSEQ_HEADER\n" +
+		"  value: |\n" +
+		"    Authorization:Bearer s3cret\n" +
+		"    Accept:application/json,text/plain\n" +
+		"```\n")
 	for _, c := range app.Commands {
 		if c.Hidden {
 			continue

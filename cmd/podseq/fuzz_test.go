@@ -28,6 +28,9 @@ func FuzzParseHeader(f *testing.F) {
 		"Ünïcode:1",                     // non-ASCII name
 		"X:" + strings.Repeat("v", 300), // a long value
 		"\"00000000:00000000",           // a bad name that holds the value's text
+		"Authorization Bearer s3cret",   // a typo: a space for the colon
+		"Authorization=Bearer s3cret",   // a typo: = for the colon
+		"AuthorizationBearers3cret",     // no separator at all
 	} {
 		f.Add(seed)
 	}
@@ -51,6 +54,18 @@ func FuzzParseHeader(f *testing.F) {
 				}
 				if _, _, err2 := parseHeader(n + ":" + other); err2 == nil || err2.Error() != msg {
 					t.Fatalf("parseHeader(%q) error %q depends on the value: with value %q it is %v", h, msg, other, err2)
+				}
+			} else {
+				// No colon: what follows the leading name and its separator
+				// may be a secret. Another text of the same length there
+				// gives the very same message.
+				keep := 0
+				if i := strings.IndexAny(h, " \t=;"); i > 0 && httpguts.ValidHeaderFieldName(h[:i]) {
+					keep = i + 1
+				}
+				masked := h[:keep] + strings.Repeat("x", len(h)-keep)
+				if _, _, err2 := parseHeader(masked); err2 == nil || err2.Error() != msg {
+					t.Fatalf("parseHeader(%q) error %q shows what may be the value: %q gives %v", h, msg, masked, err2)
 				}
 			}
 			return

@@ -23,19 +23,23 @@ renamed into place, so no container ever sees a half-written executable, a faile
 leaves nothing behind, and a running copy of an older podseq is replaced all the same.
 
 EXAMPLE:
+   A sidecar whose image is not podseq's holds back the app until it is ready: the copy
+   runs in the sidecar's own postStart hook, against the sidecar's own endpoint.
    initContainers:
    - name: install-podseq
      image: podseq:dev
      args: ["install", "/podseq-bin"]
      volumeMounts: [{name: podseq-bin, mountPath: /podseq-bin}]
    containers:
-   - name: app
-     image: example.com/app
+   - name: proxy                 # first: kubelet starts the app only when this hook returns
+     image: envoyproxy/envoy:v1.31.0
      volumeMounts: [{name: podseq-bin, mountPath: /podseq-bin, readOnly: true}]
      lifecycle:
        postStart:
          exec:
-           command: ["/podseq-bin/podseq", "wait", "--timeout=2m", "http://localhost:15780/ready"]
+           command: ["/podseq-bin/podseq", "wait", "--timeout=2m", "http://localhost:9901/ready"]
+   - name: app
+     image: example.com/app
    volumes:
    - name: podseq-bin
      emptyDir: {}
@@ -75,6 +79,8 @@ func installAction(c *cli.Context) error {
 		return usagef(c, "missing DIR: the directory to copy podseq into")
 	case len(args) > 1:
 		return usagef(c, "one DIR only, got %d arguments", len(args))
+	case c.IsSet("name") && c.String("name") == "":
+		return usagef(c, "--name is empty: give the copy's file name, or leave --name out for %s", install.DefaultName)
 	}
 	res, err := install.Install(install.Options{Src: selfPath(), Dir: args[0], Name: c.String("name")})
 	var usage *install.UsageError

@@ -90,6 +90,7 @@ func TestInstallCommandErrors(t *testing.T) {
 		{"not a dir", []string{file}, 2, "podseq install: " + file + ": not a directory"},
 		{"target is a dir", []string{busyDir}, 2, "podseq install: " + busyDir + "/podseq is a directory: remove it or choose another --name"},
 		{"bad name", []string{"--name", "../x", dir}, 2, `podseq install: --name "../x": want a file name, without a slash`},
+		{"empty name", []string{"--name=", dir}, 2, "podseq install: --name is empty: give the copy's file name, or leave --name out for podseq"},
 		{"unknown flag", []string{"--force", dir}, 2, "podseq install: unknown flag --force (see podseq install --help)"},
 		{"bad log format", []string{"--log-format=xml", dir}, 2, `podseq install: --log-format "xml": want text or json`},
 		{"read-only", []string{readOnlyDir(t)}, 1, "podseq: install "},
@@ -128,4 +129,28 @@ func readOnlyDir(t *testing.T) string {
 		}
 	})
 	return dir
+}
+
+// install --help's example is a pod that works: the hook that runs the copy
+// is on the first container (kubelet holds back only the containers after
+// it), and it waits on that container's own endpoint, not on a podseq run
+// admin port that no container of the example serves.
+func TestInstallHelpExample(t *testing.T) {
+	_, stdout, _ := runInProcess("install", "--help")
+	example := stdout[strings.Index(stdout, "EXAMPLE:"):strings.Index(stdout, "EXIT CODES:")]
+	containers := strings.Split(example[strings.Index(example, "containers:"):], "   - name: ")[1:]
+	if len(containers) < 2 {
+		t.Fatalf("the example has %d regular containers, want a sidecar and an app:\n%s", len(containers), example)
+	}
+	if !strings.Contains(containers[0], "postStart") || !strings.Contains(containers[0], `"/podseq-bin/podseq", "wait"`) {
+		t.Errorf("the first container has no postStart hook running the copy:\n%s", containers[0])
+	}
+	for _, c := range containers[1:] {
+		if strings.Contains(c, "postStart") {
+			t.Errorf("a hook on a later container holds back nothing that matters:\n%s", c)
+		}
+	}
+	if strings.Contains(example, ":15780") && !strings.Contains(example, `"run"`) {
+		t.Errorf("the example waits on podseq run's admin port, and no container runs podseq run:\n%s", example)
+	}
 }

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/net/http/httpguts"
@@ -44,7 +47,7 @@ func probeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "status", Category: catHTTP, EnvVars: envName("status"), Value: "200-399",
 			Usage: "accepted HTTP status codes and ranges, such as 200,204 or 200-299"},
 		&cli.StringSliceFlag{Name: "header", Category: catHTTP, EnvVars: envName("header"),
-			Usage: "`NAME:VALUE` header sent with every HTTP request (repeat the flag for more; values are never logged)"},
+			Usage: "`NAME:VALUE` header sent with every HTTP request (repeat the flag for more, or put one a line in PODSEQ_HEADER; values are never logged)"},
 		&cli.StringFlag{Name: "body-contains", Category: catHTTP, EnvVars: envName("body-contains"),
 			Usage: "text that the first 10 KiB of an HTTP response body must contain"},
 		&cli.StringFlag{Name: "body-regex", Category: catHTTP, EnvVars: envName("body-regex"),
@@ -77,7 +80,7 @@ func probeSettings(c *cli.Context) (probes.Options, probes.Schedule, error) {
 	if o.Status, err = probes.ParseStatusSet(c.String("status")); err != nil {
 		return o, s, fmt.Errorf("--status %q: %w", c.String("status"), err)
 	}
-	for _, h := range c.StringSlice("header") {
+	for _, h := range repeated(c, "header") {
 		if o.Header == nil {
 			o.Header = http.Header{}
 		}
@@ -95,6 +98,14 @@ func probeSettings(c *cli.Context) (probes.Options, probes.Schedule, error) {
 	}
 	o.InsecureSkipVerify = c.Bool("insecure-skip-verify")
 	o.CAFile = c.Path("ca-file")
+	if o.CAFile != "" && o.InsecureSkipVerify {
+		return o, s, errors.New("--ca-file and --insecure-skip-verify exclude each other: with --insecure-skip-verify no certificate is checked against any CA")
+	}
+	if o.CAFile != "" {
+		if err := probes.CheckCAFile(o.CAFile); err != nil {
+			return o, s, err
+		}
+	}
 	o.Graveyard = c.Path("graveyard")
 
 	s.Period = c.Duration("period")
@@ -102,6 +113,8 @@ func probeSettings(c *cli.Context) (probes.Options, probes.Schedule, error) {
 	s.InitialDelay = c.Duration("initial-delay")
 	s.SuccessThreshold = c.Int("success-threshold")
 	switch {
+	case s.Period == 0 && c.IsSet("period"):
+		return o, s, errors.New("--period 0s: must be at least 1ms (leave --period out for the default schedule)")
 	case s.Period < 0:
 		return o, s, fmt.Errorf("--period %s: must not be negative", s.Period)
 	case s.Period > 0 && s.Period < time.Millisecond:
@@ -121,15 +134,79 @@ func probeSettings(c *cli.Context) (probes.Options, probes.Schedule, error) {
 	return o, s, nil
 }
 
-// parseHeader parses one --header NAME:VALUE.
+// The kinds of target that use the HTTP and the TLS flags.
+var (
+	httpKinds = []string{"http", "https"}
+	tlsKinds  = []string{"https", "grpcs"}
+)
+
+// probeFlagUsers maps each probe flag that only some kinds use to them.
+var probeFlagUsers = []struct {
+	flag  string
+	kinds []string
+}{
+	{"status", httpKinds},
+	{"header", httpKinds},
+	{"body-contains", httpKinds},
+	{"body-regex", httpKinds},
+	{"ca-file", tlsKinds},
+	{"insecure-skip-verify", tlsKinds},
+}
+
+// unusedFlags refuses a probe flag given on the command line that no target
+// uses (--status without an http:// target): the user meant something else.
+// One that comes from its environment variable is let be, since a
+// container's env reaches both its podseq run and its hook's podseq wait.
+func unusedFlags(c *cli.Context, targets []*probes.Target) error {
+	for _, u := range probeFlagUsers {
+		if !c.IsSet(u.flag) {
+			continue
+		}
+		if _, fromEnv := os.LookupEnv(envName(u.flag)[0]); fromEnv {
+			continue
+		}
+		if !slices.ContainsFunc(targets, func(t *probes.Target) bool { return slices.Contains(u.kinds, t.Kind) }) {
+			return fmt.Errorf("--%s is for %s:// targets, and no target is one", u.flag, strings.Join(u.kinds, ":// and "))
+		}
+	}
+	return nil
+}
+
+// repeated returns the values of a repeatable flag: one per flag given, or,
+// from its environment variable, one per line. A newline is the separator
+// because it cannot occur in any of the values (a URL, a header, an exec
+// probe's command line), while commas do: http://host/a,b, "Accept:a,b".
+// Blank lines are skipped, so a YAML block (value: |) works as it reads.
+func repeated(c *cli.Context, name string) []string {
+	var out []string
+	for _, v := range c.StringSlice(name) {
+		if !strings.Contains(v, "\n") {
+			out = append(out, v)
+			continue
+		}
+		for _, line := range strings.Split(v, "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				out = append(out, line)
+			}
+		}
+	}
+	return out
+}
+
+// parseHeader parses one --header NAME:VALUE. Its errors name the header
+// and never show any part of what may be its value.
 func parseHeader(h string) (string, string, error) {
 	name, value, ok := strings.Cut(h, ":")
 	name = strings.TrimSpace(name)
-	if !ok || name == "" {
-		return "", "", fmt.Errorf("--header %q: want NAME:VALUE", redactHeader(h))
+	if !ok {
+		return "", "", fmt.Errorf("--header %s: want NAME:VALUE, with a colon after the name", headerName(h))
+	}
+	if name == "" {
+		return "", "", errors.New("--header \":...\": want NAME:VALUE, and the name before the colon is empty")
 	}
 	if !httpguts.ValidHeaderFieldName(name) {
-		return "", "", fmt.Errorf("--header %q: %q is not a valid header name", redactHeader(h), name)
+		i := strings.IndexFunc(name, func(r rune) bool { return r > 0x7f || !httpguts.ValidHeaderFieldName(string(r)) })
+		return "", "", fmt.Errorf("--header %s: the name holds %q, which no header name holds", headerName(name), name[i:i+utf8Len(name[i:])])
 	}
 	value = strings.TrimSpace(value)
 	if !httpguts.ValidHeaderFieldValue(value) {
@@ -138,16 +215,21 @@ func parseHeader(h string) (string, string, error) {
 	return textproto.CanonicalMIMEHeaderKey(name), value, nil
 }
 
-// redactHeader keeps a malformed header's name for the message and hides
-// anything that may be its value.
-func redactHeader(h string) string {
-	if i := strings.IndexAny(h, ":="); i >= 0 {
-		return h[:i+1] + "..."
+// headerName shows the name of a malformed --header, and nothing of what may
+// be its value: the header name it starts with when a space, "=" or ";"
+// follows (the value's usual place), else only its length.
+func headerName(h string) string {
+	i := strings.IndexFunc(h, func(r rune) bool { return r > 0x7f || !httpguts.ValidHeaderFieldName(string(r)) })
+	if i > 0 && strings.ContainsRune(" \t=;", rune(h[i])) {
+		return fmt.Sprintf("%q", h[:i]+" ...")
 	}
-	if len(h) > 24 {
-		return h[:24] + "..."
-	}
-	return h
+	return fmt.Sprintf("(%d characters, not shown)", len(h))
+}
+
+// utf8Len is the length of the first character of s.
+func utf8Len(s string) int {
+	_, n := utf8.DecodeRuneInString(s)
+	return max(n, 1)
 }
 
 // parseTargets parses target URLs and exec probes' command lines.
@@ -156,6 +238,11 @@ func parseTargets(raw, commands []string, o probes.Options) ([]*probes.Target, e
 	for _, r := range raw {
 		if strings.HasPrefix(r, "-") {
 			return nil, fmt.Errorf("%q looks like a flag: flags go before the targets", r)
+		}
+		for _, dash := range []string{"\u2014", "\u2013", "\u2212", "\u2012", "\u2010"} { // em, en, minus, figure dash, hyphen
+			if rest, ok := strings.CutPrefix(r, dash); ok {
+				return nil, fmt.Errorf("%q looks like a flag written with a typographic dash (%s), as word processors and chat apps turn -- into: write --%s", r, dash, strings.TrimLeft(rest, "\u2014\u2013\u2212\u2012\u2010-"))
+			}
 		}
 		t, err := probes.Parse(r, o)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -21,7 +22,9 @@ turns ready, with no polling. Make it a sidecar image's entrypoint.
 Without COMMAND, --ready-after DURATION makes podseq itself a simulated sidecar: ready after
 DURATION, serving until SIGTERM or SIGINT, then exit 0 (demos, tests).
 
-ADMIN SERVER (--listen, default :15780):
+ADMIN SERVER (--listen, default :15780; --listen=none for none):
+   The containers of a pod share one network namespace, so two podseq run in one pod
+   need two ports: --listen=:15781 for the second, and its podseq wait on that port.
    GET  /ready             200 when ready, else 503 and the reason; every answer carries the
                            header Podseq-Hold: 5m0s, by which podseq wait knows it can hold
    GET  /ready?wait=30s    held until ready (200) or for 30s at most (503); at most 5m
@@ -52,8 +55,8 @@ EXAMPLES:
       podseq run --name build --graveyard /graveyard --listen 127.0.0.1:0 -- make
       podseq run --name test --graveyard /graveyard --after build -- make test
 
-   A Job's app stops the sidecar when it is done:
-      curl -X POST http://localhost:15780/quitquitquit
+   A Job's app stops the sidecar when it is done (or: curl -X POST .../quitquitquit):
+      command: ["/podseq", "wait", "--shutdown", "http://localhost:15780/ready", "--", "/app"]
 
 EXIT CODES:
    N     the command's exit code
@@ -75,7 +78,7 @@ const stepListen = "127.0.0.1:0"
 func runCommand() *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringSliceFlag{Name: "ready", EnvVars: envName("ready"),
-			Usage: "`TARGET` that says the command is ready, probed all along, as podseq wait's (repeat for more; all must succeed)"},
+			Usage: "`TARGET` that says the command is ready, probed all along, as podseq wait's (repeat for more, or put one a line in PODSEQ_READY; all must succeed)"},
 		&cli.DurationFlag{Name: "ready-after", EnvVars: envName("ready-after"),
 			Usage: "ready this long after the start, without probing; without COMMAND podseq itself is a simulated sidecar"},
 		&cli.IntFlag{Name: "failure-threshold", EnvVars: envName("failure-threshold"), Value: probes.DefaultFailureThreshold,
@@ -83,7 +86,7 @@ func runCommand() *cli.Command {
 		&cli.DurationFlag{Name: "ready-period", EnvVars: envName("ready-period"), Value: probes.DefaultReadyPeriod,
 			Usage: "interval between probes once the command is ready"},
 		&cli.StringFlag{Name: "listen", EnvVars: envName("listen"), Value: entrypoint.DefaultListen,
-			Usage: "`ADDRESS` of the admin server (/ready, /healthz, /metrics, /quitquitquit)"},
+			Usage: "`ADDRESS` of the admin server (/ready, /healthz, /metrics, /quitquitquit); none for no admin server. A pod's containers share one network namespace: give each podseq run in a pod its own port"},
 		&cli.DurationFlag{Name: "grace", EnvVars: envName("grace"), Value: entrypoint.DefaultGrace,
 			Usage: "time the command has to exit after the stop signal before it is killed"},
 		&cli.BoolFlag{Name: "signal-group", EnvVars: envName("signal-group"),
@@ -109,14 +112,24 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return usagef(c, "%v", err)
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return usagef(c, "--listen %q: %v", cfg.Listen, netErr(err))
+	if !cfg.NoAdmin {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return usagef(c, "--listen %s: address already in use, most likely by another podseq run in this pod "+
+				"(the containers of a pod share one network namespace): give each podseq run its own --listen, "+
+				"such as --listen=:15781, or --listen=none for no admin server", cfg.Listen)
+		}
+		if err != nil {
+			return usagef(c, "--listen %q: %v", cfg.Listen, netErr(err))
+		}
+		cfg.Listener = ln
+		cfg.Listen = ""
 	}
-	cfg.Listener = ln
 	fitMemory(&cfg)
 	if err := applyDeps(c, &cfg); err != nil {
-		ln.Close()
+		if cfg.Listener != nil {
+			cfg.Listener.Close()
+		}
 		return usagef(c, "%v", err)
 	}
 	code, err := entrypoint.Run(c.Context, cfg)
@@ -143,11 +156,14 @@ func runConfig(c *cli.Context) (entrypoint.Config, error) {
 	if command != nil && len(command) == 0 {
 		return cfg, errors.New("nothing after --: give the COMMAND to run")
 	}
-	raw := c.StringSlice("ready")
+	raw := repeated(c, "ready")
 	if len(raw) > 0 {
 		if cfg.Ready, err = parseTargets(raw, nil, opts); err != nil {
 			return cfg, fmt.Errorf("--ready: %w", err)
 		}
+	}
+	if err := unusedFlags(c, cfg.Ready); err != nil {
+		return cfg, err
 	}
 	cfg.ReadyAfter = c.Duration("ready-after")
 	switch {
@@ -176,8 +192,12 @@ func runConfig(c *cli.Context) (entrypoint.Config, error) {
 	}
 	cfg.Command = command
 	cfg.Schedule = sched
-	cfg.Listen = c.String("listen")
-	if c.String("after") != "" && !c.IsSet("listen") {
+	switch cfg.Listen = c.String("listen"); {
+	case cfg.Listen == listenNone:
+		cfg.Listen, cfg.NoAdmin = "", true
+	case cfg.Listen == "":
+		return cfg, errors.New("--listen is empty: give an address such as :15781, or none for no admin server")
+	case c.String("after") != "" && !c.IsSet("listen"):
 		// Steps run side by side in one network namespace, each with its
 		// podseq run: none claims the default port unless told to.
 		cfg.Listen = stepListen
@@ -186,6 +206,9 @@ func runConfig(c *cli.Context) (entrypoint.Config, error) {
 	cfg.Logger = newLogger(c, c.Bool("quiet"))
 	return cfg, nil
 }
+
+// listenNone is the --listen value that turns the admin server off.
+const listenNone = "none"
 
 // netErr drops the "listen tcp ADDR:" prefix that the message already says.
 func netErr(err error) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -227,7 +228,9 @@ func TestRunUsageErrors(t *testing.T) {
 		{"argument without --", []string{"/bin/true"}, `podseq run: unexpected argument "/bin/true": the command goes after --`},
 		{"bad listen", []string{"--listen", "nonsense", "--ready-after", "1s"}, `podseq run: --listen "nonsense": address nonsense: missing port in address`},
 		{"bad port", []string{"--listen", ":99999", "--ready-after", "1s"}, `podseq run: --listen ":99999": address 99999: invalid port`},
-		{"port in use", []string{"--listen", busy, "--ready-after", "1s"}, fmt.Sprintf("podseq run: --listen %q: bind: address already in use", busy)},
+		{"port in use", []string{"--listen", busy, "--ready-after", "1s"}, fmt.Sprintf("podseq run: --listen %s: address already in use, most likely by another podseq run in this pod "+
+			"(the containers of a pod share one network namespace): give each podseq run its own --listen, such as --listen=:15781, or --listen=none for no admin server", busy)},
+		{"empty listen", []string{"--listen", "", "--ready-after", "1s"}, "podseq run: --listen is empty: give an address such as :15781, or none for no admin server"},
 		{"unknown signal", []string{"--stop-signal", "SIGFOO", "--", "/bin/true"}, `podseq run: --stop-signal: unknown signal "SIGFOO"`},
 		{"bad target", []string{"--ready", "ftp://x", "--", "/bin/true"}, `podseq run: --ready: bad target "ftp://x": unknown scheme "ftp"`},
 		{"ready and ready-after", []string{"--ready", "http://127.0.0.1:1/", "--ready-after", "1s", "--", "/bin/true"}, "podseq run: --ready and --ready-after exclude each other"},
@@ -254,7 +257,8 @@ func TestRunHelp(t *testing.T) {
 	t.Parallel()
 	code, stdout, _ := runInProcess("run", "--help")
 	for _, want := range []string{"podseq run [command options] [-- COMMAND [ARG...]]", "EXAMPLES:", "podseq run --ready-after=5s",
-		"/quitquitquit", "Podseq-Hold", "EXIT CODES:", "127   COMMAND not found", "--ready TARGET", "PODSEQ_READY_AFTER"} {
+		"/quitquitquit", "Podseq-Hold", "EXIT CODES:", "127   COMMAND not found", "--ready TARGET", "PODSEQ_READY_AFTER",
+		"share one network namespace", "--listen=none"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("podseq run --help lacks %q", want)
 		}
@@ -294,6 +298,23 @@ func TestRunExitCodes(t *testing.T) {
 				t.Errorf("no line %q on stderr", c.line)
 			}
 		})
+	}
+}
+
+// --listen=none: podseq run supervises its command without an admin server,
+// so a second podseq run in a pod needs no port of its own.
+func TestRunWithoutAdminServer(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(podseqBinary(t), "run", "--listen=none", "--log-format=json", "--", os.Args[0], "10ms", "7")
+	cmd.Env = append(os.Environ(), testHelperEnv+"=run-linger")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	_ = cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != 7 {
+		t.Errorf("exit %d, want the command's 7; stderr %q", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), `"msg":"no admin server"`) || strings.Contains(stderr.String(), `"msg":"listening"`) {
+		t.Errorf("stderr %q: want \"no admin server\", and no \"listening\"", stderr.String())
 	}
 }
 

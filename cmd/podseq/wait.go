@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -60,6 +63,12 @@ EXAMPLES:
    An app's entrypoint that starts the app once its database answers:
       command: ["/podseq", "wait", "--timeout=5m", "tcp://postgres:5432", "--", "/app", "--serve"]
 
+   A Job's app that stops its podseq run sidecar when it is done (exit code: the app's):
+      command: ["/podseq", "wait", "--shutdown", "http://localhost:15780/ready", "--", "/app", "--once"]
+
+   Debugging a pod without editing it: PODSEQ_DISABLED=true in a container's env makes
+   podseq wait say so on one line and exit 0 (or exec COMMAND) at once.
+
    A command (exec probe), with a header on an HTTP target too:
       podseq wait --exec-probe '/bin/check --quick' --header "Authorization:Bearer $TOKEN" https://api:8443/healthz
 
@@ -71,8 +80,12 @@ func waitCommand() *cli.Command {
 			Usage: "overall deadline; kubelet never times out a postStart hook, so keep it finite"},
 		&cli.BoolFlag{Name: "fail-open", EnvVars: envName("fail-open"),
 			Usage: "after the timeout print a warning and exit 0 (or exec COMMAND), for pods that must start anyway"},
+		&cli.BoolFlag{Name: "disabled", EnvVars: envName("disabled"),
+			Usage: "do not wait: say so on one line and exit 0 (or exec COMMAND) at once; set PODSEQ_DISABLED=true in a pod's env to debug it without editing its commands"},
+		&cli.BoolFlag{Name: "shutdown", EnvVars: envName("shutdown"),
+			Usage: "with -- COMMAND: run COMMAND as a child once ready (signals forwarded, as podseq run), and when it exits stop every podseq run waited on (POST /quitquitquit), then exit with COMMAND's code: a Job's app stops its sidecars"},
 		&cli.StringSliceFlag{Name: "exec-probe", EnvVars: envName("exec-probe"),
-			Usage: "`'COMMAND [ARG...]'` that is ready when it exits 0, split into words as a shell would (quotes, backslashes) and run without one (repeat for more)"},
+			Usage: "`'COMMAND [ARG...]'` that is ready when it exits 0, split into words as a shell would (quotes, backslashes) and run without one (repeat for more, or put one a line in PODSEQ_EXEC_PROBE)"},
 	}
 	flags = append(flags, probeFlags()...)
 	flags = append(flags, outputFlags()...)
@@ -88,6 +101,9 @@ func waitCommand() *cli.Command {
 }
 
 func waitAction(c *cli.Context) error {
+	if c.Bool("disabled") {
+		return waitDisabled(c)
+	}
 	opts, sched, err := probeSettings(c)
 	if err != nil {
 		return usagef(c, "%v", err)
@@ -97,9 +113,19 @@ func waitAction(c *cli.Context) error {
 		return usagef(c, "--timeout %s: must be positive (kubelet never times out a postStart hook)", timeout)
 	}
 	raw, command := splitCommand(c)
-	targets, err := parseTargets(raw, c.StringSlice("exec-probe"), opts)
+	targets, err := parseTargets(raw, repeated(c, "exec-probe"), opts)
 	if err != nil {
 		return usagef(c, "%v", err)
+	}
+	if err := unusedFlags(c, targets); err != nil {
+		return usagef(c, "%v", err)
+	}
+	if sched.InitialDelay >= timeout {
+		return usagef(c, "--initial-delay %s is not shorter than --timeout %s: the wait would end before its first attempt", sched.InitialDelay, timeout)
+	}
+	shutdown := c.Bool("shutdown")
+	if shutdown && command == nil {
+		return usagef(c, "--shutdown needs -- COMMAND: the command to run before the sidecars waited on are stopped")
 	}
 	var path string
 	if command != nil {
@@ -114,9 +140,10 @@ func waitAction(c *cli.Context) error {
 	}
 	log, closeLog := waitLogger(c, c.Bool("quiet"))
 	defer closeLog()
-	ctx, stop := cancelOnSignal(c.Context)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	sigCtx, stop := cancelOnSignal(c.Context)
+	stopSignals := sync.OnceFunc(stop)
+	defer stopSignals()
+	ctx, cancel := context.WithTimeout(sigCtx, timeout)
 	defer cancel()
 	// A podseq run in this very container whose command died: this hook dies
 	// with the container, so it says so and ends now.
@@ -128,6 +155,15 @@ func waitAction(c *cli.Context) error {
 			died(de)
 		}
 	}
+	// start starts COMMAND once the wait is over: exec'd in podseq's place,
+	// or with --shutdown run as a child, the sidecars stopped after it.
+	start := func() error {
+		if !shutdown {
+			return execCommand(path, command)
+		}
+		stopSignals() // from here on, signals are the child's
+		return runThenStop(c, command, targets, log)
+	}
 
 	progress := &probes.Progress{Every: entrypoint.ProgressEvery, Func: func(r probes.Report) {
 		log.Info(fmt.Sprintf("waiting %s: %s", r.Elapsed().Truncate(time.Millisecond), r.Pending()))
@@ -136,7 +172,7 @@ func waitAction(c *cli.Context) error {
 	elapsed := report.Elapsed().Round(time.Millisecond)
 	if err == nil {
 		log.Info(fmt.Sprintf("ready after %s (%s)", elapsed, attempts(report.Attempts())))
-		return execCommand(path, command)
+		return start()
 	}
 	// The failure line is printed even with --quiet: it is all kubelet keeps.
 	failLog, closeFailLog := waitLogger(c, false)
@@ -157,13 +193,79 @@ func waitAction(c *cli.Context) error {
 	line := fmt.Sprintf("not ready after %s: %s", timeout, report.Pending())
 	if c.Bool("fail-open") {
 		failLog.Warn(line + "; starting anyway (--fail-open)")
-		return execCommand(path, command)
+		return start()
 	}
 	failLog.Error(line)
 	if hint := podIPHint(report); hint != "" && !c.Bool("quiet") {
 		failLog.Info(hint)
 	}
+	if shutdown {
+		// The app never runs: stop the sidecars anyway, or a Job's pod
+		// would never end.
+		stopSidecars(targets, log)
+	}
 	return cli.Exit("", exitNotReady)
+}
+
+// runThenStop runs command as podseq run runs its child (signals forwarded,
+// zombies reaped), then stops every podseq run among targets, and returns
+// the command's exit code.
+func runThenStop(c *cli.Context, command []string, targets []*probes.Target, log *slog.Logger) error {
+	code, err := entrypoint.Run(c.Context, entrypoint.Config{Command: command, NoAdmin: true, Logger: log})
+	stopSidecars(targets, log)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("podseq wait: %v", err), code)
+	}
+	if code != 0 {
+		return cli.Exit("", code)
+	}
+	return nil
+}
+
+// stopTimeout bounds each POST /quitquitquit of --shutdown.
+const stopTimeout = 5 * time.Second
+
+// stopSidecars asks every podseq run among targets to stop (--shutdown).
+// A failure is a warning: the exit code stays the command's.
+func stopSidecars(targets []*probes.Target, log *slog.Logger) {
+	stopped := 0
+	for _, t := range targets {
+		if !t.IsPodseqRun() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		err := probes.StopPodseqRun(ctx, t)
+		cancel()
+		if err != nil {
+			log.Warn(fmt.Sprintf("--shutdown: could not stop %s: %v", t, err))
+			continue
+		}
+		stopped++
+		log.Info(fmt.Sprintf("--shutdown: stopped the podseq run of %s", t))
+	}
+	if stopped == 0 && !slices.ContainsFunc(targets, (*probes.Target).IsPodseqRun) {
+		log.Warn("--shutdown: no target is a podseq run admin endpoint (http://localhost:15780/ready): nothing to stop")
+	}
+}
+
+// waitDisabled is the off switch: nothing is checked or waited for, one line
+// says so (even with --quiet: a switch left on must show), and the command
+// after --, if any, is exec'd.
+func waitDisabled(c *cli.Context) error {
+	raw, command := splitCommand(c)
+	what := "exiting 0"
+	if command != nil {
+		what = "exec " + probes.QuoteCommand(command)
+	}
+	fmt.Fprintf(c.App.ErrWriter, "podseq: wait disabled by --disabled or PODSEQ_DISABLED: not waiting for %s; %s\n", plural(len(raw)+len(repeated(c, "exec-probe")), "target"), what)
+	if command == nil {
+		return nil
+	}
+	path, err := lookCommand(command)
+	if err != nil {
+		return err
+	}
+	return execCommand(path, command)
 }
 
 // lookCommand finds the COMMAND after -- in PATH before the wait starts: a
@@ -206,31 +308,26 @@ func cannotExec(name string, err error) error {
 }
 
 // attempts says "1 attempt" or "N attempts".
-func attempts(n int) string {
+func attempts(n int) string { return plural(n, "attempt") }
+
+// plural says "1 thing" or "N things".
+func plural(n int, thing string) string {
 	if n == 1 {
-		return "1 attempt"
+		return "1 " + thing
 	}
-	return fmt.Sprintf("%d attempts", n)
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 // podIPHint explains, after the failure line, the one deadlock podseq cannot
 // break itself: a local sidecar that needs the pod's IP, which kubelet does not
-// publish while a postStart hook runs.
+// publish while a postStart hook runs. It is given only where that can be the
+// cause: inside a pod (KUBERNETES_SERVICE_HOST, which kubelet sets in every
+// container), for a loopback target refused or timed out.
 func podIPHint(r probes.Report) string {
-	network := false
-	for _, s := range r.Targets {
-		if s.Ready {
-			continue
-		}
-		if !s.Target.Local {
-			return "" // a remote dependency: the pod IP is not the problem
-		}
-		switch s.Target.Kind {
-		case "http", "https", "tcp", "grpc", "grpcs":
-			network = true
-		}
+	if os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+		return ""
 	}
-	if !network {
+	if !slices.ContainsFunc(r.Targets, probes.MayNeedPodIP) {
 		return ""
 	}
 	return "hint: if this sidecar needs the pod IP (a CNI, a mesh control plane), it never gets it " +

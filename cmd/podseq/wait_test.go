@@ -249,6 +249,18 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"unterminated quote", []string{"--exec-probe", "sh -c 'exit 0"}, "--exec-probe: command \"sh -c 'exit 0\": unterminated ' quote"},
 		{"missing exec probe", []string{"--exec-probe", "/nonexistent/check"}, "/nonexistent/check"},
 		{"unknown flag", []string{"--nope", "tcp://127.0.0.1:1"}, "unknown flag"},
+		{"IPv6 without brackets", []string{"tcp://fe80::1"}, `bad target "tcp://fe80::1": an IPv6 address needs brackets around it, as in tcp://[::1]:8080`},
+		{"host name too long", []string{"tcp://" + strings.Repeat("a", 100000) + ":1"}, "100000 characters long, longer than DNS allows (253)"},
+		{"CA file and no verification", []string{"--ca-file", "/etc/ca.pem", "--insecure-skip-verify", "https://127.0.0.1:1/"}, "--ca-file and --insecure-skip-verify exclude each other"},
+		{"bad CA file, http target", []string{"--ca-file", "/nonexistent/ca.pem", "http://127.0.0.1:1/"}, "podseq wait: --ca-file: open /nonexistent/ca.pem: no such file or directory"},
+		{"CA file without a certificate", []string{"--ca-file", "/dev/null", "tcp://127.0.0.1:1"}, "--ca-file /dev/null: no PEM certificate in it"},
+		{"status, no HTTP target", []string{"--status", "204", "tcp://127.0.0.1:1", "grpc://127.0.0.1:1"}, "podseq wait: --status is for http:// and https:// targets, and no target is one"},
+		{"body, no HTTP target", []string{"--body-contains", "ok", "tcp://127.0.0.1:1"}, "--body-contains is for http:// and https:// targets"},
+		{"regex, no HTTP target", []string{"--body-regex", "ok", "--exec-probe", "true"}, "--body-regex is for http:// and https:// targets"},
+		{"header, no HTTP target", []string{"--header", "X-A:1", "tcp://127.0.0.1:1"}, "--header is for http:// and https:// targets"},
+		{"insecure, no TLS target", []string{"--insecure-skip-verify", "http://127.0.0.1:1/"}, "--insecure-skip-verify is for https:// and grpcs:// targets"},
+		{"initial delay past timeout", []string{"--initial-delay", "5s", "--timeout", "2s", "tcp://127.0.0.1:1"}, "--initial-delay 5s is not shorter than --timeout 2s: the wait would end before its first attempt"},
+		{"zero period", []string{"--period=0", "tcp://127.0.0.1:1"}, "--period 0s: must be at least 1ms (leave --period out for the default schedule)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -258,10 +270,20 @@ func TestWaitUsageErrors(t *testing.T) {
 			if code != exitUsage || stdout != "" || len(lines) != 1 {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want 2, one line on stderr", code, stdout, stderr)
 			}
-			if !strings.HasPrefix(lines[0], "podseq wait: ") || !strings.Contains(lines[0], tt.want) {
+			if !strings.HasPrefix(lines[0], "podseq wait: ") || !strings.Contains(lines[0], tt.want) || len(lines[0]) > 500 {
 				t.Errorf("line %q, want \"podseq wait: ...%s...\"", lines[0], tt.want)
 			}
 		})
+	}
+}
+
+// A probe flag that no target uses is let be when it comes from the
+// environment: a container's env reaches both its podseq run and its hook.
+func TestWaitUnusedFlagFromEnv(t *testing.T) {
+	t.Setenv("PODSEQ_STATUS", "204")
+	t.Setenv("PODSEQ_HEADER", "X-A:1")
+	if code, _, stderr := runInProcess("wait", "--quiet", "tcp://"+listening(t)); code != exitOK {
+		t.Errorf("PODSEQ_STATUS with a tcp target: exit %d, stderr %q; want 0", code, stderr)
 	}
 }
 
@@ -620,5 +642,219 @@ func TestWaitCommandCannotExec(t *testing.T) {
 		if lines := stderrLines(stderr); code != tt.code || stdout != "" || len(lines) != 1 || !strings.Contains(lines[0], tt.want) {
 			t.Errorf("-- %s: exit %d, stdout %q, stderr %q; want %d and one line with %q", tt.command, code, stdout, stderr, tt.code, tt.want)
 		}
+	}
+}
+
+// The environment variable of a repeatable flag holds one value a line, and
+// commas stay inside their value.
+func TestRepeatableFlagsFromEnv(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(fmt.Sprintf("%q %q", r.Header.Values("X-A"), r.Header.Values("X-B")))
+	}))
+	defer srv.Close()
+	t.Setenv("PODSEQ_HEADER", "X-A:1,2\r\n\nX-B: b\n")
+	if code, _, stderr := runInProcess("wait", "--quiet", "--timeout=20s", srv.URL+"/a,b"); code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if want := `["1,2"] ["b"]`; got.Load() != want {
+		t.Errorf("PODSEQ_HEADER of two lines: the server saw X-A, X-B = %v, want %s", got.Load(), want)
+	}
+
+	os.Unsetenv("PODSEQ_HEADER") // t.Setenv restores it
+	t.Setenv("PODSEQ_EXEC_PROBE", "true\nsh -c 'exit 4'")
+	code, _, stderr := runInProcess("wait", "--timeout=300ms")
+	if lines := stderrLines(stderr); code != exitNotReady || len(lines) == 0 || !strings.Contains(lines[0], ": exec sh -c exit 4: exit status 4 (") || strings.Contains(lines[0], "exec true") {
+		t.Errorf("PODSEQ_EXEC_PROBE of two lines: exit %d, stderr %q; want 1, only the second not ready", code, stderr)
+	}
+	os.Unsetenv("PODSEQ_EXEC_PROBE")
+
+	// podseq run --ready: the second line is a target of its own, and is
+	// checked as one.
+	t.Setenv("PODSEQ_READY", "http://127.0.0.1:1/a,b\nftp://127.0.0.1:1")
+	code, _, stderr = runInProcess("run", "--listen=127.0.0.1:0", "--", "true")
+	if lines := stderrLines(stderr); code != exitUsage || len(lines) != 1 || !strings.Contains(lines[0], `bad target "ftp://127.0.0.1:1": unknown scheme`) {
+		t.Errorf("PODSEQ_READY of two lines: exit %d, stderr %q; want 2 naming the second", code, stderr)
+	}
+}
+
+// PODSEQ_DISABLED=true: wait returns 0 at once, whatever it was to wait for,
+// and says so on one line, even with --quiet.
+func TestWaitDisabled(t *testing.T) {
+	t.Setenv("PODSEQ_DISABLED", "true")
+	code, stdout, stderr := runInProcess("wait", "--quiet", "--timeout=1h", "tcp://"+refused(t), "file:///nonexistent/ready")
+	want := "podseq: wait disabled by --disabled or PODSEQ_DISABLED: not waiting for 2 targets; exiting 0\n"
+	if code != exitOK || stdout != "" || stderr != want {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 0 and %q", code, stdout, stderr, want)
+	}
+	// With -- COMMAND the command still runs: in podseq's place.
+	var out, errb bytes.Buffer
+	cmd := exec.Command(podseqBinary(t), "wait", "--timeout=1h", "tcp://"+refused(t), "--", os.Args[0], "5")
+	cmd.Env = append(os.Environ(), testHelperEnv+"=exec-report")
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	_ = cmd.Run()
+	if got := cmd.ProcessState.ExitCode(); got != 5 || !strings.HasPrefix(out.String(), fmt.Sprintf("pid %d ", cmd.Process.Pid)) ||
+		!strings.HasPrefix(errb.String(), "podseq: wait disabled by --disabled or PODSEQ_DISABLED: not waiting for 1 target; exec ") {
+		t.Errorf("disabled with -- COMMAND: exit %d, stdout %q, stderr %q; want the command's 5 and output", got, out.String(), errb.String())
+	}
+	t.Setenv("PODSEQ_DISABLED", "false")
+	if code, _, _ := runInProcess("wait", "--quiet", "--timeout=200ms", "tcp://"+refused(t)); code != exitNotReady {
+		t.Errorf("PODSEQ_DISABLED=false: exit %d, want 1", code)
+	}
+}
+
+// podseq wait --shutdown TARGET -- COMMAND: a Job's app. Once the sidecar (a
+// real podseq run) is ready the command runs as a child; when it exits the
+// sidecar is stopped through its /quitquitquit, and wait exits with the
+// command's code.
+func TestWaitShutdown(t *testing.T) {
+	t.Parallel()
+	sidecar := startPodseqRun(t, nil, "--ready-after=50ms")
+	other := startPodseqRun(t, nil, "--ready-after=10ms")
+	addr := sidecar.addr()
+	other.addr()
+	app := startPodseq(t, []string{testHelperEnv + "=exec-report"}, "wait", "--shutdown", "--timeout=20s",
+		"http://"+addr+"/ready", "tcp://"+listening(t), "--", os.Args[0], "3", "arg")
+	code, stderr := app.wait(t)
+	if code != 3 {
+		t.Errorf("exit %d, want the command's 3; stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "exec-report runs\n") || !strings.Contains(stderr, "podseq: --shutdown: stopped the podseq run of http://"+addr+"/ready\n") {
+		t.Errorf("stderr:\n%s\nwant the command's line, then the sidecar stopped", stderr)
+	}
+	if got := sidecar.wait(); got != 0 {
+		t.Errorf("the sidecar exited %d, want 0 (stopped by /quitquitquit)", got)
+	}
+	if sidecar.record("stopping") == nil {
+		t.Error("the sidecar never said it was stopping")
+	}
+	// A podseq run that was not waited on is left alone.
+	select {
+	case <-other.exited:
+		t.Errorf("a podseq run that was not a target exited %d", other.code)
+	default:
+	}
+}
+
+// SIGTERM to podseq wait --shutdown goes to the command; when it has died of
+// it the sidecar is stopped too, and wait exits 143 as the command did.
+func TestWaitShutdownForwardsSignals(t *testing.T) {
+	t.Parallel()
+	sidecar := startPodseqRun(t, nil, "--ready-after=10ms")
+	app := startPodseq(t, []string{testHelperEnv + "=run-linger"}, "wait", "--shutdown", "--timeout=20s",
+		"http://"+sidecar.addr()+"/ready", "--", os.Args[0], "1h", "0")
+	app.waitLog(t, "podseq: started pid=")
+	if err := app.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := app.wait(t); code != 143 {
+		t.Errorf("exit %d, want 143; stderr:\n%s", code, stderr)
+	}
+	if got := sidecar.wait(); got != 0 {
+		t.Errorf("the sidecar exited %d, want 0 (stopped by /quitquitquit)", got)
+	}
+}
+
+// --shutdown without a command to run is a usage error; with targets that
+// are no podseq run a warning says that nothing was stopped.
+func TestWaitShutdownUsage(t *testing.T) {
+	t.Parallel()
+	code, _, stderr := runInProcess("wait", "--shutdown", "tcp://127.0.0.1:1")
+	if want := "podseq wait: --shutdown needs -- COMMAND: the command to run before the sidecars waited on are stopped\n"; code != exitUsage || stderr != want {
+		t.Errorf("exit %d, stderr %q; want 2, %q", code, stderr, want)
+	}
+	code, _, stderr = runInProcess("wait", "--shutdown", "tcp://"+listening(t), "--", "true")
+	if code != 0 || !strings.Contains(stderr, "podseq: --shutdown: no target is a podseq run admin endpoint") {
+		t.Errorf("exit %d, stderr %q; want 0 and a warning", code, stderr)
+	}
+}
+
+// The pod-IP hint follows the failure line only where the pod IP can be the
+// cause: inside a pod, for a loopback network target that refused or timed
+// out; never for an answer such as a 404 or a TLS error, nor outside a pod.
+func TestWaitPodIPHint(t *testing.T) {
+	notFound := httptest.NewServer(http.NotFoundHandler())
+	defer notFound.Close()
+	// Accepts connections and never answers: every attempt times out.
+	silent := listening(t)
+	remote := "tcp://192.0.2.1:5432" // TEST-NET-1: never routed
+	hint := "podseq: hint: if this sidecar needs the pod IP"
+	for _, tt := range []struct {
+		name  string
+		inPod bool
+		args  []string
+		hint  bool
+	}{
+		{"refused, in a pod", true, []string{"tcp://" + refused(t)}, true},
+		{"timed out, in a pod", true, []string{"--attempt-timeout=20ms", "http://" + silent + "/ready"}, true},
+		{"refused and remote, in a pod", true, []string{"--attempt-timeout=20ms", "tcp://" + refused(t), remote}, true},
+		{"404, in a pod", true, []string{notFound.URL + "/ready"}, false},
+		{"TLS error, in a pod", true, []string{"https://" + strings.TrimPrefix(notFound.URL, "http://") + "/ready"}, false},
+		{"remote only, in a pod", true, []string{"--attempt-timeout=20ms", remote}, false},
+		{"refused, outside a pod", false, []string{"tcp://" + refused(t)}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.inPod {
+				t.Setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+			} else {
+				t.Setenv("KUBERNETES_SERVICE_HOST", "")
+			}
+			code, _, stderr := runInProcess(append([]string{"wait", "--timeout=300ms"}, tt.args...)...)
+			if code != exitNotReady {
+				t.Fatalf("exit %d, stderr %q; want 1", code, stderr)
+			}
+			if got := strings.Contains(stderr, hint); got != tt.hint {
+				t.Errorf("hint shown %v, want %v; stderr %q", got, tt.hint, stderr)
+			}
+		})
+	}
+}
+
+// Messages say what is wrong in the user's own terms.
+func TestMessagesThatMisledBefore(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		line string // the whole line
+	}{
+		{[]string{"--bogus"}, "podseq: unknown flag --bogus (see podseq --help)"},
+		{[]string{"wait", "-v", "tcp://127.0.0.1:1"}, "podseq wait: unknown flag -v (see podseq wait --help)"},
+		{[]string{"wait", "--fail-open=maybe", "tcp://127.0.0.1:1"}, `podseq wait: --fail-open="maybe": want true or false (see podseq wait --help)`},
+		{[]string{"wait", "--timeout=10000000h", "tcp://127.0.0.1:1"}, `podseq wait: --timeout "10000000h": too long: a duration is at most 2562047h (about 292 years) (see podseq wait --help)`},
+		{[]string{"wait", "--timeout=5", "tcp://127.0.0.1:1"}, `podseq wait: --timeout "5": want a duration such as 500ms, 5s or 2m (see podseq wait --help)`},
+		{[]string{"wait", "file:relative/path"}, `podseq wait: bad target "file:relative/path": write file:// and an absolute path, as in file:///relative/path (a relative path means nothing to a hook: it runs in the container's working directory, whatever that is)`},
+		{[]string{"wait", "\u2014timeout=1s", "tcp://127.0.0.1:1"}, "podseq wait: \"\u2014timeout=1s\" looks like a flag written with a typographic dash (\u2014), as word processors and chat apps turn -- into: write --timeout=1s"},
+		{[]string{"wait", "--header", "Authorization Bearer s3cret", "http://127.0.0.1:1/"}, `podseq wait: --header "Authorization ...": want NAME:VALUE, with a colon after the name`},
+		{[]string{"wait", "--header", "AuthorizationBearers3cret", "http://127.0.0.1:1/"}, `podseq wait: --header (25 characters, not shown): want NAME:VALUE, with a colon after the name`},
+		{[]string{"wait", "--header", "Authorization Bearer s3cret:x", "http://127.0.0.1:1/"}, `podseq wait: --header "Authorization ...": the name holds " ", which no header name holds`},
+	} {
+		code, stdout, stderr := runInProcess(tt.args...)
+		if code != exitUsage || stdout != "" || stderr != tt.line+"\n" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and\n%s", tt.args, code, stdout, stderr, tt.line)
+		}
+	}
+}
+
+// Help, however asked for, is help: exit 0, on stdout.
+func TestHelpHoweverAsked(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help"}, "podseq - put the containers of a Kubernetes pod in order"},
+		{[]string{"help", "wait"}, "podseq wait - wait until every target is ready"},
+		{[]string{"wait", "help"}, "podseq wait - wait until every target is ready"},
+		{[]string{"wait", "--timeout=1s", "-h", "tcp://127.0.0.1:1"}, "podseq wait - wait until every target is ready"},
+		{[]string{"run", "--ready-after=1s", "--help"}, "podseq run - supervise a sidecar"},
+		{[]string{"install", "/tmp", "-h"}, "podseq install - copy podseq"},
+	} {
+		code, stdout, stderr := runInProcess(tt.args...)
+		if code != 0 || stderr != "" || !strings.Contains(stdout, tt.want) {
+			t.Errorf("%q: exit %d, stderr %q, stdout starting %.80q; want 0 and %q", tt.args, code, stderr, stdout, tt.want)
+		}
+	} // After --, -h is the command's.
+	if code, stdout, _ := runInProcess("wait", "--timeout=200ms", "--quiet", "tcp://"+refused(t), "--", "true", "-h"); code != exitNotReady || stdout != "" {
+		t.Errorf("-h after --: exit %d, stdout %.80q; want 1 (not ready) and no help", code, stdout)
 	}
 }

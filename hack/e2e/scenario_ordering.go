@@ -137,55 +137,71 @@ func podDiag(t *T, b *PodBuilder) string {
 	return describePod(p)
 }
 
-func orderingJob(t *T) error {
-	b, dir, err := orderingPod(t, "job.yaml", "Job", "ordering-job")
-	if err != nil {
-		return err
-	}
+// runJob starts a Job's pod, waits for it to finish and wants it Succeeded,
+// then runs check while the pod is still listed, and stops it.
+func runJob(t *T, b *PodBuilder, check func() error) error {
 	if err := b.Start(); err != nil {
 		return err
 	}
 	defer t.Stop(b)
+	phase, err := jobSucceeded(t, b)
+	if err != nil {
+		return err
+	}
+	t.Figure("phase", "%s", phase)
+	return check()
+}
+
+// jobSucceeded waits for a Job's pod to finish and wants it Succeeded.
+func jobSucceeded(t *T, b *PodBuilder) (corev1.PodPhase, error) {
 	var phase corev1.PodPhase
-	err = poll(t.Ctx, 90*time.Second, 100*time.Millisecond, func() error {
+	err := poll(t.Ctx, 90*time.Second, 100*time.Millisecond, func() error {
 		p, err := t.Node.Pod(t.Ctx, b.Name)
 		if err != nil || p == nil {
 			return fmt.Errorf("pod not listed yet (%v)", err)
 		}
-		phase = p.Status.Phase
-		if phase == corev1.PodSucceeded || phase == corev1.PodFailed {
+		if phase = p.Status.Phase; phase == corev1.PodSucceeded || phase == corev1.PodFailed {
 			return nil
 		}
 		return fmt.Errorf("phase %s", phase)
 	})
 	if err != nil {
-		return fmt.Errorf("the Job's pod did not finish: %w; %s", err, podDiag(t, b))
+		return phase, fmt.Errorf("the Job's pod did not finish: %w; %s", err, podDiag(t, b))
 	}
 	if phase != corev1.PodSucceeded {
-		return fmt.Errorf("the Job's pod is %s, want Succeeded; %s", phase, podDiag(t, b))
+		return phase, fmt.Errorf("the Job's pod is %s, want Succeeded; %s", phase, podDiag(t, b))
 	}
-	app, err := readGrave(dir, "app")
+	return phase, nil
+}
+
+func orderingJob(t *T) error {
+	b, dir, err := orderingPod(t, "job.yaml", "Job", "ordering-job")
 	if err != nil {
 		return err
 	}
-	proxy, err := readGrave(dir, "proxy")
-	if err != nil {
-		return err
-	}
-	switch {
-	case app.state != "died" || app.exitCode != "0":
-		return fmt.Errorf("app's tombstone: %+v, want died with exit code 0", app)
-	case proxy.state != "died":
-		return fmt.Errorf("proxy's tombstone: %+v, want died", proxy)
-	case app.born.Before(proxy.ready):
-		return fmt.Errorf("app born %s before the proxy was ready %s", app.born, proxy.ready)
-	case proxy.died.Before(app.died):
-		return fmt.Errorf("proxy died %s before the app %s", proxy.died, app.died)
-	}
-	t.Figure("phase", "%s", phase)
-	t.Figure("proxy ready→app born", "%s", ms(app.born.Sub(proxy.ready)))
-	t.Figure("app died→proxy's httpd died", "%s", ms(proxy.died.Sub(app.died)))
-	return nil
+	return runJob(t, b, func() error {
+		app, err := readGrave(dir, "app")
+		if err != nil {
+			return err
+		}
+		proxy, err := readGrave(dir, "proxy")
+		if err != nil {
+			return err
+		}
+		switch {
+		case app.state != "died" || app.exitCode != "0":
+			return fmt.Errorf("app's tombstone: %+v, want died with exit code 0", app)
+		case proxy.state != "died":
+			return fmt.Errorf("proxy's tombstone: %+v, want died", proxy)
+		case app.born.Before(proxy.ready):
+			return fmt.Errorf("app born %s before the proxy was ready %s", app.born, proxy.ready)
+		case proxy.died.Before(app.died):
+			return fmt.Errorf("proxy died %s before the app %s", proxy.died, app.died)
+		}
+		t.Figure("proxy ready→app born", "%s", ms(app.born.Sub(proxy.ready)))
+		t.Figure("app died→proxy's httpd died", "%s", ms(proxy.died.Sub(app.died)))
+		return nil
+	})
 }
 
 func orderingDrain(t *T) error {
