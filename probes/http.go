@@ -37,6 +37,8 @@ type httpProber struct {
 	hold time.Duration
 	last *http.Response // headers of the latest response, body closed
 	body []byte         // reused body buffer
+	// sent counts the requests of the latest attempt, redirects included.
+	sent int
 }
 
 func newHTTP(u *url.URL, o *Options) (Prober, error) {
@@ -63,16 +65,18 @@ func newHTTP(u *url.URL, o *Options) (Prober, error) {
 		DisableCompression:  true,
 		IdleConnTimeout:     90 * time.Second,
 	}
+	var p *httpProber
 	client := &http.Client{
 		Transport: transport,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= maxRedirects {
 				return fmt.Errorf("stopped after %d redirects", maxRedirects)
 			}
+			p.sent++ // the redirect is followed: one more request
 			return nil
 		},
 	}
-	return &httpProber{
+	p = &httpProber{
 		url:  u.String(),
 		opts: o,
 		client: &retryablehttp.Client{
@@ -84,7 +88,8 @@ func newHTTP(u *url.URL, o *Options) (Prober, error) {
 			ErrorHandler: retryablehttp.PassthroughErrorHandler,
 		},
 		body: make([]byte, MaxBodyBytes),
-	}, nil
+	}
+	return p, nil
 }
 
 // tlsConfig builds the TLS settings of https and grpcs targets.
@@ -107,6 +112,10 @@ func tlsConfig(o *Options) (*tls.Config, error) {
 // Hold is the hold the target grants, once it said it is a podseq admin
 // endpoint; zero before.
 func (p *httpProber) Hold() time.Duration { return p.hold }
+
+// Requests is how many requests the latest attempt sent: one, plus one per
+// redirect it followed.
+func (p *httpProber) Requests() int { return p.sent }
 
 // LastResponse returns the latest response (headers only), for Retry-After.
 func (p *httpProber) LastResponse() *http.Response { return p.last }
@@ -139,6 +148,7 @@ func (p *httpProber) Check(ctx context.Context) error {
 			req.Host = vs[0]
 		}
 	}
+	p.sent = 1
 	resp, err := p.client.Do(req)
 	if err != nil {
 		p.last = nil
