@@ -247,20 +247,7 @@ func TestWaitRedirectLoopPaced(t *testing.T) {
 	})
 	tg := mustParse(t, url+"/loop", Options{})
 	const period = 20 * time.Millisecond
-	var mu sync.Mutex
-	var starts []time.Time
-	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
-	defer cancel()
-	_, err := Wait(ctx, []*Target{tg}, Schedule{Period: period}, func(a Attempt) {
-		mu.Lock()
-		defer mu.Unlock()
-		starts = append(starts, a.Start)
-	}, nil)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Wait = %v, want the deadline", err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	starts := attemptStarts(t, tg, Schedule{Period: period}, 1500*time.Millisecond)
 	if len(starts) < 3 {
 		t.Fatalf("%d attempts in 1.5s, want several", len(starts))
 	}
@@ -289,20 +276,7 @@ func TestWaitPaceGrows(t *testing.T) {
 	})
 	tg := mustParse(t, url+"/", Options{})
 	const wait = 2 * time.Second
-	var mu sync.Mutex
-	var starts []time.Time
-	ctx, cancel := context.WithTimeout(t.Context(), wait)
-	defer cancel()
-	_, err := Wait(ctx, []*Target{tg}, Schedule{}, func(a Attempt) {
-		mu.Lock()
-		defer mu.Unlock()
-		starts = append(starts, a.Start)
-	}, nil)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Wait = %v, want the deadline", err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	starts := attemptStarts(t, tg, Schedule{}, wait)
 	p := localPace(t)
 	for i := 1; i < len(starts); i++ {
 		// The loop counts the wait from before the first attempt, so it is
@@ -315,4 +289,25 @@ func TestWaitPaceGrows(t *testing.T) {
 	if most := len(simulate(p, wait, 1)); len(starts) > most {
 		t.Errorf("%d attempts in %s, want at most %d (a fixed 5ms period: about 400)", len(starts), wait, most)
 	}
+}
+
+// attemptStarts waits for tg, which never turns ready, until the deadline d
+// and returns when each attempt started.
+func attemptStarts(t *testing.T, tg *Target, s Schedule, d time.Duration) []time.Time {
+	t.Helper()
+	var mu sync.Mutex
+	var starts []time.Time
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	_, err := Wait(ctx, []*Target{tg}, s, func(a Attempt) {
+		mu.Lock()
+		defer mu.Unlock()
+		starts = append(starts, a.Start)
+	}, nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait = %v, want the deadline", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return starts
 }
