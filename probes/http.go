@@ -121,6 +121,7 @@ func (p *httpProber) Requests() int { return p.sent }
 func (p *httpProber) LastResponse() *http.Response { return p.last }
 
 func (p *httpProber) Check(ctx context.Context) error {
+	p.sent = 0
 	target := p.url
 	if p.hold > 0 {
 		d := p.hold

@@ -332,7 +332,7 @@ func probeTarget(ctx context.Context, t *Target, s Schedule, observe Observer, u
 	// the target.
 	cut := func() bool { return ctx.Err() != nil || hasDeadline && !time.Now().Before(deadline) }
 	retry, _ := t.Prober.(RetryAfterer)
-	pace, readyPeriod := s.pace(t), s.readyPeriod()
+	pacer, readyPeriod := s.pace(t), s.readyPeriod()
 	successNeeded, failuresNeeded := s.successThreshold(), s.failureThreshold()
 	attempts, successes, failures, ramp := 0, 0, 0, 0
 	ready := false
@@ -389,7 +389,7 @@ func probeTarget(ctx context.Context, t *Target, s Schedule, observe Observer, u
 			if retry != nil {
 				resp = retry.LastResponse()
 			}
-			next = pace.interval(start.Sub(notReadySince), ramp, requests(t.Prober), resp)
+			next = pacer.interval(start.Sub(notReadySince), ramp, requests(t.Prober), resp)
 			ramp++
 		}
 		if held && holder.Hold() != 0 && end.Sub(start) >= next {
