@@ -79,8 +79,8 @@ type bench struct {
 	only     map[string]bool // the sections to run; all when empty
 }
 
-// section reports whether the section name is to be run.
-func (b *bench) section(name string) bool { return len(b.only) == 0 || b.only[name] }
+// wants reports whether the section name is to be run.
+func (b *bench) wants(name string) bool { return len(b.only) == 0 || b.only[name] }
 
 // poller is one way to wait: podseq wait with some flags, or the reference
 // poller.
@@ -111,11 +111,7 @@ type sample struct {
 }
 
 func (b *bench) all(waits, delays []time.Duration, periods []string) error {
-	fmt.Printf("# podseq bench (%d runs per cell, %d rounds of the long waits, %s)\n", b.runs, b.longRuns, time.Now().UTC().Format(time.RFC3339))
-	sections := []struct {
-		name, title string
-		run         func() error
-	}{
+	sections := []section{
 		{"gentle", "A gentler poll: requests, CPU and overshoot by wait (http target on loopback)", func() error { return b.gentle(waits) }},
 		{"redirect", "Redirect loop: requests a never-ready target that redirects to itself answers over a 3 s timeout", func() error {
 			return b.redirectLoop([]poller{gentle, {name: "podseq --period 5ms", args: previous.args}})
@@ -130,8 +126,14 @@ func (b *bench) all(waits, delays []time.Duration, periods []string) error {
 		}},
 		{"process", "Whole process", b.process},
 	}
+	for name := range b.only {
+		if !slices.ContainsFunc(sections, func(sec section) bool { return sec.name == name }) {
+			return fmt.Errorf("-only %s: no such section", name)
+		}
+	}
+	fmt.Printf("# podseq bench (%d runs per cell, %d rounds of the long waits, %s)\n", b.runs, b.longRuns, time.Now().UTC().Format(time.RFC3339))
 	for _, sec := range sections {
-		if !b.section(sec.name) {
+		if !b.wants(sec.name) {
 			continue
 		}
 		fmt.Printf("\n## %s\n\n", sec.title)
@@ -140,6 +142,12 @@ func (b *bench) all(waits, delays []time.Duration, periods []string) error {
 		}
 	}
 	return nil
+}
+
+// section is one table (or a few) of the bench.
+type section struct {
+	name, title string
+	run         func() error
 }
 
 // gentle compares the default schedule, the previous one and the reference
