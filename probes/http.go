@@ -38,6 +38,8 @@ type httpProber struct {
 	hold time.Duration
 	last *http.Response // headers of the latest response, body closed
 	body []byte         // reused body buffer
+	// sent counts the requests of the latest attempt, redirects included.
+	sent int
 }
 
 func newHTTP(u *url.URL, o *Options) (Prober, error) {
@@ -67,16 +69,18 @@ func newHTTP(u *url.URL, o *Options) (Prober, error) {
 		// net/http's default is 10 MiB.
 		MaxResponseHeaderBytes: MaxHeaderBytes,
 	}
+	var p *httpProber
 	client := &http.Client{
 		Transport: transport,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= maxRedirects {
 				return fmt.Errorf("stopped after %d redirects", maxRedirects)
 			}
+			p.sent++ // the redirect is followed: one more request
 			return nil
 		},
 	}
-	return &httpProber{
+	p = &httpProber{
 		url:  u.String(),
 		opts: o,
 		client: &retryablehttp.Client{
@@ -88,7 +92,8 @@ func newHTTP(u *url.URL, o *Options) (Prober, error) {
 			ErrorHandler: retryablehttp.PassthroughErrorHandler,
 		},
 		body: make([]byte, MaxBodyBytes),
-	}, nil
+	}
+	return p, nil
 }
 
 // tlsConfig builds the TLS settings of https and grpcs targets.
@@ -112,10 +117,15 @@ func tlsConfig(o *Options) (*tls.Config, error) {
 // endpoint; zero before.
 func (p *httpProber) Hold() time.Duration { return p.hold }
 
+// Requests is how many requests the latest attempt sent: one, plus one per
+// redirect it followed.
+func (p *httpProber) Requests() int { return p.sent }
+
 // LastResponse returns the latest response (headers only), for Retry-After.
 func (p *httpProber) LastResponse() *http.Response { return p.last }
 
 func (p *httpProber) Check(ctx context.Context) error {
+	p.sent = 0
 	target := p.url
 	if p.hold > 0 {
 		d := p.hold
@@ -143,6 +153,7 @@ func (p *httpProber) Check(ctx context.Context) error {
 			req.Host = vs[0]
 		}
 	}
+	p.sent = 1
 	resp, err := p.client.Do(req)
 	if err != nil {
 		p.last = nil

@@ -8,15 +8,13 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/hashicorp/go-retryablehttp"
 )
 
 // The default schedule. Attempts on one target start FirstInterval apart and
 // the interval doubles after each failure up to the period: a target that is
-// already ready is seen at once, a local one at most DefaultLocalPeriod after it
-// turns ready, and a remote one (a database an init container waits for) is
-// asked at most once a second.
+// already ready is seen at once, a local one at most DefaultLocalPeriod (or 1 %
+// of the wait so far, see PeriodGrowth) after it turns ready, and a remote one
+// (a database an init container waits for) is asked at most once a second.
 const (
 	// FirstInterval is the interval after the first failed attempt.
 	FirstInterval = time.Millisecond
@@ -42,7 +40,7 @@ type Schedule struct {
 	InitialDelay time.Duration
 	// Period is the longest interval between the starts of two attempts on one
 	// target. Zero picks DefaultLocalPeriod, DefaultExecPeriod or
-	// DefaultRemotePeriod by target.
+	// DefaultRemotePeriod by target, growing with the wait (PeriodGrowth).
 	Period time.Duration
 	// AttemptTimeout bounds one attempt. Zero means DefaultAttemptTimeout.
 	AttemptTimeout time.Duration
@@ -327,6 +325,9 @@ func (b *board) probeAll(ctx context.Context, targets []*Target, s Schedule, obs
 // attempt's end, the attempts so far and the attempt's error; it stops when
 // update returns true or ctx is done.
 func probeTarget(ctx context.Context, t *Target, s Schedule, observe Observer, update func(ready bool, at time.Time, attempts int, err error) bool) {
+	// notReadySince is when the target was first, or last, seen not ready:
+	// the pace grows with the time since.
+	notReadySince := time.Now()
 	timer := time.NewTimer(s.InitialDelay)
 	defer timer.Stop()
 	select {
@@ -341,7 +342,7 @@ func probeTarget(ctx context.Context, t *Target, s Schedule, observe Observer, u
 	// the target.
 	cut := func() bool { return ctx.Err() != nil || hasDeadline && !time.Now().Before(deadline) }
 	retry, _ := t.Prober.(RetryAfterer)
-	period, readyPeriod := s.period(t), s.readyPeriod()
+	pacer, readyPeriod := s.pace(t), s.readyPeriod()
 	successNeeded, failuresNeeded := s.successThreshold(), s.failureThreshold()
 	attempts, successes, failures, ramp := 0, 0, 0, 0
 	ready := false
@@ -387,7 +388,7 @@ func probeTarget(ctx context.Context, t *Target, s Schedule, observe Observer, u
 		} else {
 			successes, failures = 0, failures+1
 			if ready && failures >= failuresNeeded {
-				ready, ramp = false, 0
+				ready, ramp, notReadySince = false, 0, end
 			}
 		}
 		if update(ready, end, attempts, err) || cut() {
@@ -402,9 +403,7 @@ func probeTarget(ctx context.Context, t *Target, s Schedule, observe Observer, u
 			if retry != nil {
 				resp = retry.LastResponse()
 			}
-			// The ramp: FirstInterval doubling up to the period, or what a
-			// 429/503 Retry-After asks for, never more than the period.
-			next = min(retryablehttp.DefaultBackoff(FirstInterval, period, ramp, resp), period)
+			next = pacer.interval(start.Sub(notReadySince), ramp, requests(t.Prober), resp)
 			ramp++
 		}
 		if held && holder.Hold() != 0 && end.Sub(start) >= next {

@@ -36,8 +36,8 @@ func envName(flag string) []string {
 func probeFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.DurationFlag{Name: "period", Category: catSchedule, EnvVars: envName("period"),
-			Usage:       "longest interval between two attempts on one target; attempts start 1ms apart and the interval doubles up to it",
-			DefaultText: "5ms for loopback, unix, file and tombstone targets, 100ms for commands, 1s for remote targets"},
+			Usage:       "longest interval between two attempts on one target; attempts start 1ms apart and the interval doubles up to it (a period set here never grows)",
+			DefaultText: "5ms for loopback, unix, file and tombstone targets and 100ms for commands, growing to 1% of the time waited (at most 1s); 1s for remote targets"},
 		&cli.DurationFlag{Name: "attempt-timeout", Category: catSchedule, EnvVars: envName("attempt-timeout"), Value: probes.DefaultAttemptTimeout,
 			Usage: "time one attempt may take, as a probe's timeoutSeconds"},
 		&cli.DurationFlag{Name: "initial-delay", Category: catSchedule, EnvVars: envName("initial-delay"),
