@@ -370,6 +370,21 @@ func (t *T) WaitStamps(b *PodBuilder, event string, n int, limit time.Duration) 
 	return ts, err
 }
 
+// WaitKubeletLog waits until the kubelet's log holds want, and returns the
+// log. The kubelet writes a hook's output after the hook's process ended, so
+// a scenario that saw the hook end may read the log before that line.
+func (t *T) WaitKubeletLog(want string, limit time.Duration) (string, error) {
+	var log string
+	err := poll(t.Ctx, limit, 50*time.Millisecond, func() error {
+		var err error
+		if log, err = t.Node.KubeletLog(); err == nil && !strings.Contains(log, want) {
+			err = fmt.Errorf("the kubelet log lacks %q", want)
+		}
+		return err
+	})
+	return log, err
+}
+
 // StampCount is how many times event was stamped (0 if never).
 func (b *PodBuilder) StampCount(event string) int {
 	data, err := os.ReadFile(b.Out(event))

@@ -241,12 +241,8 @@ func nativeCrash(t *T) error {
 		return fmt.Errorf("the first hook ran %s: it waited for its --timeout 30s instead of seeing the sidecar die", ran)
 	}
 	const died = "the sidecar died: command exited with code 3"
-	log, err := t.Node.KubeletLog()
-	if err != nil {
-		return err
-	}
-	if !strings.Contains(log, died) {
-		return fmt.Errorf("the kubelet log lacks the hook's %q", died)
+	if _, err := t.WaitKubeletLog(died, 10*time.Second); err != nil {
+		return fmt.Errorf("the hook's line: %w", err)
 	}
 	clog, err := t.Node.ContainerLog(b.Name, "sidecar")
 	if err != nil {
