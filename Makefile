@@ -7,8 +7,9 @@ export CGO_ENABLED := 0
 
 .PHONY: build demo test test-race lint fuzz bench e2e image image-tar load-2-minikube kind-load clean
 
-build: ## the static binary, bin/podseq
+build: ## the static binaries, bin/podseq and bin/kubectl-podseq (podseq inject)
 	GOARCH=$(GOARCH) go build -trimpath -tags urfave_cli_no_docs -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/podseq
+	GOARCH=$(GOARCH) go build -trimpath -tags urfave_cli_no_docs -ldflags "$(LDFLAGS)" -o $(dir $(BIN))kubectl-podseq ./cmd/kubectl-podseq
 
 demo: build ## a simulated sidecar turns ready; podseq wait is released the moment it does
 	cd hack && go run ./demo -podseq ../$(BIN)

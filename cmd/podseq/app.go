@@ -35,6 +35,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			waitCommand(),
 			runCommand(),
 			installCommand(),
+			injectCommand(),
 		},
 	}
 	for _, c := range app.Commands {
@@ -95,9 +96,9 @@ func splitCommand(c *cli.Context) (positional, command []string) {
 // noCommand answers `podseq` without a known command: a usage error.
 func noCommand(c *cli.Context) error {
 	if c.Args().Present() {
-		return cli.Exit(fmt.Sprintf("podseq: unknown command %q: use wait, run or install (see podseq --help)", c.Args().First()), exitUsage)
+		return cli.Exit(fmt.Sprintf("podseq: unknown command %q: use wait, run, install or inject (see podseq --help)", c.Args().First()), exitUsage)
 	}
-	return cli.Exit("podseq: no command: use wait, run or install (see podseq --help)", exitUsage)
+	return cli.Exit("podseq: no command: use wait, run, install or inject (see podseq --help)", exitUsage)
 }
 
 // flagValueError matches the standard flag package's message for a bad value.
