@@ -78,18 +78,53 @@ func parseDoc(text string) (*yaml.Node, error) {
 	if err := dec.Decode(&extra); err == nil {
 		return nil, fmt.Errorf("malformed YAML: a second document without a --- line")
 	}
+	if err := uniqueKeys(&doc); err != nil {
+		return nil, fmt.Errorf("malformed YAML: %w", err)
+	}
 	return &doc, nil
+}
+
+// uniqueKeys rejects a mapping with a key twice, as kubectl does.
+func uniqueKeys(n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode {
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if at, ok := seen[k.Value]; ok {
+				return fmt.Errorf("yaml: line %d: key %q already defined at line %d", k.Line, k.Value, at)
+			}
+			seen[k.Value] = k.Line
+		}
+	}
+	for _, c := range n.Content {
+		if err := uniqueKeys(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // encodeYAML prints a document node the way kustomize does, keeping the
 // sequence indentation style of the original text.
 func encodeYAML(doc *yaml.Node, original string) (string, error) {
+	spellFlowNulls(doc, false)
 	style := yaml.SequenceIndentStyle(yaml.DeriveSeqIndentStyle(original))
 	b, err := yaml.MarshalWithOptions(doc, &yaml.EncoderOptions{SeqIndent: style})
 	if err != nil {
 		return "", fmt.Errorf("print YAML: %w", err)
 	}
 	return keepCommentSpacing(string(b), original), nil
+}
+
+// spellFlowNulls writes an empty null in a flow collection ({a}, [a, ])
+// as null: the encoder would print it as '', a string.
+func spellFlowNulls(n *yaml.Node, inFlow bool) {
+	if n.Kind == yaml.ScalarNode && inFlow && n.ShortTag() == "!!null" && n.Value == "" {
+		n.Value = "null"
+	}
+	for _, c := range n.Content {
+		spellFlowNulls(c, inFlow || n.Style&yaml.FlowStyle != 0)
+	}
 }
 
 // commentGap matches the blanks before a line comment.
@@ -121,22 +156,33 @@ func keepCommentSpacing(out, original string) string {
 
 // encodeJSON prints a node as JSON with keys in their order, indented with
 // indent (kubectl's is four spaces), ending with a newline.
-func encodeJSON(n *yaml.Node, indent string) (string, error) {
+//
+// HTML characters are escaped (\u003c) only if the input escaped them, as
+// kubectl does.
+func encodeJSON(n *yaml.Node, original string) (string, error) {
+	j := jsonWriter{indent: jsonIndent(original), escapeHTML: strings.Contains(original, `\u003c`) ||
+		strings.Contains(original, `\u003e`) || strings.Contains(original, `\u0026`)}
 	var b strings.Builder
-	if err := writeJSON(&b, n, indent, ""); err != nil {
+	if err := j.write(&b, n, ""); err != nil {
 		return "", err
 	}
 	b.WriteByte('\n')
 	return b.String(), nil
 }
 
-func writeJSON(b *strings.Builder, n *yaml.Node, indent, prefix string) error {
+type jsonWriter struct {
+	indent     string
+	escapeHTML bool
+}
+
+func (j jsonWriter) write(b *strings.Builder, n *yaml.Node, prefix string) error {
+	indent := j.indent
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) != 1 {
 			return fmt.Errorf("print JSON: empty document")
 		}
-		return writeJSON(b, n.Content[0], indent, prefix)
+		return j.write(b, n.Content[0], prefix)
 	case yaml.MappingNode:
 		if len(n.Content) == 0 {
 			b.WriteString("{}")
@@ -145,9 +191,9 @@ func writeJSON(b *strings.Builder, n *yaml.Node, indent, prefix string) error {
 		b.WriteString("{\n")
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			b.WriteString(prefix + indent)
-			writeString(b, n.Content[i].Value)
+			j.str(b, n.Content[i].Value)
 			b.WriteString(": ")
-			if err := writeJSON(b, n.Content[i+1], indent, prefix+indent); err != nil {
+			if err := j.write(b, n.Content[i+1], prefix+indent); err != nil {
 				return err
 			}
 			if i+2 < len(n.Content) {
@@ -164,7 +210,7 @@ func writeJSON(b *strings.Builder, n *yaml.Node, indent, prefix string) error {
 		b.WriteString("[\n")
 		for i, c := range n.Content {
 			b.WriteString(prefix + indent)
-			if err := writeJSON(b, c, indent, prefix+indent); err != nil {
+			if err := j.write(b, c, prefix+indent); err != nil {
 				return err
 			}
 			if i+1 < len(n.Content) {
@@ -182,21 +228,21 @@ func writeJSON(b *strings.Builder, n *yaml.Node, indent, prefix string) error {
 				b.WriteString(n.Value)
 				return nil
 			}
-			writeString(b, n.Value)
+			j.str(b, n.Value)
 		default:
-			writeString(b, n.Value)
+			j.str(b, n.Value)
 		}
 	case yaml.AliasNode:
-		return writeJSON(b, n.Alias, indent, prefix)
+		return j.write(b, n.Alias, prefix)
 	}
 	return nil
 }
 
-// writeString writes s as a JSON string the way encoding/json does.
-func writeString(b *strings.Builder, s string) {
+// str writes s as a JSON string the way encoding/json does.
+func (j jsonWriter) str(b *strings.Builder, s string) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(true)
+	enc.SetEscapeHTML(j.escapeHTML)
 	_ = enc.Encode(s) // a string always encodes
 	b.Write(bytes.TrimRight(buf.Bytes(), "\n"))
 }

@@ -10,6 +10,8 @@ package inject
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"slices"
 	"sort"
 	"strings"
@@ -173,7 +175,7 @@ func (pr *processor) doc(text string, line int, asJSON bool) (string, error) {
 	}
 	doc, err := parseDoc(text)
 	if err != nil {
-		return "", where(err)
+		return "", where(absoluteLine(err, line))
 	}
 	root := doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
@@ -194,7 +196,7 @@ func (pr *processor) doc(text string, line int, asJSON bool) (string, error) {
 		return text, nil
 	}
 	if asJSON {
-		return encodeJSON(doc, jsonIndent(text))
+		return encodeJSON(doc, text)
 	}
 	return encodeYAML(doc, text)
 }
@@ -290,4 +292,18 @@ func podseqKey(ann map[string]string) string {
 		return ""
 	}
 	return keys[0]
+}
+
+// yamlLine matches the position the YAML parser gives, relative to the
+// document.
+var yamlLine = regexp.MustCompile(`yaml: line (\d+): `)
+
+// absoluteLine turns the parser's line, counted in the document, into a
+// line of the input.
+func absoluteLine(err error, start int) error {
+	msg := yamlLine.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		n, _ := strconv.Atoi(yamlLine.FindStringSubmatch(m)[1])
+		return lineOf(n+start-1) + ": "
+	})
+	return errors.New(msg)
 }

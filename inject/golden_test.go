@@ -1,0 +1,172 @@
+package inject
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden outputs in testdata/golden")
+
+// optionsFromHeader reads a test input's options from its first line:
+// "# inject: --mode=native --after=app=proxy,db --ready=proxy=URL".
+func optionsFromHeader(t *testing.T, in string) Options {
+	t.Helper()
+	o := Options{Image: "podseq:v1.2.3"}
+	first, _, _ := strings.Cut(in, "\n")
+	rest, ok := strings.CutPrefix(first, "# inject:")
+	if !ok {
+		return o
+	}
+	for _, f := range strings.Fields(rest) {
+		name, value, _ := strings.Cut(strings.TrimPrefix(f, "--"), "=")
+		switch name {
+		case "mode":
+			m, err := ParseMode(value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Mode = m
+		case "after", "ready":
+			c, v, _ := strings.Cut(value, "=")
+			var vs []string
+			var err error
+			if name == "after" {
+				vs, err = ParseDeps(v)
+			} else {
+				vs, err = ParseTargets(v)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := &o.After
+			if name == "ready" {
+				m = &o.Ready
+			}
+			if *m == nil {
+				*m = map[string][]string{}
+			}
+			(*m)[c] = append((*m)[c], vs...)
+		case "timeout":
+			o.Timeout = value
+		default:
+			t.Fatalf("unknown header option %q", f)
+		}
+	}
+	return o
+}
+
+// TestGolden injects every testdata/golden/*.in.* file and compares with
+// its .out file; it also checks that injecting the output changes nothing
+// and that --undo gives the input back, byte for byte.
+func TestGolden(t *testing.T) {
+	ins, _ := filepath.Glob("testdata/golden/*.in.*")
+	if len(ins) < 10 {
+		t.Fatalf("found %d golden inputs, want every kind and mode", len(ins))
+	}
+	for _, inPath := range ins {
+		name := filepath.Base(inPath)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			in, err := os.ReadFile(inPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := optionsFromHeader(t, string(in))
+			res, err := Process(in, o)
+			if err != nil {
+				t.Fatalf("inject: %v", err)
+			}
+			got := string(res.Out)
+			if len(res.Warnings) > 0 {
+				got += "# warnings:\n# " + strings.Join(res.Warnings, "\n# ") + "\n"
+			}
+			outPath := strings.Replace(inPath, ".in.", ".out.", 1)
+			if *update {
+				if err := os.WriteFile(outPath, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(outPath)
+			if err != nil {
+				t.Fatalf("%v (run go test ./inject -run TestGolden -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("output differs from %s:\n%s", outPath, diff(string(want), got))
+			}
+			again, err := Process(res.Out, o)
+			if err != nil {
+				t.Fatalf("inject of the output: %v", err)
+			}
+			if string(again.Out) != string(res.Out) {
+				t.Errorf("not idempotent:\n%s", diff(string(res.Out), string(again.Out)))
+			}
+			back, err := Process(res.Out, Options{Undo: true})
+			if err != nil {
+				t.Fatalf("undo: %v", err)
+			}
+			if string(back.Out) != string(in) {
+				t.Errorf("undo does not restore the input:\n%s", diff(string(in), string(back.Out)))
+			}
+		})
+	}
+}
+
+// TestBadInput runs every testdata/bad/*.yaml file, whose first line is
+// "# want: TEXT": inject must fail with ErrBadInput, one line holding TEXT.
+func TestBadInput(t *testing.T) {
+	files, _ := filepath.Glob("testdata/bad/*")
+	if len(files) < 10 {
+		t.Fatalf("found %d bad inputs", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			t.Parallel()
+			in, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, _, _ := strings.Cut(string(in), "\n")
+			want, ok := strings.CutPrefix(first, "# want: ")
+			if !ok {
+				t.Fatalf("%s: first line must be # want: TEXT", f)
+			}
+			o := optionsFromHeader(t, strings.SplitN(string(in), "\n", 3)[1])
+			res, err := Process(in, o)
+			if err == nil {
+				t.Fatalf("no error; output:\n%s", res.Out)
+			}
+			if !errors.Is(err, ErrBadInput) {
+				t.Errorf("error %v does not wrap ErrBadInput", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, want) || strings.Contains(msg, "\n") {
+				t.Errorf("error:\n  %s\nwant one line containing:\n  %s", msg, want)
+			}
+			if res != nil {
+				t.Errorf("output on error: %v", res)
+			}
+		})
+	}
+}
+
+// diff shows the first differing line of two texts, with some context.
+func diff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return "line " + strconv.Itoa(i+1) + ":\n  want: " + wl + "\n  got:  " + gl
+		}
+	}
+	return "(same lines)"
+}
