@@ -117,7 +117,7 @@ func encodeYAML(doc *yaml.Node, original string) (string, error) {
 }
 
 // spellFlowNulls writes an empty null in a flow collection ({a}, [a, ])
-// as null: the encoder would print it as '', a string.
+// as null: the encoder would print it as ”, a string.
 func spellFlowNulls(n *yaml.Node, inFlow bool) {
 	if n.Kind == yaml.ScalarNode && inFlow && n.ShortTag() == "!!null" && n.Value == "" {
 		n.Value = "null"

@@ -11,9 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
