@@ -238,6 +238,9 @@ func (pr *processor) object(root *yaml.Node) (bool, error) {
 		}
 	}
 	injected := get(path(tmpl, "metadata", "annotations"), UndoKey) != nil
+	// The settings as the input shows them, including those an earlier
+	// inject wrote from its flags: injecting its output again keeps them.
+	shown := annotations(tmpl)
 	if err := undo(obj, tmpl); err != nil {
 		return false, err
 	}
@@ -248,7 +251,7 @@ func (pr *processor) object(root *yaml.Node) (bool, error) {
 	for _, c := range items(path(tmpl, "spec", "containers")) {
 		names[str(c, "name")] = true
 	}
-	s := effective(annotations(tmpl), names, pr.o, pr.used)
+	s := effective(shown, names, pr.o, pr.used)
 	if !s.hasOrder() {
 		if injected {
 			return true, nil
