@@ -125,64 +125,21 @@ func injectJob(t *T) error {
 	if err != nil {
 		return err
 	}
-	dir := b.Out("graveyard")
-	if err := os.Mkdir(dir, 0o777); err != nil {
-		return err
-	}
-	if err := os.Chmod(dir, 0o777); err != nil { // umask
-		return err
-	}
-	found := false
-	for i := range b.Spec.Volumes {
-		if v := &b.Spec.Volumes[i]; v.Name == "podseq-graveyard" {
-			v.VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}}
-			found = true
-		}
-	}
-	if !found {
-		return fmt.Errorf("inject's output has no podseq-graveyard volume")
+	dir, err := graveyardOnHost(b, "podseq-graveyard")
+	if err != nil {
+		return fmt.Errorf("inject's output: %w", err)
 	}
 	if err := b.Start(); err != nil {
 		return err
 	}
 	defer t.Stop(b)
-	var phase corev1.PodPhase
-	err = poll(t.Ctx, 90*time.Second, 100*time.Millisecond, func() error {
-		p, err := t.Node.Pod(t.Ctx, b.Name)
-		if err != nil || p == nil {
-			return fmt.Errorf("pod not listed yet (%v)", err)
-		}
-		phase = p.Status.Phase
-		if phase == corev1.PodSucceeded || phase == corev1.PodFailed {
-			return nil
-		}
-		return fmt.Errorf("phase %s", phase)
-	})
-	if err != nil {
-		return fmt.Errorf("the Job's pod did not finish: %w; %s", err, podDiag(t, b))
+	if err := jobSucceeded(t, b); err != nil {
+		return err
 	}
-	if phase != corev1.PodSucceeded {
-		return fmt.Errorf("the Job's pod is %s, want Succeeded; %s", phase, podDiag(t, b))
-	}
-	app, err := readGrave(dir, "app")
+	app, proxy, err := birthAndDeath(dir)
 	if err != nil {
 		return err
 	}
-	proxy, err := readGrave(dir, "proxy")
-	if err != nil {
-		return err
-	}
-	switch {
-	case app.state != "died" || app.exitCode != "0":
-		return fmt.Errorf("app's tombstone: %+v, want died with exit code 0", app)
-	case proxy.state != "died":
-		return fmt.Errorf("proxy's tombstone: %+v, want died", proxy)
-	case app.born.Before(proxy.ready):
-		return fmt.Errorf("app born %s before the proxy was ready %s", app.born, proxy.ready)
-	case proxy.died.Before(app.died):
-		return fmt.Errorf("proxy died %s before the app %s", proxy.died, app.died)
-	}
-	t.Figure("phase", "%s", phase)
 	t.Figure("proxy ready→app born", "%s", ms(app.born.Sub(proxy.ready)))
 	return nil
 }

@@ -48,24 +48,77 @@ func orderingPod(t *T, file, kind, name string) (*PodBuilder, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	dir := b.Out("graveyard")
-	if err := os.Mkdir(dir, 0o777); err != nil {
-		return nil, "", err
-	}
-	if err := os.Chmod(dir, 0o777); err != nil { // umask; the containers run as 65534
-		return nil, "", err
-	}
-	found := false
-	for i := range b.Spec.Volumes {
-		if v := &b.Spec.Volumes[i]; v.Name == "graveyard" {
-			v.VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}}
-			found = true
-		}
-	}
-	if !found {
-		return nil, "", fmt.Errorf("%s: no volume named graveyard", file)
+	dir, err := graveyardOnHost(b, "graveyard")
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", file, err)
 	}
 	return b, dir, nil
+}
+
+// graveyardOnHost points the pod's graveyard volume to a fresh directory of
+// its output directory, and returns that directory.
+func graveyardOnHost(b *PodBuilder, volume string) (string, error) {
+	dir := b.Out("graveyard")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o777); err != nil { // umask; the containers are not root
+		return "", err
+	}
+	for i := range b.Spec.Volumes {
+		if v := &b.Spec.Volumes[i]; v.Name == volume {
+			v.VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}}
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("no volume named %s", volume)
+}
+
+// jobSucceeded waits until the pod of a Job has finished, and checks that
+// it Succeeded.
+func jobSucceeded(t *T, b *PodBuilder) error {
+	var phase corev1.PodPhase
+	err := poll(t.Ctx, 90*time.Second, 100*time.Millisecond, func() error {
+		p, err := t.Node.Pod(t.Ctx, b.Name)
+		if err != nil || p == nil {
+			return fmt.Errorf("pod not listed yet (%v)", err)
+		}
+		phase = p.Status.Phase
+		if phase == corev1.PodSucceeded || phase == corev1.PodFailed {
+			return nil
+		}
+		return fmt.Errorf("phase %s", phase)
+	})
+	if err != nil {
+		return fmt.Errorf("the Job's pod did not finish: %w; %s", err, podDiag(t, b))
+	}
+	if phase != corev1.PodSucceeded {
+		return fmt.Errorf("the Job's pod is %s, want Succeeded; %s", phase, podDiag(t, b))
+	}
+	t.Figure("phase", "%s", phase)
+	return nil
+}
+
+// birthAndDeath checks that app was born after proxy was ready, exited 0,
+// and that proxy died after it.
+func birthAndDeath(dir string) (app, proxy *grave, err error) {
+	if app, err = readGrave(dir, "app"); err != nil {
+		return nil, nil, err
+	}
+	if proxy, err = readGrave(dir, "proxy"); err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case app.state != "died" || app.exitCode != "0":
+		return nil, nil, fmt.Errorf("app's tombstone: %+v, want died with exit code 0", app)
+	case proxy.state != "died":
+		return nil, nil, fmt.Errorf("proxy's tombstone: %+v, want died", proxy)
+	case app.born.Before(proxy.ready):
+		return nil, nil, fmt.Errorf("app born %s before the proxy was ready %s", app.born, proxy.ready)
+	case proxy.died.Before(app.died):
+		return nil, nil, fmt.Errorf("proxy died %s before the app %s", proxy.died, app.died)
+	}
+	return app, proxy, nil
 }
 
 // grave is what the scenarios read of a tombstone: its state and times.
@@ -150,43 +203,13 @@ func orderingJob(t *T) error {
 		return err
 	}
 	defer t.Stop(b)
-	var phase corev1.PodPhase
-	err = poll(t.Ctx, 90*time.Second, 100*time.Millisecond, func() error {
-		p, err := t.Node.Pod(t.Ctx, b.Name)
-		if err != nil || p == nil {
-			return fmt.Errorf("pod not listed yet (%v)", err)
-		}
-		phase = p.Status.Phase
-		if phase == corev1.PodSucceeded || phase == corev1.PodFailed {
-			return nil
-		}
-		return fmt.Errorf("phase %s", phase)
-	})
-	if err != nil {
-		return fmt.Errorf("the Job's pod did not finish: %w; %s", err, podDiag(t, b))
+	if err := jobSucceeded(t, b); err != nil {
+		return err
 	}
-	if phase != corev1.PodSucceeded {
-		return fmt.Errorf("the Job's pod is %s, want Succeeded; %s", phase, podDiag(t, b))
-	}
-	app, err := readGrave(dir, "app")
+	app, proxy, err := birthAndDeath(dir)
 	if err != nil {
 		return err
 	}
-	proxy, err := readGrave(dir, "proxy")
-	if err != nil {
-		return err
-	}
-	switch {
-	case app.state != "died" || app.exitCode != "0":
-		return fmt.Errorf("app's tombstone: %+v, want died with exit code 0", app)
-	case proxy.state != "died":
-		return fmt.Errorf("proxy's tombstone: %+v, want died", proxy)
-	case app.born.Before(proxy.ready):
-		return fmt.Errorf("app born %s before the proxy was ready %s", app.born, proxy.ready)
-	case proxy.died.Before(app.died):
-		return fmt.Errorf("proxy died %s before the app %s", proxy.died, app.died)
-	}
-	t.Figure("phase", "%s", phase)
 	t.Figure("proxy ready→app born", "%s", ms(app.born.Sub(proxy.ready)))
 	t.Figure("app died→proxy's httpd died", "%s", ms(proxy.died.Sub(app.died)))
 	return nil
