@@ -252,3 +252,30 @@ func TestRestrictedStaysRestricted(t *testing.T) {
 		}
 	}
 }
+
+// TestManifestsInject: the manifests of manifests/inject, injected in every
+// mode that fits them, pass validation and stay Pod Security restricted.
+func TestManifestsInject(t *testing.T) {
+	for file, modes := range map[string][]inject.Mode{
+		"deployment.yaml": {"", inject.Native},
+		"job.yaml":        {"", inject.Native, inject.Gate},
+	} {
+		in, err := os.ReadFile(filepath.Join("../../manifests/inject", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mode := range modes {
+			res, err := inject.Process(in, inject.Options{Mode: mode, Image: "podseq:dev"})
+			if err != nil {
+				t.Fatalf("%s, mode %q: %v", file, mode, err)
+			}
+			w, _ := decode(t, objects(t, string(res.Out))[0])
+			if errs := validate(w); len(errs) > 0 {
+				t.Errorf("%s, mode %q: the API server rejects it: %v", file, mode, errs.ToAggregate())
+			}
+			if reasons, details := restricted(t, w.tmpl); len(reasons) > 0 {
+				t.Errorf("%s, mode %q: not restricted: %s", file, mode, details)
+			}
+		}
+	}
+}
