@@ -184,41 +184,15 @@ func (j jsonWriter) write(b *strings.Builder, n *yaml.Node, prefix string) error
 		}
 		return j.write(b, n.Content[0], prefix)
 	case yaml.MappingNode:
-		if len(n.Content) == 0 {
-			b.WriteString("{}")
-			return nil
-		}
-		b.WriteString("{\n")
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			b.WriteString(prefix + indent)
-			j.str(b, n.Content[i].Value)
+		return j.block(b, "{", "}", len(n.Content)/2, prefix, func(i int) error {
+			j.str(b, n.Content[2*i].Value)
 			b.WriteString(": ")
-			if err := j.write(b, n.Content[i+1], prefix+indent); err != nil {
-				return err
-			}
-			if i+2 < len(n.Content) {
-				b.WriteByte(',')
-			}
-			b.WriteByte('\n')
-		}
-		b.WriteString(prefix + "}")
+			return j.write(b, n.Content[2*i+1], prefix+indent)
+		})
 	case yaml.SequenceNode:
-		if len(n.Content) == 0 {
-			b.WriteString("[]")
-			return nil
-		}
-		b.WriteString("[\n")
-		for i, c := range n.Content {
-			b.WriteString(prefix + indent)
-			if err := j.write(b, c, prefix+indent); err != nil {
-				return err
-			}
-			if i+1 < len(n.Content) {
-				b.WriteByte(',')
-			}
-			b.WriteByte('\n')
-		}
-		b.WriteString(prefix + "]")
+		return j.block(b, "[", "]", len(n.Content), prefix, func(i int) error {
+			return j.write(b, n.Content[i], prefix+indent)
+		})
 	case yaml.ScalarNode:
 		switch n.ShortTag() {
 		case "!!null":
@@ -235,6 +209,28 @@ func (j jsonWriter) write(b *strings.Builder, n *yaml.Node, prefix string) error
 	case yaml.AliasNode:
 		return j.write(b, n.Alias, prefix)
 	}
+	return nil
+}
+
+// block writes n entries between open and close, one a line, indented one
+// step more than prefix.
+func (j jsonWriter) block(b *strings.Builder, open, close string, n int, prefix string, entry func(i int) error) error {
+	if n == 0 {
+		b.WriteString(open + close)
+		return nil
+	}
+	b.WriteString(open + "\n")
+	for i := range n {
+		b.WriteString(prefix + j.indent)
+		if err := entry(i); err != nil {
+			return err
+		}
+		if i+1 < n {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString(prefix + close)
 	return nil
 }
 

@@ -3,11 +3,13 @@ package inject
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/podseq/podseq/internal/testio"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden outputs in testdata/golden")
@@ -153,20 +155,8 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// diff shows the first differing line of two texts, with some context.
+// diff shows the first differing line of two texts.
 func diff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return "line " + strconv.Itoa(i+1) + ":\n  want: " + wl + "\n  got:  " + gl
-		}
-	}
-	return "(same lines)"
+	n, w, g := testio.FirstDiff(want, got)
+	return fmt.Sprintf("line %d:\n  want: %s\n  got:  %s", n, w, g)
 }

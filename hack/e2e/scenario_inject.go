@@ -47,7 +47,7 @@ func injected(t *T, rel, name string, flags []string) (*corev1.PodSpec, error) {
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("%s %s: %v: %s", bin, strings.Join(args, " "), err, stderr.String())
 	}
-	t.Figure("pod", "manifests/%s, through podseq inject %s", rel, strings.Join(flags, " "))
+	t.Figure("pod", "manifests/%s, through %s", rel, strings.Join(append([]string{"podseq inject"}, flags...), " "))
 	if err := os.WriteFile(filepath.Join(t.Node.Dir, "out", name+".injected.yaml"), out.Bytes(), 0o644); err != nil {
 		return nil, err
 	}
@@ -129,17 +129,6 @@ func injectJob(t *T) error {
 	if err != nil {
 		return fmt.Errorf("inject's output: %w", err)
 	}
-	if err := b.Start(); err != nil {
-		return err
-	}
-	defer t.Stop(b)
-	if err := jobSucceeded(t, b); err != nil {
-		return err
-	}
-	app, proxy, err := birthAndDeath(dir)
-	if err != nil {
-		return err
-	}
-	t.Figure("proxy ready→app born", "%s", ms(app.born.Sub(proxy.ready)))
-	return nil
+	_, _, err = runJob(t, b, dir)
+	return err
 }

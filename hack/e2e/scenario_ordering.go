@@ -199,20 +199,29 @@ func orderingJob(t *T) error {
 	if err != nil {
 		return err
 	}
-	if err := b.Start(); err != nil {
-		return err
-	}
-	defer t.Stop(b)
-	if err := jobSucceeded(t, b); err != nil {
-		return err
-	}
-	app, proxy, err := birthAndDeath(dir)
+	app, proxy, err := runJob(t, b, dir)
 	if err != nil {
 		return err
 	}
-	t.Figure("proxy ready→app born", "%s", ms(app.born.Sub(proxy.ready)))
 	t.Figure("app died→proxy's httpd died", "%s", ms(proxy.died.Sub(app.died)))
 	return nil
+}
+
+// runJob starts the pod of a Job whose tombstones are in dir, waits until it
+// Succeeded, and checks the birth and death order of its app and proxy.
+func runJob(t *T, b *PodBuilder, dir string) (app, proxy *grave, err error) {
+	if err := b.Start(); err != nil {
+		return nil, nil, err
+	}
+	defer t.Stop(b)
+	if err := jobSucceeded(t, b); err != nil {
+		return nil, nil, err
+	}
+	if app, proxy, err = birthAndDeath(dir); err != nil {
+		return nil, nil, err
+	}
+	t.Figure("proxy ready→app born", "%s", ms(app.born.Sub(proxy.ready)))
+	return app, proxy, nil
 }
 
 func orderingDrain(t *T) error {
