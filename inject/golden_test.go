@@ -160,3 +160,24 @@ func diff(want, got string) string {
 	n, w, g := testio.FirstDiff(want, got)
 	return fmt.Sprintf("line %d:\n  want: %s\n  got:  %s", n, w, g)
 }
+
+// TestLimits: a document over MaxDocBytes and an input over MaxInputBytes
+// are bad input, named by where they start.
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	const head = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n  a: "
+	big := head + strings.Repeat("x", MaxDocBytes) + "\n"
+	_, err := Process([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: small}\n---\n"+big), Options{})
+	if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), "document at line 5: ") || !strings.Contains(err.Error(), "the limit for one document is 2 MiB") {
+		t.Errorf("document over the limit: %v", err)
+	}
+	// Just under the limit is fine, and copied as it is.
+	ok := head + strings.Repeat("x", MaxDocBytes-len(head)-1) + "\n"
+	if res, err := Process([]byte(ok), Options{}); err != nil || string(res.Out) != ok {
+		t.Errorf("document of %d bytes: %v", len(ok), err)
+	}
+	_, err = Process(make([]byte, MaxInputBytes+1), Options{})
+	if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), "the limit is 64 MiB") {
+		t.Errorf("input over the limit: %v", err)
+	}
+}
