@@ -2,6 +2,7 @@ package inject
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -106,4 +107,165 @@ func sameObjects(t *testing.T, a, b string) bool {
 		return out
 	}
 	return reflect.DeepEqual(decode(a), decode(b))
+}
+
+// FuzzInjectPods builds a workload from the fuzzer's bytes (its kind, up to
+// five containers with or without command, probe and ports, random after
+// and ready annotations, a mode) and checks the same properties as
+// FuzzInject on it: random inputs that reach every mode.
+func FuzzInjectPods(f *testing.F) {
+	f.Add([]byte{0, 2, 1, 0, 0, 1, 3, 0})
+	f.Add([]byte{6, 3, 7, 7, 7, 1, 2, 3, 4, 5, 2})
+	f.Add([]byte{7, 4, 255, 128, 64, 32, 16, 8, 4, 2, 1, 3})
+	f.Add([]byte{1, 5, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 1})
+	f.Fuzz(func(t *testing.T, seed []byte) {
+		in := genWorkload(seed)
+		res, err := Process([]byte(in), Options{})
+		if err != nil {
+			if !errors.Is(err, ErrBadInput) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error not one bad-input line: %v\ninput:\n%s", err, in)
+			}
+			return
+		}
+		again, err := Process(res.Out, Options{})
+		if err != nil || string(again.Out) != string(res.Out) {
+			t.Fatalf("not idempotent (%v):\ninput:\n%s\noutput:\n%s", err, in, res.Out)
+		}
+		back, err := Process(res.Out, Options{Undo: true})
+		if err != nil || string(back.Out) != in {
+			t.Fatalf("undo (%v) does not restore:\n%s\ninput:\n%s", err, diff(in, string(back.Out)), in)
+		}
+	})
+}
+
+// genWorkload writes a workload, in kubectl's layout, from seed bytes.
+func genWorkload(seed []byte) string {
+	next := func() int {
+		if len(seed) == 0 {
+			return 0
+		}
+		b := int(seed[0])
+		seed = seed[1:]
+		return b
+	}
+	kinds := []string{"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob"}
+	kind := kinds[next()%len(kinds)]
+	n := 1 + next()%5
+	var b strings.Builder
+	ind := "    "
+	switch kind {
+	case "Pod":
+		ind = ""
+	case "CronJob":
+		ind = "        "
+	}
+	apiVersion := map[string]string{"Pod": "v1", "ReplicationController": "v1", "Job": "batch/v1", "CronJob": "batch/v1"}[kind]
+	if apiVersion == "" {
+		apiVersion = "apps/v1"
+	}
+	fmt.Fprintf(&b, "apiVersion: %s\nkind: %s\nmetadata:\n  name: w\n", apiVersion, kind)
+	switch kind {
+	case "Pod":
+	case "CronJob":
+		b.WriteString("spec:\n  schedule: '@daily'\n  jobTemplate:\n    spec:\n      template:\n")
+	default:
+		b.WriteString("spec:\n  template:\n")
+	}
+	var ann []string
+	mode := next() % 5
+	if mode < 3 {
+		ann = append(ann, fmt.Sprintf("podseq.dev/mode: %s", []Mode{Gate, Native, Tombstone}[mode]))
+	}
+	name := func(i int) string { return fmt.Sprintf("c%d", i) }
+	for i := range n {
+		var deps []string
+		mask := next()
+		for j := range n {
+			if j != i && mask&(1<<j) != 0 {
+				deps = append(deps, name(j))
+			}
+		}
+		if len(deps) > 0 {
+			ann = append(ann, fmt.Sprintf("after.podseq.dev/%s: %s", name(i), strings.Join(deps, ",")))
+		}
+	}
+	if next()%3 == 0 {
+		ann = append(ann, "ready.podseq.dev/c0: tcp://localhost:7000 http://localhost:7001/ok")
+	}
+	if len(ann) > 0 {
+		fmt.Fprintf(&b, "%smetadata:\n%s  annotations:\n", ind, ind)
+		for _, a := range ann {
+			fmt.Fprintf(&b, "%s    %s\n", ind, a)
+		}
+	}
+	if ind != "" {
+		fmt.Fprintf(&b, "%sspec:\n", ind)
+	} else {
+		b.WriteString("spec:\n")
+	}
+	if kind == "Job" || kind == "CronJob" {
+		fmt.Fprintf(&b, "%s  restartPolicy: %s\n", ind, []string{"Never", "OnFailure"}[next()%2])
+	}
+	fmt.Fprintf(&b, "%s  containers:\n", ind)
+	for i := range n {
+		c := next()
+		fmt.Fprintf(&b, "%s  - name: %s\n%s    image: example.com/%s:1\n", ind, name(i), ind, name(i))
+		if c&1 != 0 {
+			fmt.Fprintf(&b, "%s    command: [/%s, --flag]\n", ind, name(i))
+		}
+		if c&2 != 0 {
+			fmt.Fprintf(&b, "%s    ports:\n%s    - name: p%d\n%s      containerPort: %d\n", ind, ind, i, ind, 8000+i)
+		}
+		switch (c >> 2) % 6 {
+		case 1:
+			fmt.Fprintf(&b, "%s    readinessProbe:\n%s      httpGet: {path: /ready, port: %d}\n", ind, ind, 9000+i)
+		case 2:
+			fmt.Fprintf(&b, "%s    startupProbe:\n%s      tcpSocket:\n%s        port: p%d\n", ind, ind, ind, i)
+		case 3:
+			fmt.Fprintf(&b, "%s    readinessProbe:\n%s      grpc: {port: %d}\n", ind, ind, 9100+i)
+		case 4:
+			fmt.Fprintf(&b, "%s    readinessProbe:\n%s      exec:\n%s        command: [cat, /tmp/ready]\n", ind, ind, ind)
+		}
+		if c&64 != 0 {
+			fmt.Fprintf(&b, "%s    lifecycle:\n%s      preStop:\n%s        exec:\n%s          command: [/drain]\n", ind, ind, ind, ind)
+		}
+		if c&128 != 0 {
+			fmt.Fprintf(&b, "%s    volumeMounts:\n%s    - name: data\n%s      mountPath: /data\n", ind, ind, ind)
+		}
+	}
+	if next()%2 == 0 {
+		fmt.Fprintf(&b, "%s  volumes:\n%s  - name: data\n%s    emptyDir: {}\n", ind, ind, ind)
+	}
+	return b.String()
+}
+
+// TestGenWorkloadReachesEveryMode: FuzzInjectPods's generator yields
+// workloads that inject accepts in every mode, and some it rejects.
+func TestGenWorkloadReachesEveryMode(t *testing.T) {
+	t.Parallel()
+	seen := map[string]int{}
+	x := uint32(1)
+	for range 3000 {
+		seed := make([]byte, 16)
+		for i := range seed {
+			x = x*1664525 + 1013904223
+			seed[i] = byte(x >> 24)
+		}
+		res, err := Process([]byte(genWorkload(seed)), Options{})
+		if err != nil {
+			seen["error"]++
+			continue
+		}
+		for _, m := range []Mode{Gate, Native, Tombstone} {
+			if strings.Contains(string(res.Out), InjectedKey+": '"+string(m)+":") {
+				seen[string(m)]++
+			}
+		}
+	}
+	for _, k := range []string{"gate", "native", "tombstone", "error"} {
+		if seen[k] == 0 {
+			t.Errorf("no generated workload gave %s (%v)", k, seen)
+		}
+	}
+	t.Logf("%v", seen)
 }
