@@ -299,7 +299,9 @@ func (in *injector) tombstone() {
 				args = append(args, "--ready="+t)
 			}
 			if p.restart == "Always" {
-				args = append(args, "--outlive="+strings.Join(dependents, ","))
+				// --outlive holds SIGTERM for up to --grace, then the sidecar
+				// has --grace again: both fit in the pod's grace period.
+				args = append(args, "--outlive="+strings.Join(dependents, ","), "--grace="+strconv.Itoa(p.grace()/2)+"s")
 				what = append(what, "outlives "+strings.Join(dependents, ", "))
 			} else {
 				args = append(args, "--death-deps="+strings.Join(dependents, ","))
@@ -311,6 +313,16 @@ func (in *injector) tombstone() {
 		in.mount(c, GraveyardVolume, GraveyardDir, false)
 		in.notes = append(in.notes, c+" "+strings.Join(what, " and "))
 	}
+}
+
+// grace is the pod's terminationGracePeriodSeconds (Kubernetes' default 30),
+// at least 2.
+func (p *pod) grace() int {
+	n, err := strconv.Atoi(str(p.spec, "terminationGracePeriodSeconds"))
+	if err != nil {
+		n = 30
+	}
+	return max(n, 2)
 }
 
 // install adds the init container that copies podseq into the emptyDir, and
