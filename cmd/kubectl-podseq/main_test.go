@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/podseq/podseq/internal/testio"
 )
 
 const deployment = `apiVersion: apps/v1
@@ -143,5 +146,29 @@ func TestInjectWriteError(t *testing.T) {
 	code := run([]string{"kubectl-podseq", "inject", "-f", "-", "--after", "app=proxy"}, strings.NewReader(deployment), failWriter{}, &errb)
 	if code != 1 || !strings.HasPrefix(errb.String(), "podseq inject: write the output:") {
 		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/inject-help.txt")
+
+// TestHelp: inject --help is the text in testdata/inject-help.txt, on stdout.
+func TestHelp(t *testing.T) {
+	code, out, stderr := runInject(t, "", "inject", "--help")
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	const golden = "testdata/inject-help.txt"
+	if *update {
+		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(want) {
+		n, w, g := testio.FirstDiff(string(want), out)
+		t.Errorf("help differs from %s at line %d:\n  want: %s\n  got:  %s\n(go test ./cmd/kubectl-podseq -run TestHelp -update)", golden, n, w, g)
 	}
 }
