@@ -18,10 +18,11 @@ type execProber struct {
 	argv []string
 }
 
-// NewExec returns the exec target of `podseq wait ... -- COMMAND [ARG...]`.
+// NewExec returns the exec target of `podseq wait --exec-probe 'COMMAND [ARG...]'`
+// (argv as SplitCommand returns it).
 func NewExec(argv []string) (*Target, error) {
 	if len(argv) == 0 || argv[0] == "" {
-		return nil, fmt.Errorf("%w: empty command after --", ErrBadTarget)
+		return nil, fmt.Errorf("%w: empty command", ErrBadTarget)
 	}
 	if _, err := exec.LookPath(argv[0]); err != nil {
 		return nil, fmt.Errorf("%w: command %q: %v", ErrBadTarget, argv[0], errors.Unwrap(err))

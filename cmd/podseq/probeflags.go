@@ -150,8 +150,8 @@ func redactHeader(h string) string {
 	return h
 }
 
-// parseTargets parses target URLs and an optional command after --.
-func parseTargets(raw, command []string, o probes.Options) ([]*probes.Target, error) {
+// parseTargets parses target URLs and exec probes' command lines.
+func parseTargets(raw, commands []string, o probes.Options) ([]*probes.Target, error) {
 	var ts []*probes.Target
 	for _, r := range raw {
 		if strings.HasPrefix(r, "-") {
@@ -163,15 +163,19 @@ func parseTargets(raw, command []string, o probes.Options) ([]*probes.Target, er
 		}
 		ts = append(ts, t)
 	}
-	if command != nil {
-		t, err := probes.NewExec(command)
+	for _, line := range commands {
+		argv, err := probes.SplitCommand(line)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--exec-probe: %w", err)
+		}
+		t, err := probes.NewExec(argv)
+		if err != nil {
+			return nil, fmt.Errorf("--exec-probe: %w", err)
 		}
 		ts = append(ts, t)
 	}
 	if len(ts) == 0 {
-		return nil, errors.New("no target: give at least one TARGET URL or -- COMMAND")
+		return nil, errors.New("no target: give at least one TARGET URL or --exec-probe COMMAND")
 	}
 	return ts, nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -195,18 +196,21 @@ func TestWaitExecProbe(t *testing.T) {
 			t.Fatalf("this test needs %s: %v", name, err)
 		}
 	}
-	if code, _, stderr := runInProcess("wait", "--quiet", "--", "true"); code != 0 || stderr != "" {
-		t.Errorf("-- true: exit %d, stderr %q", code, stderr)
+	if code, _, stderr := runInProcess("wait", "--quiet", "--exec-probe", "true"); code != 0 || stderr != "" {
+		t.Errorf("--exec-probe true: exit %d, stderr %q", code, stderr)
 	}
-	code, _, stderr := runInProcess("wait", "--timeout", "300ms", "--", "false", "--not-a-podseq-flag")
-	want := regexp.MustCompile(`^podseq: not ready after 300ms: exec false --not-a-podseq-flag: exit status 1 \(\d+ attempts\)$`)
+	code, _, stderr := runInProcess("wait", "--timeout", "300ms", "--exec-probe", "false --not-a-podseq-flag 'two words'")
+	want := regexp.MustCompile(`^podseq: not ready after 300ms: exec false --not-a-podseq-flag two words: exit status 1 \(\d+ attempts\)$`)
 	if lines := stderrLines(stderr); code != exitNotReady || len(lines) == 0 || !want.MatchString(lines[0]) {
-		t.Errorf("-- false: exit %d, stderr %q", code, stderr)
+		t.Errorf("--exec-probe false: exit %d, stderr %q", code, stderr)
 	}
-	// A target and a command together: both must succeed.
+	// A target and two commands together: all must succeed.
 	addr := listening(t)
-	if code, _, stderr := runInProcess("wait", "--quiet", "tcp://"+addr, "--", "true"); code != 0 {
-		t.Errorf("target and -- true: exit %d, stderr %q", code, stderr)
+	if code, _, stderr := runInProcess("wait", "--quiet", "--exec-probe", "true", "--exec-probe", "sh -c 'exit 0'", "tcp://"+addr); code != 0 {
+		t.Errorf("target and two --exec-probe: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr := runInProcess("wait", "--timeout", "300ms", "--quiet", "--exec-probe", "true", "--exec-probe", "false"); code != exitNotReady {
+		t.Errorf("--exec-probe true --exec-probe false: exit %d, stderr %q; want 1", code, stderr)
 	}
 }
 
@@ -240,8 +244,10 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"bad CA file", []string{"--ca-file", "/nonexistent/ca.pem", "https://127.0.0.1:1/"}, "--ca-file"},
 		{"no target", nil, "no target"},
 		{"flag after target", []string{"tcp://127.0.0.1:1", "--timeout", "1s"}, `"--timeout" looks like a flag`},
-		{"empty command after --", []string{"--"}, "empty command after --"},
-		{"missing command", []string{"--", "/nonexistent/check"}, "/nonexistent/check"},
+		{"nothing after --", []string{"tcp://127.0.0.1:1", "--"}, "nothing after --"},
+		{"empty exec probe", []string{"--exec-probe", " "}, "--exec-probe: empty command"},
+		{"unterminated quote", []string{"--exec-probe", "sh -c 'exit 0"}, "--exec-probe: command \"sh -c 'exit 0\": unterminated ' quote"},
+		{"missing exec probe", []string{"--exec-probe", "/nonexistent/check"}, "/nonexistent/check"},
 		{"unknown flag", []string{"--nope", "tcp://127.0.0.1:1"}, "unknown flag"},
 	}
 	for _, tt := range tests {
@@ -400,7 +406,7 @@ func TestWaitHelp(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 	for _, want := range []string{
-		"postStart", "initContainers", "tcp://", "grpc://", "unix://", "file://", "-- COMMAND",
+		"postStart", "initContainers", "tcp://", "grpc://", "unix://", "file://", "-- COMMAND", "--exec-probe", "127",
 		"EXIT CODES", "130", "143", "PODSEQ_TIMEOUT", "--fail-open",
 	} {
 		if !strings.Contains(stdout, want) {
@@ -535,5 +541,75 @@ func TestBinaryEnv(t *testing.T) {
 	cmd.Run()
 	if lines := stderrLines(stderr.String()); cmd.ProcessState.ExitCode() != 1 || len(lines) == 0 || !firstLine.MatchString(lines[0]) {
 		t.Errorf("exit %d, stderr %q", cmd.ProcessState.ExitCode(), stderr.String())
+	}
+}
+
+func init() {
+	// exec-report CODE: say on stdout which process this is and on stderr
+	// that it runs, then exit CODE: the command that podseq wait execs.
+	registerTestHelper("exec-report", func(args []string) int {
+		n, _ := strconv.Atoi(args[0])
+		fmt.Printf("pid %d args %q\n", os.Getpid(), args[1:])
+		fmt.Fprintln(os.Stderr, "exec-report runs")
+		return n
+	})
+}
+
+// podseq wait TARGET -- COMMAND: once ready, COMMAND replaces podseq. It has
+// podseq's pid, its own stdout, stderr and exit code, and its arguments as
+// given, flags included.
+func TestWaitExecsCommand(t *testing.T) {
+	t.Parallel()
+	bin := podseqBinary(t)
+	for _, code := range []int{0, 3, 200} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			cmd := exec.Command(bin, "wait", "--timeout=20s", "tcp://"+listening(t), "--", os.Args[0], strconv.Itoa(code), "--timeout=1s", "--")
+			cmd.Env = append(os.Environ(), testHelperEnv+"=exec-report")
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if err != nil && !errors.As(err, &ee) {
+				t.Fatal(err)
+			}
+			if got := cmd.ProcessState.ExitCode(); got != code {
+				t.Errorf("exit %d, want the command's %d; stderr %q", got, code, stderr.String())
+			}
+			want := fmt.Sprintf("pid %d args [\"--timeout=1s\" \"--\"]\n", cmd.Process.Pid)
+			if stdout.String() != want {
+				t.Errorf("stdout %q, want %q: the command must run in podseq's process", stdout.String(), want)
+			}
+			lines := stderrLines(stderr.String())
+			if len(lines) != 2 || !strings.HasPrefix(lines[0], "podseq: ready after ") || lines[1] != "exec-report runs" {
+				t.Errorf("stderr %q, want podseq's ready line, then the command's", stderr.String())
+			}
+		})
+	}
+}
+
+// A COMMAND that cannot be executed is reported before the wait, with a
+// shell's codes: 127 not found, 126 not executable. Nothing is waited for:
+// the target is refused and --timeout is long.
+func TestWaitCommandCannotExec(t *testing.T) {
+	t.Parallel()
+	plain := t.TempDir() + "/not-executable"
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		command string
+		code    int
+		want    string
+	}{
+		{"podseq-no-such-command", exitNotFound, `podseq wait: cannot exec "podseq-no-such-command": executable file not found in $PATH`},
+		{"/nonexistent/app", exitNotFound, `podseq wait: cannot exec "/nonexistent/app": `},
+		{plain, exitCannotExec, "permission denied"},
+		{t.TempDir(), exitCannotExec, "is a directory"},
+	} {
+		code, stdout, stderr := runInProcess("wait", "--timeout=1h", "tcp://"+refused(t), "--", tt.command, "arg")
+		if lines := stderrLines(stderr); code != tt.code || stdout != "" || len(lines) != 1 || !strings.Contains(lines[0], tt.want) {
+			t.Errorf("-- %s: exit %d, stdout %q, stderr %q; want %d and one line with %q", tt.command, code, stdout, stderr, tt.code, tt.want)
+		}
 	}
 }

@@ -443,7 +443,7 @@ func checkInvocation(p podCtx, ordered []corev1.Container, i int, init bool, c c
 			p.errorf("%s: podseq wait needs a finite --timeout (kubelet never times out a postStart hook); got %q", where, v)
 		}
 		targets := positional(args)
-		if len(targets) == 0 && !slices.Contains(args, "--") {
+		if _, probe := flagValue(args, "exec-probe"); len(targets) == 0 && !probe {
 			p.errorf("%s: podseq wait has no target", where)
 		}
 		for _, tg := range targets {
