@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,9 +88,14 @@ func injectOrder(t *T, name string, flags []string) error {
 	if err != nil {
 		return err
 	}
-	// The app runs its image's entrypoint with args (no command): stamp
-	// its start in front of them.
-	app.Args = append([]string{shell, "sh", "-c", Stamp("app.started") + `; exec "$@"`, "sh"}, app.Args...)
+	// inject wrapped the app's command: podseq wait TARGET -- CMD. Stamp
+	// the start of CMD, which podseq execs once the proxy is ready.
+	i := slices.Index(app.Command, "--")
+	if len(app.Command) == 0 || app.Command[0] != "/podseq-bin/podseq" || i < 0 {
+		return fmt.Errorf("inject did not make the app wait in its own start: command %q", app.Command)
+	}
+	cmd := append(slices.Clone(app.Command[:i+1]), shell, "sh", "-c", Stamp("app.started")+`; exec "$@"`, "sh")
+	app.Command = append(cmd, app.Command[i+1:]...)
 	if err := b.Start(); err != nil {
 		return err
 	}
