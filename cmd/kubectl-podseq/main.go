@@ -6,13 +6,14 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/podseq/podseq/internal/cliexit"
 )
 
 // version is stamped by the Makefile with -ldflags "-X main.version=...".
@@ -41,7 +42,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		DisableSliceFlagSeparator: true, // targets and dependency lists contain commas
 		ExitErrHandler:            func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
-			return cli.Exit("kubectl-podseq: no command: use inject (see kubectl-podseq inject --help)", exitUsage)
+			return cli.Exit("podseq: no command: use inject (see kubectl-podseq inject --help)", exitUsage)
 		},
 		Commands: []*cli.Command{injectCommand()},
 	}
@@ -54,19 +55,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 
 // run runs the app and returns the exit code; every error is one line.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	err := newApp(stdin, stdout, stderr).Run(args)
-	if err == nil {
-		return exitOK
-	}
-	code := exitUsage
-	var ec cli.ExitCoder
-	if errors.As(err, &ec) {
-		code = ec.ExitCode()
-	}
-	if msg := err.Error(); msg != "" {
-		fmt.Fprintln(stderr, strings.Join(strings.Fields(msg), " "))
-	}
-	return code
+	return cliexit.Report(newApp(stdin, stdout, stderr).Run(args), stderr, "podseq", exitUsage)
 }
 
 // usageError turns a flag-parsing error into one line and exit code 2.

@@ -101,7 +101,7 @@ func TestInjectUsage(t *testing.T) {
 		{"unknown container", deployment, []string{"inject", "-f", "-", "--after", "web=proxy"}, "podseq inject: --after web: no pod in the input has that container"},
 		{"second doc bad", two, []string{"inject", "-f", "-", "--after", "app=db"}, "podseq inject: Deployment/web: container db: after.podseq.dev/app: no such container in the pod"},
 		{"argument", "", []string{"inject", "-f", "-", "extra"}, "podseq inject: no arguments"},
-		{"no command", "", nil, "kubectl-podseq: no command"},
+		{"no command", "", nil, "podseq: no command: use inject"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
