@@ -6,8 +6,9 @@ export CGO_ENABLED := 0
 
 .PHONY: help build demo test lint fuzz bench e2e image image-tar load-2-minikube kind-load clean
 
-build: ## the static binary, bin/podseq (hack/build.sh, as the image's)
+build: ## the static binaries, bin/podseq and bin/kubectl-podseq (podseq inject), with hack/build.sh as the image's
 	GOARCH=$(GOARCH) VERSION=$(VERSION) OUT=$(BIN) hack/build.sh
+	GOARCH=$(GOARCH) VERSION=$(VERSION) OUT=$(dir $(BIN))kubectl-podseq PKG=./cmd/kubectl-podseq hack/build.sh
 
 demo: build ## a simulated sidecar turns ready; podseq wait is released the moment it does
 	cd hack && go run ./demo -podseq ../$(BIN)

@@ -8,3 +8,4 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:" >&2; echo "$unformatted" >&2; exit 1
 fi
 if [ -f hack/go.mod ]; then (cd hack && go vet ./...); fi
+if [ -f hack/validate/go.mod ]; then (cd hack/validate && go vet ./...); fi

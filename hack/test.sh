@@ -13,3 +13,5 @@ hack/lint.sh
 go test -race -count=1 -parallel 8 ./...
 FUZZTIME=${FUZZTIME:-5s} hack/fuzz.sh
 if [ -f hack/go.mod ]; then (cd hack && go test -count=1 ./...); fi
+# podseq inject's output, checked by the API server's validation and Pod Security (heavy: its own module).
+(cd hack/validate && go test -count=1 ./...)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/podseq/podseq/internal/cliexit"
 )
 
 // newApp builds the command line. It writes only to the given streams, so
@@ -35,6 +36,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			waitCommand(),
 			runCommand(),
 			installCommand(),
+			injectCommand(),
 		},
 	}
 	for _, c := range app.Commands {
@@ -55,22 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if i := slices.Index(args, "--"); i >= 0 {
 		app.Metadata = map[string]any{commandKey: append([]string{}, args[i+1:]...)}
 	}
-	err := app.Run(args)
-	if err == nil {
-		return exitOK
-	}
-	code := exitUsage
-	var ec cli.ExitCoder
-	if errors.As(err, &ec) {
-		code = ec.ExitCode()
-	}
-	if msg := err.Error(); msg != "" {
-		if !strings.HasPrefix(msg, "podseq") {
-			msg = "podseq: " + msg
-		}
-		fmt.Fprintln(stderr, oneLine(msg))
-	}
-	return code
+	return cliexit.Report(app.Run(args), stderr, "podseq", exitUsage)
 }
 
 // helpArgs rewrites every way of asking for help into the one urfave/cli
@@ -125,9 +112,9 @@ func splitCommand(c *cli.Context) (positional, command []string) {
 // noCommand answers `podseq` without a known command: a usage error.
 func noCommand(c *cli.Context) error {
 	if c.Args().Present() {
-		return cli.Exit(fmt.Sprintf("podseq: unknown command %q: use wait, run or install (see podseq --help)", c.Args().First()), exitUsage)
+		return cli.Exit(fmt.Sprintf("podseq: unknown command %q: use wait, run, install or inject (see podseq --help)", c.Args().First()), exitUsage)
 	}
-	return cli.Exit("podseq: no command: use wait, run or install (see podseq --help)", exitUsage)
+	return cli.Exit("podseq: no command: use wait, run, install or inject (see podseq --help)", exitUsage)
 }
 
 // flagValueError matches the standard flag package's message for a bad
@@ -185,12 +172,7 @@ func usagef(c *cli.Context, format string, a ...any) error {
 }
 
 // oneLine folds a message onto one line.
-func oneLine(s string) string {
-	if !strings.ContainsAny(s, "\r\n") {
-		return s
-	}
-	return strings.Join(strings.Fields(s), " ")
-}
+func oneLine(s string) string { return cliexit.OneLine(s) }
 
 // newLogger builds a stderr logger in the --log-format of a command: plain
 // lines ("podseq: ...") or slog's JSON. With quiet it discards everything.

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/podseq/podseq/internal/testio"
 )
 
 // update rewrites generated files (docs/flags.md) instead of comparing them:
@@ -238,18 +240,9 @@ func cell(s string) string {
 
 // firstDiff shows the first line where two texts differ.
 func firstDiff(want, got string) string {
-	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < max(len(wl), len(gl)); i++ {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w != g {
-			return fmt.Sprintf("line %d:\n  docs/flags.md: %q\n  the CLI:       %q", i+1, w, g)
-		}
+	n, w, g := testio.FirstDiff(want, got)
+	if n == 0 {
+		return ""
 	}
-	return ""
+	return fmt.Sprintf("line %d:\n  docs/flags.md: %q\n  the CLI:       %q", n, w, g)
 }

@@ -52,36 +52,48 @@ func (e *Env) LoadPodSpec(rel, kind string) (*corev1.PodSpec, string, error) {
 			return nil, "", fmt.Errorf("manifest: %w", err)
 		}
 		for _, doc := range splitYAML(b) {
-			var head struct {
-				Kind string `json:"kind"`
-			}
-			if err := yaml.Unmarshal(doc, &head); err != nil {
+			spec, k, err := podSpecIn(doc, kind)
+			if err != nil {
 				return nil, "", fmt.Errorf("%s: %w", f, err)
 			}
-			found = append(found, head.Kind)
-			if !podKinds[head.Kind] || (kind != "" && head.Kind != kind) {
-				continue
+			found = append(found, k)
+			if spec != nil {
+				rel, _ := filepath.Rel(filepath.Join(e.Repo, "manifests"), f)
+				return spec, rel, nil
 			}
-			rel, _ := filepath.Rel(filepath.Join(e.Repo, "manifests"), f)
-			if head.Kind == "Pod" {
-				var p corev1.Pod
-				if err := yaml.UnmarshalStrict(doc, &p); err != nil {
-					return nil, "", fmt.Errorf("%s: %w", f, err)
-				}
-				return &p.Spec, rel, nil
-			}
-			var w struct {
-				Spec struct {
-					Template corev1.PodTemplateSpec `json:"template"`
-				} `json:"spec"`
-			}
-			if err := yaml.Unmarshal(doc, &w); err != nil {
-				return nil, "", fmt.Errorf("%s: %w", f, err)
-			}
-			return &w.Spec.Template.Spec, rel, nil
 		}
 	}
 	return nil, "", fmt.Errorf("%s: no %s in it (found %v)", path, kind, found)
+}
+
+// podSpecIn returns the pod spec of one YAML document if it is of the given
+// kind (any kind with a pod spec when kind is ""), and the document's kind.
+func podSpecIn(doc []byte, kind string) (*corev1.PodSpec, string, error) {
+	var head struct {
+		Kind string `json:"kind"`
+	}
+	if err := yaml.Unmarshal(doc, &head); err != nil {
+		return nil, "", err
+	}
+	if !podKinds[head.Kind] || (kind != "" && head.Kind != kind) {
+		return nil, head.Kind, nil
+	}
+	if head.Kind == "Pod" {
+		var p corev1.Pod
+		if err := yaml.UnmarshalStrict(doc, &p); err != nil {
+			return nil, head.Kind, err
+		}
+		return &p.Spec, head.Kind, nil
+	}
+	var w struct {
+		Spec struct {
+			Template corev1.PodTemplateSpec `json:"template"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(doc, &w); err != nil {
+		return nil, head.Kind, err
+	}
+	return &w.Spec.Template.Spec, head.Kind, nil
 }
 
 // podKinds are the objects LoadPodSpec takes a pod spec from.

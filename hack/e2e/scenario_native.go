@@ -280,7 +280,7 @@ func nativeRestart(t *T) error {
 	if err != nil {
 		return err
 	}
-	dir, err := hostGraveyard(b)
+	dir, err := graveyardOnHost(b, "graveyard")
 	if err != nil {
 		return err
 	}
@@ -352,25 +352,6 @@ func nativeRestart(t *T) error {
 		}
 	}
 	return nil
-}
-
-// hostGraveyard points the pod's graveyard volume at a host directory in its
-// output, so that the harness reads the tombstones; it returns the directory.
-func hostGraveyard(b *PodBuilder) (string, error) {
-	dir := b.Out("graveyard")
-	if err := os.Mkdir(dir, 0o777); err != nil {
-		return "", err
-	}
-	if err := os.Chmod(dir, 0o777); err != nil { // umask
-		return "", err
-	}
-	for i := range b.Spec.Volumes {
-		if v := &b.Spec.Volumes[i]; v.Name == "graveyard" {
-			v.VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}}
-			return dir, nil
-		}
-	}
-	return "", fmt.Errorf("pod %s: no volume named graveyard", b.Name)
 }
 
 // waitTombstoneReady waits until the sidecar's tombstone says ready.

@@ -54,11 +54,77 @@ func graveyardPod(t *T, rel, kind, name string) (*PodBuilder, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	dir, err := hostGraveyard(b)
+	dir, err := graveyardOnHost(b, "graveyard")
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", file, err)
 	}
 	return b, dir, nil
+}
+
+// graveyardOnHost points the pod's graveyard volume to a fresh directory of
+// its output directory, and returns that directory.
+func graveyardOnHost(b *PodBuilder, volume string) (string, error) {
+	dir := b.Out("graveyard")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o777); err != nil { // umask; the containers are not root
+		return "", err
+	}
+	for i := range b.Spec.Volumes {
+		if v := &b.Spec.Volumes[i]; v.Name == volume {
+			v.VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}}
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("no volume named %s", volume)
+}
+
+// jobSucceeded waits until the pod of a Job has finished, and checks that
+// it Succeeded.
+func jobSucceeded(t *T, b *PodBuilder) error {
+	var phase corev1.PodPhase
+	err := poll(t.Ctx, 90*time.Second, 100*time.Millisecond, func() error {
+		p, err := t.Node.Pod(t.Ctx, b.Name)
+		if err != nil || p == nil {
+			return fmt.Errorf("pod not listed yet (%v)", err)
+		}
+		phase = p.Status.Phase
+		if phase == corev1.PodSucceeded || phase == corev1.PodFailed {
+			return nil
+		}
+		return fmt.Errorf("phase %s", phase)
+	})
+	if err != nil {
+		return fmt.Errorf("the Job's pod did not finish: %w; %s", err, podDiag(t, b))
+	}
+	if phase != corev1.PodSucceeded {
+		return fmt.Errorf("the Job's pod is %s, want Succeeded; %s", phase, podDiag(t, b))
+	}
+	t.Figure("phase", "%s", phase)
+	return nil
+}
+
+// birthAndDeath checks that app was born after proxy was ready, exited 0,
+// and that proxy died after it.
+func birthAndDeath(dir string) (app, proxy *grave, err error) {
+	if app, err = readGrave(dir, "app"); err != nil {
+		return nil, nil, err
+	}
+	if proxy, err = readGrave(dir, "proxy"); err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case app.state != "died" || app.exitCode != "0":
+		return nil, nil, fmt.Errorf("app's tombstone: %+v, want died with exit code 0", app)
+	case proxy.state != "died":
+		return nil, nil, fmt.Errorf("proxy's tombstone: %+v, want died", proxy)
+	case app.born.Before(proxy.ready):
+		return nil, nil, fmt.Errorf("app born %s before the proxy was ready %s", app.born, proxy.ready)
+	case proxy.died.Before(app.died):
+		return nil, nil, fmt.Errorf("proxy died %s before the app %s", proxy.died, app.died)
+	}
+	return app, proxy, nil
 }
 
 // grave is what the scenarios read of a tombstone: its state and times.
@@ -137,71 +203,34 @@ func podDiag(t *T, b *PodBuilder) string {
 	return describePod(p)
 }
 
-// runJob starts a Job's pod, waits for it to finish and wants it Succeeded,
-// then runs check while the pod is still listed, and stops it.
-func runJob(t *T, b *PodBuilder, check func() error) error {
-	if err := b.Start(); err != nil {
-		return err
-	}
-	defer t.Stop(b)
-	phase, err := jobSucceeded(t, b)
-	if err != nil {
-		return err
-	}
-	t.Figure("phase", "%s", phase)
-	return check()
-}
-
-// jobSucceeded waits for a Job's pod to finish and wants it Succeeded.
-func jobSucceeded(t *T, b *PodBuilder) (corev1.PodPhase, error) {
-	var phase corev1.PodPhase
-	err := poll(t.Ctx, 90*time.Second, 100*time.Millisecond, func() error {
-		p, err := t.Node.Pod(t.Ctx, b.Name)
-		if err != nil || p == nil {
-			return fmt.Errorf("pod not listed yet (%v)", err)
-		}
-		if phase = p.Status.Phase; phase == corev1.PodSucceeded || phase == corev1.PodFailed {
-			return nil
-		}
-		return fmt.Errorf("phase %s", phase)
-	})
-	if err != nil {
-		return phase, fmt.Errorf("the Job's pod did not finish: %w; %s", err, podDiag(t, b))
-	}
-	if phase != corev1.PodSucceeded {
-		return phase, fmt.Errorf("the Job's pod is %s, want Succeeded; %s", phase, podDiag(t, b))
-	}
-	return phase, nil
-}
-
 func orderingJob(t *T) error {
 	b, dir, err := orderingPod(t, "job.yaml", "Job", "ordering-job")
 	if err != nil {
 		return err
 	}
-	return runJob(t, b, func() error {
-		app, err := readGrave(dir, "app")
-		if err != nil {
-			return err
-		}
-		proxy, err := readGrave(dir, "proxy")
-		if err != nil {
-			return err
-		}
-		switch {
-		case app.state != "died" || app.exitCode != "0":
-			return fmt.Errorf("app's tombstone: %+v, want died with exit code 0", app)
-		case proxy.state != "died":
-			return fmt.Errorf("proxy's tombstone: %+v, want died", proxy)
-		case app.born.Before(proxy.ready):
-			return fmt.Errorf("app born %s before the proxy was ready %s", app.born, proxy.ready)
-		case proxy.died.Before(app.died):
-			return fmt.Errorf("proxy died %s before the app %s", proxy.died, app.died)
-		}
-		t.Figure("proxy ready→app born", "%s", ms(app.born.Sub(proxy.ready)))
-		t.Figure("app died→proxy's httpd died", "%s", ms(proxy.died.Sub(app.died)))
-		return nil
-	})
+	app, proxy, err := runJob(t, b, dir)
+	if err != nil {
+		return err
+	}
+	t.Figure("app died→proxy's httpd died", "%s", ms(proxy.died.Sub(app.died)))
+	return nil
+}
+
+// runJob starts the pod of a Job whose tombstones are in dir, waits until it
+// Succeeded, and checks the birth and death order of its app and proxy.
+func runJob(t *T, b *PodBuilder, dir string) (app, proxy *grave, err error) {
+	if err := b.Start(); err != nil {
+		return nil, nil, err
+	}
+	defer t.Stop(b)
+	if err := jobSucceeded(t, b); err != nil {
+		return nil, nil, err
+	}
+	if app, proxy, err = birthAndDeath(dir); err != nil {
+		return nil, nil, err
+	}
+	t.Figure("proxy ready→app born", "%s", ms(app.born.Sub(proxy.ready)))
+	return app, proxy, nil
 }
 
 func orderingDrain(t *T) error {

@@ -24,18 +24,23 @@ func jobShutdown(t *T) error {
 	if err != nil {
 		return err
 	}
-	return runJob(t, b, func() error {
-		ended := map[string]time.Time{}
-		for _, name := range []string{"proxy", "app"} {
-			st, err := t.Status(b, name)
-			if err != nil || st == nil || st.State.Terminated == nil || st.State.Terminated.ExitCode != 0 {
-				return fmt.Errorf("container %s did not exit 0: %v %v", name, st, err)
-			}
-			ended[name] = st.State.Terminated.FinishedAt.Time
+	if err := b.Start(); err != nil {
+		return err
+	}
+	defer t.Stop(b)
+	if err := jobSucceeded(t, b); err != nil {
+		return err
+	}
+	ended := map[string]time.Time{}
+	for _, name := range []string{"proxy", "app"} {
+		st, err := t.Status(b, name)
+		if err != nil || st == nil || st.State.Terminated == nil || st.State.Terminated.ExitCode != 0 {
+			return fmt.Errorf("container %s did not exit 0: %v %v", name, st, err)
 		}
-		if ended["proxy"].Before(ended["app"]) {
-			return fmt.Errorf("the proxy ended %s before the app %s", ended["proxy"], ended["app"])
-		}
-		return nil
-	})
+		ended[name] = st.State.Terminated.FinishedAt.Time
+	}
+	if ended["proxy"].Before(ended["app"]) {
+		return fmt.Errorf("the proxy ended %s before the app %s", ended["proxy"], ended["app"])
+	}
+	return nil
 }

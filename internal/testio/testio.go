@@ -4,6 +4,7 @@ package testio
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 )
 
@@ -48,4 +49,23 @@ func (w *LineWriter) Write(p []byte) (int, error) {
 		w.Line(string(w.buf[:i]))
 		w.buf = w.buf[i+1:]
 	}
+}
+
+// FirstDiff returns the 1-based number of the first line where two texts
+// differ and that line of each ("" past the end); n is 0 when they are equal.
+func FirstDiff(want, got string) (n int, wantLine, gotLine string) {
+	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < max(len(wl), len(gl)); i++ {
+		var w, g string
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if w != g {
+			return i + 1, w, g
+		}
+	}
+	return 0, "", ""
 }

@@ -33,3 +33,21 @@ func TestBuffer(t *testing.T) {
 		t.Errorf("%d bytes, want 100", len(got))
 	}
 }
+
+func TestFirstDiff(t *testing.T) {
+	for _, tc := range []struct {
+		want, got string
+		n         int
+		w, g      string
+	}{
+		{"a\nb\n", "a\nb\n", 0, "", ""},
+		{"a\nb\n", "a\nc\n", 2, "b", "c"},
+		{"a\n", "a\nb\n", 2, "", "b"},
+		{"x", "", 1, "x", ""},
+	} {
+		n, w, g := FirstDiff(tc.want, tc.got)
+		if n != tc.n || w != tc.w || g != tc.g {
+			t.Errorf("FirstDiff(%q, %q) = %d, %q, %q; want %d, %q, %q", tc.want, tc.got, n, w, g, tc.n, tc.w, tc.g)
+		}
+	}
+}

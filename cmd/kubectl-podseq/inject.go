@@ -1,0 +1,183 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/podseq/podseq/inject"
+)
+
+// exitInjectFailed is inject's exit code when its output cannot be written;
+// bad input exits with exitUsage.
+const exitInjectFailed = 1
+
+const injectDescription = `Reads Kubernetes manifests (a file, or - for standard input: YAML, several documents,
+kind: List, or JSON) and writes them to standard output with podseq added to every pod
+template that asks for an order. Nothing is installed in the cluster:
+
+   podseq inject -f deploy.yaml | kubectl apply -f -
+   kubectl get deploy web -o yaml | podseq inject -f - | kubectl apply -f -
+   kustomize build overlays/prod | podseq inject -f - | kubectl apply -f -
+
+POD TEMPLATE ANNOTATIONS (the flags override them):
+   after.podseq.dev/CONTAINER: DEP[,DEP...]   CONTAINER starts once every DEP is ready
+   ready.podseq.dev/CONTAINER: TARGET[ ...]   what ready means for CONTAINER (podseq targets);
+                                              default: its readinessProbe, else startupProbe
+   podseq.dev/mode: gate|native|tombstone     the mechanism (default: gate; tombstone for
+                                              pods with restartPolicy Never or OnFailure)
+
+MODES:
+   gate       dependencies move ahead in containers; a postStart hook (podseq wait) on each
+              holds back the containers after it; a dependent whose command is in the
+              manifest also waits in its own start (podseq wait TARGET... -- CMD)
+   native     dependencies become native sidecars (init containers, restartPolicy Always)
+              gated by the same hook (Kubernetes 1.29+)
+   tombstone  podseq run wraps every container involved: birth order by tombstones, and a
+              Job's sidecars stop once their dependents exited (a sidecar of a long-running
+              pod outlives them instead); every container involved needs its command
+
+inject writes podseq.dev/injected (what it did), podseq.dev/unsafe (where the order rests on
+a hook alone) and podseq.dev/undo. It is idempotent, and --undo removes what it added.
+Documents without an order, and every other kind, are copied byte for byte.
+
+EXIT CODES:
+   0     done: the whole output is on standard output
+   1     the output could not be written
+   2     bad input or flag: one line names the document (Kind/namespace/name), the
+         container and what is wrong; nothing is written`
+
+func injectCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "inject",
+		Usage:       "add podseq to existing workloads (Deployment, Job, ...) from their annotations",
+		ArgsUsage:   " ",
+		Description: injectDescription,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "filename", Aliases: []string{"f"}, EnvVars: envName("inject-filename"),
+				Usage: "`FILE` to read, - for standard input"},
+			&cli.StringSliceFlag{Name: "after", EnvVars: envName("inject-after"),
+				Usage: "`CONTAINER=DEP[,DEP...]`: CONTAINER starts once every DEP is ready (repeat for more)"},
+			&cli.StringSliceFlag{Name: "ready", EnvVars: envName("inject-ready"),
+				Usage: "`CONTAINER=TARGET`: what ready means for CONTAINER (repeat for more targets)"},
+			&cli.StringFlag{Name: "mode", EnvVars: envName("inject-mode"),
+				Usage: "`MODE` gate, native or tombstone, for every pod (default: each pod's podseq.dev/mode, else by its restartPolicy)"},
+			&cli.StringFlag{Name: "image", EnvVars: envName("inject-image"), Value: "podseq:" + version,
+				Usage: "`IMAGE` of the init container that installs podseq (the podseq image of this version)"},
+			&cli.DurationFlag{Name: "timeout", EnvVars: envName("inject-timeout"), Value: 2 * time.Minute,
+				Usage: "`DURATION`: the deadline of every wait inject writes"},
+			&cli.BoolFlag{Name: "undo", EnvVars: envName("inject-undo"),
+				Usage: "remove what inject added, restoring the input"},
+		},
+		Action: injectAction,
+	}
+}
+
+func injectAction(c *cli.Context) error {
+	if c.String("filename") == "" {
+		return usagef("missing -f FILE (- for standard input)")
+	}
+	if c.Args().Present() {
+		return usagef("no arguments: give the manifests with -f FILE or -f -")
+	}
+	o := inject.Options{Image: c.String("image"), Undo: c.Bool("undo"), Timeout: shortDuration(c.Duration("timeout"))}
+	if c.Duration("timeout") <= 0 {
+		return usagef("--timeout %s: want a positive duration", c.Duration("timeout"))
+	}
+	if m := c.String("mode"); m != "" {
+		mode, err := inject.ParseMode(m)
+		if err != nil {
+			return usagef("--mode: %v", err)
+		}
+		o.Mode = mode
+	}
+	var err error
+	if o.After, err = pairs(c.StringSlice("after"), "after", inject.ParseDeps); err != nil {
+		return usagef("%v", err)
+	}
+	if o.Ready, err = pairs(c.StringSlice("ready"), "ready", inject.ParseTargets); err != nil {
+		return usagef("%v", err)
+	}
+	in, err := readInput(c.String("filename"), c.App.Reader)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	res, err := inject.Process(in, o)
+	if err != nil {
+		return usagef("%s", strings.TrimPrefix(err.Error(), inject.ErrBadInput.Error()+": "))
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(c.App.ErrWriter, "podseq inject: warning: %s\n", w)
+	}
+	if _, err := c.App.Writer.Write(res.Out); err != nil {
+		return cli.Exit(fmt.Sprintf("podseq inject: write the output: %v", err), exitInjectFailed)
+	}
+	return nil
+}
+
+// pairs parses repeated NAME=VALUE flags; values for one name add up.
+func pairs(flags []string, flag string, parse func(string) ([]string, error)) (map[string][]string, error) {
+	if len(flags) == 0 {
+		return nil, nil
+	}
+	m := map[string][]string{}
+	for _, f := range flags {
+		name, value, ok := strings.Cut(f, "=")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("--%s %q: want CONTAINER=VALUE", flag, f)
+		}
+		vs, err := parse(value)
+		if err != nil {
+			return nil, fmt.Errorf("--%s %s: %v", flag, name, err)
+		}
+		m[name] = append(m[name], vs...)
+	}
+	return m, nil
+}
+
+// readInput reads FILE, or standard input for "-", up to inject's limit.
+func readInput(name string, stdin io.Reader) ([]byte, error) {
+	r := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("-f: %w", unwrapPath(err))
+		}
+		defer f.Close()
+		r = f
+	}
+	if r == nil {
+		r = os.Stdin
+	}
+	b, err := io.ReadAll(io.LimitReader(r, inject.MaxInputBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("-f %s: %w", name, err)
+	}
+	return b, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
+}
+
+// shortDuration prints 2m0s as 2m, 1m30s as 1m30s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

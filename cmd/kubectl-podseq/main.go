@@ -1,0 +1,78 @@
+// Command kubectl-podseq adds podseq to existing Kubernetes workloads:
+// `kubectl podseq inject -f FILE` (as a kubectl plugin), or `podseq inject`,
+// which runs it. It is a command of its own so that the podseq binary copied
+// into every pod stays small: the YAML library inject edits with is larger
+// than the rest of podseq.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/podseq/podseq/internal/cliexit"
+)
+
+// version is stamped by the Makefile with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitUsage = 2
+)
+
+func main() {
+	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// newApp builds the command line on the given streams.
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:                      "kubectl-podseq",
+		Usage:                     "add podseq to existing Kubernetes workloads",
+		Version:                   version,
+		Reader:                    stdin,
+		Writer:                    stdout,
+		ErrWriter:                 stderr,
+		HideHelpCommand:           true,
+		DisableSliceFlagSeparator: true, // targets and dependency lists contain commas
+		ExitErrHandler:            func(*cli.Context, error) {},
+		Action: func(c *cli.Context) error {
+			return cli.Exit("podseq: no command: use inject (see kubectl-podseq inject --help)", exitUsage)
+		},
+		Commands: []*cli.Command{injectCommand()},
+	}
+	app.OnUsageError = usageError
+	for _, c := range app.Commands {
+		c.OnUsageError = usageError
+	}
+	return app
+}
+
+// run runs the app and returns the exit code; every error is one line.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return cliexit.Report(newApp(stdin, stdout, stderr).Run(args), stderr, "podseq", exitUsage)
+}
+
+// usageError turns a flag-parsing error into one line and exit code 2.
+func usageError(c *cli.Context, err error, _ bool) error {
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		msg = "unknown flag --" + rest
+	}
+	return cli.Exit(fmt.Sprintf("podseq inject: %s (see podseq inject --help)", msg), exitUsage)
+}
+
+// usagef returns a usage error (exit 2).
+func usagef(format string, a ...any) error {
+	return cli.Exit("podseq inject: "+fmt.Sprintf(format, a...), exitUsage)
+}
+
+// envName is the environment variable of a flag.
+func envName(flag string) []string {
+	return []string{"PODSEQ_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestInjectRunsKubectlPodseq: podseq inject is kubectl-podseq inject, found
+// next to the podseq executable; without it, one line says what to install.
+func TestInjectRunsKubectlPodseq(t *testing.T) {
+	t.Parallel()
+	podseq := podseqBinary(t)
+	dir := t.TempDir()
+	self := filepath.Join(dir, "podseq")
+	b, err := os.ReadFile(podseq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(self, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	in := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - {name: app, image: a, command: [/app]}\n  - {name: proxy, image: p, readinessProbe: {tcpSocket: {port: 1080}}}\n"
+
+	cmd := exec.Command(self, "inject", "-f", "-", "--after", "app=proxy")
+	cmd.Env = []string{"PATH=/nonexistent"}
+	cmd.Stdin = strings.NewReader(in)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != exitUsage || out.Len() != 0 ||
+		!strings.HasPrefix(errb.String(), "podseq inject: inject is the command kubectl-podseq, which is neither next to podseq nor on $PATH") {
+		t.Fatalf("without kubectl-podseq: exit %d (%v), stdout %q, stderr %q", code, err, out.String(), errb.String())
+	}
+
+	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "kubectl-podseq"), "../kubectl-podseq")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	cmd = exec.Command(self, "inject", "-f", "-", "--after", "app=proxy")
+	cmd.Env = []string{"PATH=/nonexistent"}
+	cmd.Stdin = strings.NewReader(in)
+	out.Reset()
+	errb.Reset()
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("podseq inject: %v, stderr %q", err, errb.String())
+	}
+	if want := "command: [/podseq-bin/podseq, wait, --timeout=2m, 'tcp://localhost:1080', --, /app]"; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+}

@@ -1,0 +1,281 @@
+// Package validate checks podseq inject's output with the API server's
+// validation code and the Pod Security admission library.
+package validate
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/kubernetes/pkg/api/legacyscheme"
+	podutil "k8s.io/kubernetes/pkg/api/pod"
+	"k8s.io/kubernetes/pkg/apis/apps"
+	_ "k8s.io/kubernetes/pkg/apis/apps/install"
+	appsvalidation "k8s.io/kubernetes/pkg/apis/apps/validation"
+	"k8s.io/kubernetes/pkg/apis/batch"
+	_ "k8s.io/kubernetes/pkg/apis/batch/install"
+	batchvalidation "k8s.io/kubernetes/pkg/apis/batch/validation"
+	"k8s.io/kubernetes/pkg/apis/core"
+	_ "k8s.io/kubernetes/pkg/apis/core/install"
+	corevalidation "k8s.io/kubernetes/pkg/apis/core/validation"
+	psaapi "k8s.io/pod-security-admission/api"
+	"k8s.io/pod-security-admission/policy"
+	"sigs.k8s.io/yaml"
+
+	"github.com/podseq/podseq/inject"
+)
+
+const golden = "../../inject/testdata/golden"
+
+// separator matches the line between YAML documents.
+var separator = regexp.MustCompile(`(?m)^---[ \t]*(#.*)?\n`)
+
+// objects splits a manifest file into its objects as JSON, List and
+// ResourceList items taken out.
+func objects(t *testing.T, text string) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, doc := range separator.Split(text, -1) {
+		var m map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		if m == nil {
+			continue
+		}
+		list := []any{m}
+		if k := m["kind"]; k == "List" || k == "ResourceList" {
+			list, _ = m["items"].([]any)
+		}
+		for _, it := range list {
+			b, err := yaml.Marshal(it)
+			if err != nil {
+				t.Fatal(err)
+			}
+			j, err := yaml.YAMLToJSON(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// workload is a decoded (internal, defaulted) object and its pod template.
+type workload struct {
+	obj  runtime.Object
+	meta *metav1.ObjectMeta
+	tmpl *core.PodTemplateSpec
+}
+
+// decode decodes an object as the API server does: into the internal
+// types, with the defaults applied. ok is false for kinds without a pod
+// template.
+func decode(t *testing.T, j []byte) (w workload, ok bool) {
+	t.Helper()
+	obj, _, err := legacyscheme.Codecs.UniversalDecoder().Decode(j, nil, nil)
+	if err != nil {
+		if strings.Contains(err.Error(), "no kind") {
+			return w, false
+		}
+		t.Fatalf("decode: %v", err)
+	}
+	w.obj = obj
+	switch o := obj.(type) {
+	case *core.Pod:
+		w.meta, w.tmpl = &o.ObjectMeta, &core.PodTemplateSpec{ObjectMeta: o.ObjectMeta, Spec: o.Spec}
+	case *apps.Deployment:
+		w.meta, w.tmpl = &o.ObjectMeta, &o.Spec.Template
+	case *apps.StatefulSet:
+		w.meta, w.tmpl = &o.ObjectMeta, &o.Spec.Template
+	case *apps.DaemonSet:
+		w.meta, w.tmpl = &o.ObjectMeta, &o.Spec.Template
+	case *apps.ReplicaSet:
+		w.meta, w.tmpl = &o.ObjectMeta, &o.Spec.Template
+	case *core.ReplicationController:
+		w.meta, w.tmpl = &o.ObjectMeta, o.Spec.Template
+	case *batch.Job:
+		w.meta, w.tmpl = &o.ObjectMeta, &o.Spec.Template
+	case *batch.CronJob:
+		w.meta, w.tmpl = &o.ObjectMeta, &o.Spec.JobTemplate.Spec.Template
+	default:
+		return w, false
+	}
+	if w.meta.Namespace == "" {
+		w.meta.Namespace = "default" // as kubectl apply sets it
+	}
+	return w, true
+}
+
+// validate runs the API server's create validation for the object.
+func validate(w workload) field.ErrorList {
+	opts := podutil.GetValidationOptionsFromPodTemplate(w.tmpl, nil)
+	switch o := w.obj.(type) {
+	case *core.Pod:
+		return corevalidation.ValidatePodCreate(o, opts)
+	case *apps.Deployment:
+		return appsvalidation.ValidateDeployment(o, opts)
+	case *apps.StatefulSet:
+		return appsvalidation.ValidateStatefulSet(o, opts)
+	case *apps.DaemonSet:
+		return appsvalidation.ValidateDaemonSet(o, opts)
+	case *apps.ReplicaSet:
+		return appsvalidation.ValidateReplicaSet(o, opts)
+	case *core.ReplicationController:
+		return corevalidation.ValidateReplicationController(o, opts)
+	case *batch.Job:
+		// The API server generates a Job's uid, selector and labels on create
+		// (pkg/registry/batch/job: generateSelector).
+		const uid = "00000000-0000-0000-0000-000000000000"
+		o.UID = types.UID(uid)
+		o.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{batch.LegacyControllerUidLabel: uid}}
+		if o.Spec.Template.Labels == nil {
+			o.Spec.Template.Labels = map[string]string{}
+		}
+		for k, v := range map[string]string{batch.ControllerUidLabel: uid, batch.LegacyControllerUidLabel: uid,
+			batch.JobNameLabel: o.Name, batch.LegacyJobNameLabel: o.Name} {
+			o.Spec.Template.Labels[k] = v
+		}
+		return batchvalidation.ValidateJob(o, batchvalidation.JobValidationOptions{PodValidationOptions: opts})
+	case *batch.CronJob:
+		return batchvalidation.ValidateCronJobCreate(o, opts)
+	}
+	return nil
+}
+
+// restricted evaluates a pod template against Pod Security restricted and
+// returns the names of the checks it fails and their details.
+func restricted(t *testing.T, tmpl *core.PodTemplateSpec) (reasons map[string]bool, details string) {
+	t.Helper()
+	var v1 corev1.PodTemplateSpec
+	if err := legacyscheme.Scheme.Convert(tmpl, &v1, nil); err != nil {
+		t.Fatalf("convert: %v", err)
+	}
+	ev, err := policy.NewEvaluator(policy.DefaultChecks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons = map[string]bool{}
+	level := psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()}
+	for _, r := range ev.EvaluatePod(level, &v1.ObjectMeta, &v1.Spec) {
+		if !r.Allowed {
+			reasons[r.ForbiddenReason] = true
+			details += r.ForbiddenReason + ": " + r.ForbiddenDetail + "; "
+		}
+	}
+	return reasons, details
+}
+
+// TestGoldenOutputs validates every object inject changed in the golden
+// outputs, and checks that it fails no Pod Security restricted check its
+// input passed (and that no check names what inject added).
+func TestGoldenOutputs(t *testing.T) {
+	outs, _ := filepath.Glob(filepath.Join(golden, "*.out.*"))
+	if len(outs) < 10 {
+		t.Fatalf("found %d golden outputs in %s", len(outs), golden)
+	}
+	injected := 0
+	for _, outPath := range outs {
+		t.Run(filepath.Base(outPath), func(t *testing.T) {
+			outText, err := os.ReadFile(outPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inText, err := os.ReadFile(strings.Replace(outPath, ".out.", ".in.", 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			outs, ins := objects(t, string(outText)), objects(t, string(inText))
+			if len(outs) != len(ins) {
+				t.Fatalf("%d objects out, %d in", len(outs), len(ins))
+			}
+			for i := range outs {
+				w, ok := decode(t, outs[i])
+				if !ok || w.tmpl.Annotations[inject.InjectedKey] == "" {
+					continue
+				}
+				injected++
+				name := fmt.Sprintf("%T %s", w.obj, w.meta.Name)
+				if errs := validate(w); len(errs) > 0 {
+					t.Errorf("%s: the API server rejects it: %v", name, errs.ToAggregate())
+				}
+				in, _ := decode(t, ins[i])
+				before, _ := restricted(t, in.tmpl)
+				after, details := restricted(t, w.tmpl)
+				for r := range after {
+					if !before[r] {
+						t.Errorf("%s: fails Pod Security restricted check %q, which its input passed: %s", name, r, details)
+					}
+				}
+				if strings.Contains(details, inject.InstallContainer) {
+					t.Errorf("%s: Pod Security restricted: %s", name, details)
+				}
+			}
+		})
+	}
+	if injected < 10 {
+		t.Errorf("validated %d injected objects, want at least one per kind and mode", injected)
+	}
+}
+
+// TestRestrictedStaysRestricted: a pod that meets Pod Security restricted
+// still does after inject, in every mode.
+func TestRestrictedStaysRestricted(t *testing.T) {
+	in, err := os.ReadFile(filepath.Join(golden, "restricted.in.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := decode(t, objects(t, string(in))[0])
+	if reasons, details := restricted(t, w.tmpl); len(reasons) > 0 {
+		t.Fatalf("the input itself is not restricted: %s", details)
+	}
+	for _, mode := range []inject.Mode{inject.Gate, inject.Native, inject.Tombstone} {
+		res, err := inject.Process(in, inject.Options{Mode: mode, Image: "podseq:dev"})
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		w, _ := decode(t, objects(t, string(res.Out))[0])
+		if errs := validate(w); len(errs) > 0 {
+			t.Errorf("%s: the API server rejects it: %v", mode, errs.ToAggregate())
+		}
+		if reasons, details := restricted(t, w.tmpl); len(reasons) > 0 {
+			t.Errorf("%s: not restricted any more: %s", mode, details)
+		}
+	}
+}
+
+// TestManifestsInject: the manifests of manifests/inject, injected in every
+// mode that fits them, pass validation and stay Pod Security restricted.
+func TestManifestsInject(t *testing.T) {
+	for file, modes := range map[string][]inject.Mode{
+		"deployment.yaml": {"", inject.Native},
+		"job.yaml":        {"", inject.Native, inject.Gate},
+	} {
+		in, err := os.ReadFile(filepath.Join("../../manifests/inject", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mode := range modes {
+			res, err := inject.Process(in, inject.Options{Mode: mode, Image: "podseq:dev"})
+			if err != nil {
+				t.Fatalf("%s, mode %q: %v", file, mode, err)
+			}
+			w, _ := decode(t, objects(t, string(res.Out))[0])
+			if errs := validate(w); len(errs) > 0 {
+				t.Errorf("%s, mode %q: the API server rejects it: %v", file, mode, errs.ToAggregate())
+			}
+			if reasons, details := restricted(t, w.tmpl); len(reasons) > 0 {
+				t.Errorf("%s, mode %q: not restricted: %s", file, mode, details)
+			}
+		}
+	}
+}

@@ -1,0 +1,411 @@
+package inject
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// Names of what inject adds to a pod. --undo removes exactly these.
+const (
+	// BinDir is where the podseq-bin emptyDir is mounted (read-only, except
+	// in the install container).
+	BinDir = "/podseq-bin"
+	// Bin is the podseq executable that the hooks and wrapped commands run.
+	Bin = BinDir + "/podseq"
+	// BinVolume is the emptyDir that carries the podseq executable.
+	BinVolume = "podseq-bin"
+	// GraveyardDir is where the tombstone emptyDir is mounted.
+	GraveyardDir = "/podseq-graveyard"
+	// GraveyardVolume is the emptyDir of the tombstones (tombstone mode).
+	GraveyardVolume = "podseq-graveyard"
+	// InstallContainer is the init container that runs podseq install.
+	InstallContainer = "podseq-install"
+	// BasePort is the first admin port given to podseq run (tombstone mode);
+	// the next free ones follow.
+	BasePort = 15780
+)
+
+// record is what --undo needs beyond the marks inject leaves.
+type record struct {
+	// Containers: the names of spec.containers, in their original order.
+	Containers []string `json:"containers"`
+	// Native: containers moved into initContainers as native sidecars.
+	Native []string `json:"native,omitempty"`
+	// Created: fields inject created (metadata, annotations, initContainers,
+	// volumes, CONTAINER/volumeMounts, CONTAINER/lifecycle).
+	Created []string `json:"created,omitempty"`
+	// Settings: the annotations inject set from flags, with their previous
+	// values (null: absent).
+	Settings map[string]*string `json:"settings,omitempty"`
+}
+
+// injector applies one pod's plan.
+type injector struct {
+	p     *pod
+	o     *Options
+	rec   record
+	notes []string // what the injected annotation says, per container
+	weak  []string // containers gated by a hook alone: why and how to fix
+}
+
+// ensure returns m[key], creating it (a mapping or a sequence) if absent and
+// recording label in rec.Created.
+func (in *injector) ensure(m *yaml.Node, key, label string, kind yaml.Kind) *yaml.Node {
+	if v := get(m, key); v != nil && v.Kind == kind {
+		return v
+	}
+	v := &yaml.Node{Kind: kind, Tag: map[yaml.Kind]string{yaml.MappingNode: "!!map", yaml.SequenceNode: "!!seq"}[kind]}
+	if old := get(m, key); old != nil { // null or empty: replaced, restored as absent
+		del(m, key)
+	}
+	set(m, key, v)
+	in.rec.Created = append(in.rec.Created, label)
+	return v
+}
+
+func (in *injector) mount(c string, volume, dir string, readOnly bool) {
+	ctr := in.p.containers[c]
+	vms := in.ensure(ctr, "volumeMounts", c+"/volumeMounts", yaml.SequenceNode)
+	m := mapping("name", volume, "mountPath", dir)
+	if readOnly {
+		m.Content = append(m.Content, scalar("readOnly"), boolean(true))
+	}
+	vms.Content = append(vms.Content, m)
+}
+
+func (in *injector) hook(c string, argv []string) {
+	ctr := in.p.containers[c]
+	lc := in.ensure(ctr, "lifecycle", c+"/lifecycle", yaml.MappingNode)
+	set(lc, "postStart", mapping("exec", mapping("command", seq(argv...))))
+}
+
+// wrap puts argv and "--" in front of the container's command. Its args,
+// which the runtime appends to the command, stay as they are.
+func (in *injector) wrap(c string, argv []string) {
+	cmd := get(in.p.containers[c], "command")
+	add := seq(append(slices.Clone(argv), "--")...).Content
+	if cmd.Style&yaml.FlowStyle != 0 { // quote as the first word is quoted
+		for _, a := range add {
+			a.Style = cmd.Content[0].Style
+		}
+	}
+	cmd.Content = append(add, cmd.Content...)
+}
+
+// waitArgs is podseq wait for the given readiness, without the executable.
+func (in *injector) waitArgs(rs ...readiness) []string {
+	args := []string{"wait", "--timeout=" + in.o.timeout()}
+	var targets []string
+	for _, r := range rs {
+		for _, h := range r.headers {
+			if !slices.Contains(args, "--header="+h) {
+				args = append(args, "--header="+h)
+			}
+		}
+		if r.exec != nil {
+			args = append(args, "--exec-probe="+shellQuote(r.exec))
+		}
+		targets = append(targets, r.targets...)
+	}
+	return append(args, targets...)
+}
+
+func hasCommand(ctr *yaml.Node) bool {
+	cmd := get(ctr, "command")
+	return cmd != nil && cmd.Kind == yaml.SequenceNode && len(cmd.Content) > 0
+}
+
+// check rejects what inject cannot do to this pod, before any change.
+func (in *injector) check() error {
+	p := in.p
+	for _, v := range items(get(p.spec, "volumes")) {
+		if n := str(v, "name"); n == BinVolume || n == GraveyardVolume {
+			return p.errf("", "a volume is already named %s (inject adds it)", n)
+		}
+	}
+	if p.inits[InstallContainer] || p.containers[InstallContainer] != nil {
+		return p.errf(InstallContainer, "a container already has this name (inject adds it)")
+	}
+	for _, c := range p.names {
+		involved := p.isDep(c) || len(p.after[c]) > 0
+		if !involved {
+			continue
+		}
+		ctr := p.containers[c]
+		if p.mode == Tombstone {
+			if !hasCommand(ctr) {
+				what := "it starts after " + strings.Join(p.after[c], ", ")
+				if p.isDep(c) {
+					what = "it must stop once " + strings.Join(p.dependents(c), ", ") + " exited"
+					if p.restart == "Always" {
+						what = "it must outlive " + strings.Join(p.dependents(c), ", ")
+					}
+				}
+				return p.errf(c, "no command in the manifest: tombstone mode runs it under podseq run because %s, which needs its command (podseq never looks an image up): write the image's entrypoint as command", what)
+			}
+			if r, ok := p.ready[c]; ok && r.exec != nil {
+				return p.errf(c, "readiness by an exec probe: podseq run takes URL targets; set %s%s", ReadyPrefix, c)
+			}
+			continue
+		}
+		if p.isDep(c) {
+			if path(ctr, "lifecycle", "postStart") != nil {
+				return p.errf(c, "already has a postStart hook, which the %s mode needs for podseq wait; use %s: tombstone, or drop the hook", p.mode, ModeKey)
+			}
+			if p.mode == Native && get(ctr, "restartPolicy") != nil {
+				return p.errf(c, "already has a restartPolicy: cannot become a native sidecar")
+			}
+		}
+	}
+	return nil
+}
+
+// apply injects the pod's plan and returns warnings for hook-only gates.
+func (in *injector) apply(s settings) error {
+	if err := in.check(); err != nil {
+		return err
+	}
+	p := in.p
+	in.rec.Containers = slices.Clone(p.names)
+	switch p.mode {
+	case Gate:
+		in.gate()
+	case Native:
+		in.native()
+	case Tombstone:
+		in.tombstone()
+	}
+	in.install()
+	return in.annotate(s)
+}
+
+func (in *injector) gate() {
+	p := in.p
+	cs := get(p.spec, "containers")
+	order := p.order()
+	cs.Content = cs.Content[:0]
+	for _, c := range order {
+		cs.Content = append(cs.Content, p.containers[c])
+	}
+	for _, c := range order {
+		if p.isDep(c) {
+			in.mount(c, BinVolume, BinDir, true)
+			in.hook(c, append([]string{Bin}, in.waitArgs(p.ready[c])...))
+		}
+		in.gateOwnStart(c, "postStart hook")
+	}
+}
+
+// gateOwnStart makes a dependent wait in its own command too, where it can.
+func (in *injector) gateOwnStart(c, by string) {
+	p := in.p
+	deps := p.after[c]
+	if len(deps) == 0 {
+		return
+	}
+	var rs []readiness
+	var execDeps []string
+	for _, d := range deps {
+		rs = append(rs, p.ready[d])
+		if p.ready[d].exec != nil {
+			execDeps = append(execDeps, d)
+		}
+	}
+	list := strings.Join(deps, ", ")
+	switch {
+	case !hasCommand(p.containers[c]):
+		in.weak = append(in.weak, fmt.Sprintf("%s: no command in the manifest, so only the %s of %s holds it back: if the kubelet restarts during the hook or %s crashes in it, %s starts at once; write its command in the manifest and inject again to make it wait in its own start too", c, by, list, list, c))
+		in.notes = append(in.notes, fmt.Sprintf("%s after %s (%s only)", c, list, by))
+	case len(execDeps) > 0:
+		in.weak = append(in.weak, fmt.Sprintf("%s: %s is ready by an exec probe, which runs only in its own container, so only the %s holds %s back; set %s%s to a URL to make it safe", c, strings.Join(execDeps, ", "), by, c, ReadyPrefix, execDeps[0]))
+		in.notes = append(in.notes, fmt.Sprintf("%s after %s (%s only)", c, list, by))
+	default:
+		if !p.isDep(c) { // a dependency has the mount for its hook already
+			in.mount(c, BinVolume, BinDir, true)
+		}
+		in.wrap(c, append([]string{Bin}, in.waitArgs(rs...)...))
+		in.notes = append(in.notes, fmt.Sprintf("%s after %s (%s and its own command)", c, list, by))
+	}
+}
+
+func (in *injector) native() {
+	p := in.p
+	var natives, rest []string
+	for _, c := range p.order() {
+		if p.isDep(c) {
+			natives = append(natives, c)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	cs := get(p.spec, "containers")
+	cs.Content = cs.Content[:0]
+	for _, c := range p.names {
+		if slices.Contains(rest, c) {
+			cs.Content = append(cs.Content, p.containers[c])
+		}
+	}
+	ics := in.ensure(p.spec, "initContainers", "initContainers", yaml.SequenceNode)
+	for _, c := range natives {
+		ctr := p.containers[c]
+		set(ctr, "restartPolicy", scalar("Always"))
+		ics.Content = append(ics.Content, ctr)
+		in.mount(c, BinVolume, BinDir, true)
+		in.hook(c, append([]string{Bin}, in.waitArgs(p.ready[c])...))
+	}
+	in.rec.Native = natives
+	for _, c := range p.names {
+		in.gateOwnStart(c, "native sidecar's postStart hook")
+	}
+}
+
+func (in *injector) tombstone() {
+	p := in.p
+	used := map[string]bool{}
+	for _, key := range []string{"containers", "initContainers"} {
+		for _, ctr := range items(get(p.spec, key)) {
+			for _, cp := range items(get(ctr, "ports")) {
+				used[str(cp, "containerPort")] = true
+			}
+		}
+	}
+	port := BasePort
+	for _, c := range p.names {
+		deps, dependents := p.after[c], p.dependents(c)
+		if len(deps) == 0 && len(dependents) == 0 {
+			continue
+		}
+		for used[strconv.Itoa(port)] {
+			port++
+		}
+		args := []string{Bin, "run", "--name=" + c, "--graveyard=" + GraveyardDir, "--listen=:" + strconv.Itoa(port)}
+		port++
+		var what []string
+		if len(deps) > 0 {
+			args = append(args, "--birth-deps="+strings.Join(deps, ","), "--birth-timeout="+in.o.timeout())
+			what = append(what, "starts after "+strings.Join(deps, ", "))
+		}
+		if len(dependents) > 0 {
+			r := p.ready[c]
+			for _, h := range r.headers {
+				args = append(args, "--header="+h)
+			}
+			for _, t := range r.targets {
+				args = append(args, "--ready="+t)
+			}
+			if p.restart == "Always" {
+				// --outlive holds SIGTERM for up to --grace, then the sidecar
+				// has --grace again: both fit in the pod's grace period.
+				args = append(args, "--outlive="+strings.Join(dependents, ","), "--grace="+strconv.Itoa(p.grace()/2)+"s")
+				what = append(what, "outlives "+strings.Join(dependents, ", "))
+			} else {
+				args = append(args, "--death-deps="+strings.Join(dependents, ","))
+				what = append(what, "stops once "+strings.Join(dependents, ", ")+" exited")
+			}
+		}
+		in.wrap(c, args)
+		in.mount(c, BinVolume, BinDir, true)
+		in.mount(c, GraveyardVolume, GraveyardDir, false)
+		in.notes = append(in.notes, c+" "+strings.Join(what, " and "))
+	}
+}
+
+// grace is the pod's terminationGracePeriodSeconds (Kubernetes' default 30),
+// at least 2.
+func (p *pod) grace() int {
+	n, err := strconv.Atoi(str(p.spec, "terminationGracePeriodSeconds"))
+	if err != nil {
+		n = 30
+	}
+	return max(n, 2)
+}
+
+// install adds the init container that copies podseq into the emptyDir, and
+// the emptyDirs.
+func (in *injector) install() {
+	p := in.p
+	ics := in.ensure(p.spec, "initContainers", "initContainers", yaml.SequenceNode)
+	ctr := mapping(
+		"name", InstallContainer,
+		"image", in.o.image(),
+		"args", seq("install", BinDir),
+		"volumeMounts", seqOf(mapping("name", BinVolume, "mountPath", BinDir)),
+		"resources", mapping("requests", mapping("cpu", "10m", "memory", "16Mi"), "limits", mapping("memory", "64Mi")),
+		"securityContext", mapping(
+			"allowPrivilegeEscalation", false,
+			"capabilities", mapping("drop", seq("ALL")),
+			"readOnlyRootFilesystem", true,
+			"runAsNonRoot", true,
+			"runAsUser", 65532,
+			"runAsGroup", 65532,
+			"seccompProfile", mapping("type", "RuntimeDefault"),
+		),
+	)
+	ics.Content = append([]*yaml.Node{ctr}, ics.Content...)
+	vols := in.ensure(p.spec, "volumes", "volumes", yaml.SequenceNode)
+	vols.Content = append(vols.Content, mapping("name", BinVolume, "emptyDir", mapping()))
+	if p.mode == Tombstone {
+		vols.Content = append(vols.Content, mapping("name", GraveyardVolume, "emptyDir", mapping()))
+	}
+}
+
+// annotate writes the settings inject used, what it did and the undo record.
+func (in *injector) annotate(s settings) error {
+	md := in.ensure(in.p.tmpl, "metadata", "metadata", yaml.MappingNode)
+	ann := in.ensure(md, "annotations", "annotations", yaml.MappingNode)
+	before := annotations(in.p.tmpl)
+	keys := sortedKeys(s)
+	for _, k := range keys {
+		old, had := before[k]
+		if had && old == s[k] {
+			continue
+		}
+		if in.rec.Settings == nil {
+			in.rec.Settings = map[string]*string{}
+		}
+		if had {
+			in.rec.Settings[k] = &old
+			get(ann, k).Value = s[k]
+		} else {
+			in.rec.Settings[k] = nil
+			set(ann, k, scalar(s[k]))
+		}
+	}
+	set(ann, InjectedKey, scalar(string(in.p.mode)+": "+strings.Join(in.notes, "; ")))
+	if len(in.weak) > 0 {
+		set(ann, UnsafeKey, scalar(strings.Join(in.weak, "; ")))
+	}
+	b, err := json.Marshal(in.rec)
+	if err != nil {
+		return fmt.Errorf("record undo: %w", err)
+	}
+	set(ann, UndoKey, scalar(string(b)))
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// shellQuote joins words so that podseq's --exec-probe splits them back.
+func shellQuote(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		if w != "" && !strings.ContainsAny(w, " \t'\"\\") {
+			q[i] = w
+			continue
+		}
+		q[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}

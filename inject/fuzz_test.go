@@ -1,0 +1,271 @@
+package inject
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// FuzzInject checks, on any input that inject accepts: injecting its output
+// changes nothing, undoing its output gives the input back (byte for byte
+// when the input is laid out as kyaml prints it, the same objects
+// otherwise), and every failure is a bad-input error. Seeds: the golden
+// and bad inputs of testdata.
+func FuzzInject(f *testing.F) {
+	for _, dir := range []string{"testdata/golden/*.in.*", "testdata/bad/*"} {
+		files, _ := filepath.Glob(dir)
+		for _, file := range files {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		o := Options{Image: "podseq:fuzz"}
+		res, err := Process(in, o)
+		if err != nil {
+			if !errors.Is(err, ErrBadInput) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error not one bad-input line: %v", err)
+			}
+			return
+		}
+		again, err := Process(res.Out, o)
+		if err != nil {
+			t.Fatalf("inject of the output fails: %v\noutput:\n%s", err, res.Out)
+		}
+		if string(again.Out) != string(res.Out) {
+			t.Fatalf("not idempotent:\n%s", diff(string(res.Out), string(again.Out)))
+		}
+		if strings.Contains(string(in), UndoKey) {
+			return // an injected input: undo gives its own original
+		}
+		back, err := Process(res.Out, Options{Undo: true})
+		if err != nil {
+			t.Fatalf("undo fails: %v", err)
+		}
+		if string(back.Out) == string(in) {
+			return
+		}
+		if canonical(string(in)) {
+			t.Fatalf("undo does not restore the input byte for byte:\n%s", diff(string(in), string(back.Out)))
+		}
+		if !sameObjects(t, string(in), string(back.Out)) {
+			t.Fatalf("undo does not restore the input's objects:\n%s", diff(string(in), string(back.Out)))
+		}
+	})
+}
+
+// canonical reports whether every document of a YAML input is laid out as
+// kyaml prints it.
+func canonical(in string) bool {
+	if isJSON(in) {
+		return false
+	}
+	for _, ch := range splitYAML(in) {
+		if blank(ch.text) {
+			continue
+		}
+		doc, err := parseDoc(ch.text)
+		if err != nil {
+			return false
+		}
+		out, err := encodeYAML(doc, ch.text)
+		if err != nil || out != ch.text {
+			return false
+		}
+	}
+	return true
+}
+
+// sameObjects compares two inputs document by document, as data.
+func sameObjects(t *testing.T, a, b string) bool {
+	t.Helper()
+	decode := func(s string) []any {
+		var out []any
+		if isJSON(s) {
+			var v any
+			if err := yaml.Unmarshal([]byte(s), &v); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			return []any{v}
+		}
+		for _, ch := range splitYAML(s) {
+			var v any
+			if err := yaml.Unmarshal([]byte(ch.text), &v); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			out = append(out, v)
+		}
+		return out
+	}
+	return reflect.DeepEqual(decode(a), decode(b))
+}
+
+// FuzzInjectPods builds a workload from the fuzzer's bytes (its kind, up to
+// five containers with or without command, probe and ports, random after
+// and ready annotations, a mode) and checks the same properties as
+// FuzzInject on it: random inputs that reach every mode.
+func FuzzInjectPods(f *testing.F) {
+	f.Add([]byte{0, 2, 1, 0, 0, 1, 3, 0})
+	f.Add([]byte{6, 3, 7, 7, 7, 1, 2, 3, 4, 5, 2})
+	f.Add([]byte{7, 4, 255, 128, 64, 32, 16, 8, 4, 2, 1, 3})
+	f.Add([]byte{1, 5, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 1})
+	f.Fuzz(func(t *testing.T, seed []byte) {
+		in := genWorkload(seed)
+		res, err := Process([]byte(in), Options{})
+		if err != nil {
+			if !errors.Is(err, ErrBadInput) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error not one bad-input line: %v\ninput:\n%s", err, in)
+			}
+			return
+		}
+		again, err := Process(res.Out, Options{})
+		if err != nil || string(again.Out) != string(res.Out) {
+			t.Fatalf("not idempotent (%v):\ninput:\n%s\noutput:\n%s", err, in, res.Out)
+		}
+		back, err := Process(res.Out, Options{Undo: true})
+		if err != nil || string(back.Out) != in {
+			t.Fatalf("undo (%v) does not restore:\n%s\ninput:\n%s", err, diff(in, string(back.Out)), in)
+		}
+	})
+}
+
+// genWorkload writes a workload, in kubectl's layout, from seed bytes.
+func genWorkload(seed []byte) string {
+	next := func() int {
+		if len(seed) == 0 {
+			return 0
+		}
+		b := int(seed[0])
+		seed = seed[1:]
+		return b
+	}
+	kinds := []string{"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob"}
+	kind := kinds[next()%len(kinds)]
+	n := 1 + next()%5
+	var b strings.Builder
+	ind := "    "
+	switch kind {
+	case "Pod":
+		ind = ""
+	case "CronJob":
+		ind = "        "
+	}
+	apiVersion := map[string]string{"Pod": "v1", "ReplicationController": "v1", "Job": "batch/v1", "CronJob": "batch/v1"}[kind]
+	if apiVersion == "" {
+		apiVersion = "apps/v1"
+	}
+	fmt.Fprintf(&b, "apiVersion: %s\nkind: %s\nmetadata:\n  name: w\n", apiVersion, kind)
+	switch kind {
+	case "Pod":
+	case "CronJob":
+		b.WriteString("spec:\n  schedule: '@daily'\n  jobTemplate:\n    spec:\n      template:\n")
+	default:
+		b.WriteString("spec:\n  template:\n")
+	}
+	var ann []string
+	mode := next() % 5
+	if mode < 3 {
+		ann = append(ann, fmt.Sprintf("podseq.dev/mode: %s", []Mode{Gate, Native, Tombstone}[mode]))
+	}
+	name := func(i int) string { return fmt.Sprintf("c%d", i) }
+	for i := range n {
+		var deps []string
+		mask := next()
+		for j := range n {
+			if j != i && mask&(1<<j) != 0 {
+				deps = append(deps, name(j))
+			}
+		}
+		if len(deps) > 0 {
+			ann = append(ann, fmt.Sprintf("after.podseq.dev/%s: %s", name(i), strings.Join(deps, ",")))
+		}
+	}
+	if next()%3 == 0 {
+		ann = append(ann, "ready.podseq.dev/c0: tcp://localhost:7000 http://localhost:7001/ok")
+	}
+	if len(ann) > 0 {
+		fmt.Fprintf(&b, "%smetadata:\n%s  annotations:\n", ind, ind)
+		for _, a := range ann {
+			fmt.Fprintf(&b, "%s    %s\n", ind, a)
+		}
+	}
+	if ind != "" {
+		fmt.Fprintf(&b, "%sspec:\n", ind)
+	} else {
+		b.WriteString("spec:\n")
+	}
+	if kind == "Job" || kind == "CronJob" {
+		fmt.Fprintf(&b, "%s  restartPolicy: %s\n", ind, []string{"Never", "OnFailure"}[next()%2])
+	}
+	fmt.Fprintf(&b, "%s  containers:\n", ind)
+	for i := range n {
+		c := next()
+		fmt.Fprintf(&b, "%s  - name: %s\n%s    image: example.com/%s:1\n", ind, name(i), ind, name(i))
+		if c&1 != 0 {
+			fmt.Fprintf(&b, "%s    command: [/%s, --flag]\n", ind, name(i))
+		}
+		if c&2 != 0 {
+			fmt.Fprintf(&b, "%s    ports:\n%s    - name: p%d\n%s      containerPort: %d\n", ind, ind, i, ind, 8000+i)
+		}
+		switch (c >> 2) % 6 {
+		case 1:
+			fmt.Fprintf(&b, "%s    readinessProbe:\n%s      httpGet: {path: /ready, port: %d}\n", ind, ind, 9000+i)
+		case 2:
+			fmt.Fprintf(&b, "%s    startupProbe:\n%s      tcpSocket:\n%s        port: p%d\n", ind, ind, ind, i)
+		case 3:
+			fmt.Fprintf(&b, "%s    readinessProbe:\n%s      grpc: {port: %d}\n", ind, ind, 9100+i)
+		case 4:
+			fmt.Fprintf(&b, "%s    readinessProbe:\n%s      exec:\n%s        command: [cat, /tmp/ready]\n", ind, ind, ind)
+		}
+		if c&64 != 0 {
+			fmt.Fprintf(&b, "%s    lifecycle:\n%s      preStop:\n%s        exec:\n%s          command: [/drain]\n", ind, ind, ind, ind)
+		}
+		if c&128 != 0 {
+			fmt.Fprintf(&b, "%s    volumeMounts:\n%s    - name: data\n%s      mountPath: /data\n", ind, ind, ind)
+		}
+	}
+	if next()%2 == 0 {
+		fmt.Fprintf(&b, "%s  volumes:\n%s  - name: data\n%s    emptyDir: {}\n", ind, ind, ind)
+	}
+	return b.String()
+}
+
+// TestGenWorkloadReachesEveryMode: FuzzInjectPods's generator yields
+// workloads that inject accepts in every mode, and some it rejects.
+func TestGenWorkloadReachesEveryMode(t *testing.T) {
+	t.Parallel()
+	seen := map[string]int{}
+	x := uint32(1)
+	for range 3000 {
+		seed := make([]byte, 16)
+		for i := range seed {
+			x = x*1664525 + 1013904223
+			seed[i] = byte(x >> 24)
+		}
+		res, err := Process([]byte(genWorkload(seed)), Options{})
+		if err != nil {
+			seen["error"]++
+			continue
+		}
+		for _, m := range []Mode{Gate, Native, Tombstone} {
+			if strings.Contains(string(res.Out), InjectedKey+": '"+string(m)+":") {
+				seen[string(m)]++
+			}
+		}
+	}
+	for _, k := range []string{"gate", "native", "tombstone", "error"} {
+		if seen[k] == 0 {
+			t.Errorf("no generated workload gave %s (%v)", k, seen)
+		}
+	}
+	t.Logf("%v", seen)
+}

@@ -1,0 +1,482 @@
+package inject
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/podseq/podseq/probes"
+)
+
+// Annotations of the pod template. The first three are the input (flags
+// override them, and inject writes the values it used back); the others are
+// written by inject and removed by --undo.
+const (
+	// AfterPrefix + CONTAINER: "dep[,dep...]": CONTAINER starts only once
+	// every dep is ready.
+	AfterPrefix = "after.podseq.dev/"
+	// ReadyPrefix + CONTAINER: "target[ target...]": what ready means for
+	// CONTAINER, as podseq targets.
+	ReadyPrefix = "ready.podseq.dev/"
+	// ModeKey: the mechanism asked for: gate, native or tombstone.
+	ModeKey = "podseq.dev/mode"
+	// InjectedKey: the mechanism inject used, and what it did.
+	InjectedKey = "podseq.dev/injected"
+	// UnsafeKey: set when the order rests on a postStart hook alone, with
+	// why and how to make it safe.
+	UnsafeKey = "podseq.dev/unsafe"
+	// UndoKey: what --undo needs to restore the input.
+	UndoKey = "podseq.dev/undo"
+)
+
+// Mode is a mechanism that puts a pod's containers in order.
+type Mode string
+
+// The mechanisms.
+const (
+	// Gate: dependencies move ahead of their dependents in containers, and a
+	// postStart hook on each holds back the containers after it until it is
+	// ready. Any Kubernetes version. The default for pods that restart
+	// their containers (restartPolicy Always).
+	Gate Mode = "gate"
+	// Native: dependencies become native sidecars (init containers with
+	// restartPolicy Always), each gated by a podseq postStart hook.
+	// Kubernetes 1.29 and later.
+	Native Mode = "native"
+	// Tombstone: every container involved runs under podseq run, which
+	// starts it after its dependencies are ready (birth order) and stops a
+	// Job's sidecars once their dependents have exited (death order), or
+	// keeps a sidecar up until its dependents have exited (outlive). The
+	// default for pods with restartPolicy Never or OnFailure (Jobs).
+	Tombstone Mode = "tombstone"
+)
+
+// ParseMode parses a mode's name.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case Gate, Native, Tombstone:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown mode %q: want gate, native or tombstone", s)
+}
+
+// ParseDeps parses the value of an after annotation: names separated by
+// commas (blanks around them are ignored).
+func ParseDeps(s string) ([]string, error) {
+	var deps []string
+	for _, d := range strings.Split(s, ",") {
+		d = strings.TrimSpace(d)
+		if d == "" {
+			return nil, fmt.Errorf("%q: an empty container name", s)
+		}
+		if slices.Contains(deps, d) {
+			return nil, fmt.Errorf("%q: %s is named twice", s, d)
+		}
+		deps = append(deps, d)
+	}
+	return deps, nil
+}
+
+// ParseTargets parses the value of a ready annotation: podseq targets
+// separated by blanks.
+func ParseTargets(s string) ([]string, error) {
+	ts := strings.Fields(s)
+	if len(ts) == 0 {
+		return nil, fmt.Errorf("no target")
+	}
+	for _, t := range ts {
+		if _, err := probes.Parse(t, probes.Options{}); err != nil {
+			return nil, err
+		}
+	}
+	return ts, nil
+}
+
+// readiness is how a dependent tells that a container is ready.
+type readiness struct {
+	targets []string // podseq targets
+	headers []string // NAME:VALUE for http targets (from httpGet.httpHeaders)
+	exec    []string // an exec probe's command, run in the container itself
+}
+
+// pod is a pod template being injected, with its settings resolved.
+type pod struct {
+	obj        object
+	tmpl       *yaml.Node // metadata + spec
+	spec       *yaml.Node
+	names      []string              // spec.containers, in order
+	containers map[string]*yaml.Node // by name
+	inits      map[string]bool       // names of init containers
+	after      map[string][]string   // container -> its dependencies
+	ready      map[string]readiness  // every dependency's readiness
+	mode       Mode
+	restart    string // the pod's restartPolicy
+}
+
+// docError is a bad document: it names the object and, if any, the container.
+type docError struct {
+	obj       object
+	container string
+	msg       string
+}
+
+func (e *docError) Error() string {
+	if e.container != "" {
+		return fmt.Sprintf("%s: container %s: %s", e.obj, e.container, e.msg)
+	}
+	return fmt.Sprintf("%s: %s", e.obj, e.msg)
+}
+
+func (p *pod) errf(container, format string, a ...any) error {
+	return &docError{obj: p.obj, container: container, msg: fmt.Sprintf(format, a...)}
+}
+
+// annotations returns the template's annotations as a map.
+func annotations(tmpl *yaml.Node) map[string]string {
+	m := map[string]string{}
+	a := path(tmpl, "metadata", "annotations")
+	if a == nil || a.Kind != yaml.MappingNode {
+		return m
+	}
+	for i := 0; i+1 < len(a.Content); i += 2 {
+		m[a.Content[i].Value] = a.Content[i+1].Value
+	}
+	return m
+}
+
+// settings are the annotations inject reads, after the flags override them.
+type settings map[string]string
+
+// effective merges the template's annotations with the options' overrides
+// for the containers of this pod. used records the overrides that applied.
+func effective(ann map[string]string, names map[string]bool, o *Options, used map[string]bool) settings {
+	s := settings{}
+	for k, v := range ann {
+		if strings.HasPrefix(k, AfterPrefix) || strings.HasPrefix(k, ReadyPrefix) || k == ModeKey {
+			s[k] = v
+		}
+	}
+	for c, deps := range o.After {
+		if names[c] {
+			s[AfterPrefix+c] = strings.Join(deps, ",")
+			used["after "+c] = true
+		}
+	}
+	for c, ts := range o.Ready {
+		if names[c] {
+			s[ReadyPrefix+c] = strings.Join(ts, " ")
+			used["ready "+c] = true
+		}
+	}
+	if o.Mode != "" {
+		s[ModeKey] = string(o.Mode)
+	}
+	return s
+}
+
+// hasOrder reports whether the settings ask for any order.
+func (s settings) hasOrder() bool {
+	for k := range s {
+		if strings.HasPrefix(k, AfterPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// newPod resolves and validates the settings of a pod template.
+func newPod(obj object, tmpl *yaml.Node, s settings) (*pod, error) {
+	p := &pod{obj: obj, tmpl: tmpl, spec: get(tmpl, "spec"), containers: map[string]*yaml.Node{},
+		inits: map[string]bool{}, after: map[string][]string{}, ready: map[string]readiness{}}
+	if p.spec == nil || p.spec.Kind != yaml.MappingNode {
+		return nil, p.errf("", "the pod template has no spec")
+	}
+	cs := get(p.spec, "containers")
+	if cs == nil || cs.Kind != yaml.SequenceNode || len(cs.Content) == 0 {
+		return nil, p.errf("", "the pod template has no containers")
+	}
+	for i, c := range cs.Content {
+		name := str(c, "name")
+		if c.Kind != yaml.MappingNode || name == "" {
+			return nil, p.errf("", "containers[%d] has no name", i)
+		}
+		if p.containers[name] != nil {
+			return nil, p.errf(name, "two containers have this name")
+		}
+		p.names = append(p.names, name)
+		p.containers[name] = c
+	}
+	if ics := get(p.spec, "initContainers"); ics != nil {
+		for _, c := range ics.Content {
+			p.inits[str(c, "name")] = true
+		}
+	}
+	p.restart = str(p.spec, "restartPolicy")
+	if p.restart == "" {
+		p.restart = "Always"
+	}
+	if m, ok := s[ModeKey]; ok {
+		mode, err := ParseMode(m)
+		if err != nil {
+			return nil, p.errf("", "%s: %v", ModeKey, err)
+		}
+		p.mode = mode
+	} else if p.restart == "Always" {
+		p.mode = Gate
+	} else {
+		p.mode = Tombstone
+	}
+	keys := make([]string, 0, len(s))
+	for k := range s {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	explicit := map[string][]string{}
+	for _, k := range keys {
+		v := s[k]
+		if c, ok := strings.CutPrefix(k, AfterPrefix); ok {
+			if err := p.known(c, k); err != nil {
+				return nil, err
+			}
+			deps, err := ParseDeps(v)
+			if err != nil {
+				return nil, p.errf(c, "%s: %v", k, err)
+			}
+			for _, d := range deps {
+				if d == c {
+					return nil, p.errf(c, "%s: depends on itself", k)
+				}
+				if err := p.known(d, k); err != nil {
+					return nil, err
+				}
+			}
+			p.after[c] = deps
+		}
+		if c, ok := strings.CutPrefix(k, ReadyPrefix); ok {
+			if err := p.known(c, k); err != nil {
+				return nil, err
+			}
+			ts, err := ParseTargets(v)
+			if err != nil {
+				return nil, p.errf(c, "%s: %v", k, err)
+			}
+			explicit[c] = ts
+		}
+	}
+	if cyc := p.cycle(); cyc != nil {
+		return nil, p.errf(cyc[0], "the after annotations form a cycle: %s", strings.Join(cyc, " -> "))
+	}
+	for _, c := range p.names {
+		if !p.isDep(c) {
+			continue
+		}
+		if ts, ok := explicit[c]; ok {
+			p.ready[c] = readiness{targets: ts}
+			continue
+		}
+		r, err := p.probeReadiness(c)
+		if err != nil {
+			return nil, err
+		}
+		p.ready[c] = r
+	}
+	return p, nil
+}
+
+// known checks that an annotation names a regular container of the pod.
+func (p *pod) known(c, key string) error {
+	if p.containers[c] != nil {
+		return nil
+	}
+	if p.inits[c] {
+		return p.errf(c, "%s: an init container: podseq orders the regular containers (init containers already run in order)", key)
+	}
+	return p.errf(c, "%s: no such container in the pod (containers: %s)", key, strings.Join(p.names, ", "))
+}
+
+// isDep reports whether some container depends on c.
+func (p *pod) isDep(c string) bool {
+	for _, deps := range p.after {
+		if slices.Contains(deps, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// dependents returns the containers that depend on c, in container order.
+func (p *pod) dependents(c string) []string {
+	var out []string
+	for _, n := range p.names {
+		if slices.Contains(p.after[n], c) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// cycle returns a dependency cycle (first name repeated last), or nil.
+func (p *pod) cycle() []string {
+	state := map[string]int{} // 0 new, 1 on the stack, 2 done
+	var stack []string
+	var found []string
+	var visit func(c string) bool
+	visit = func(c string) bool {
+		state[c] = 1
+		stack = append(stack, c)
+		for _, d := range p.after[c] {
+			if state[d] == 1 {
+				i := slices.Index(stack, d)
+				found = append(slices.Clone(stack[i:]), d)
+				return true
+			}
+			if state[d] == 0 && visit(d) {
+				return true
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[c] = 2
+		return false
+	}
+	for _, c := range p.names {
+		if state[c] == 0 && visit(c) {
+			return found
+		}
+	}
+	return nil
+}
+
+// order returns the containers with every dependency moved just ahead of
+// its first dependent, every other relative order kept.
+func (p *pod) order() []string {
+	var out []string
+	done := map[string]bool{}
+	var emit func(c string)
+	emit = func(c string) {
+		if done[c] {
+			return
+		}
+		done[c] = true
+		deps := slices.Clone(p.after[c])
+		sort.SliceStable(deps, func(i, j int) bool {
+			return slices.Index(p.names, deps[i]) < slices.Index(p.names, deps[j])
+		})
+		for _, d := range deps {
+			emit(d)
+		}
+		out = append(out, c)
+	}
+	for _, c := range p.names {
+		emit(c)
+	}
+	return out
+}
+
+// probeReadiness derives a dependency's readiness from its readinessProbe,
+// else its startupProbe, with kubelet's defaults.
+func (p *pod) probeReadiness(c string) (readiness, error) {
+	ctr := p.containers[c]
+	probe, which := get(ctr, "readinessProbe"), "readinessProbe"
+	if probe == nil {
+		probe, which = get(ctr, "startupProbe"), "startupProbe"
+	}
+	if probe == nil {
+		return readiness{}, p.errf(c, "others start after it, but it has no readinessProbe, no startupProbe and no %s%s annotation: podseq cannot tell when it is ready", ReadyPrefix, c)
+	}
+	bad := func(format string, a ...any) error {
+		return p.errf(c, "%s: %s (or set %s%s)", which, fmt.Sprintf(format, a...), ReadyPrefix, c)
+	}
+	port := func(h *yaml.Node) (string, error) {
+		v := get(h, "port")
+		if v == nil || v.Value == "" {
+			return "", bad("no port")
+		}
+		if v.ShortTag() == "!!int" {
+			n, err := strconv.Atoi(v.Value)
+			if err != nil || n < 1 || n > 65535 {
+				return "", bad("port %s: want 1-65535", v.Value)
+			}
+			return v.Value, nil
+		}
+		for _, cp := range items(get(ctr, "ports")) {
+			if str(cp, "name") == v.Value {
+				return str(cp, "containerPort"), nil
+			}
+		}
+		return "", bad("port %q: the container has no port of that name", v.Value)
+	}
+	host := func(h *yaml.Node) string {
+		if s := str(h, "host"); s != "" {
+			return s
+		}
+		return "localhost"
+	}
+	switch {
+	case get(probe, "httpGet") != nil:
+		h := get(probe, "httpGet")
+		pt, err := port(h)
+		if err != nil {
+			return readiness{}, err
+		}
+		scheme := strings.ToLower(str(h, "scheme"))
+		if scheme == "" {
+			scheme = "http"
+		}
+		if scheme != "http" && scheme != "https" {
+			return readiness{}, bad("httpGet scheme %q: want HTTP or HTTPS", str(h, "scheme"))
+		}
+		pth := str(h, "path")
+		if !strings.HasPrefix(pth, "/") {
+			pth = "/" + pth
+		}
+		t := scheme + "://" + net.JoinHostPort(host(h), pt) + pth
+		if _, err := probes.Parse(t, probes.Options{}); err != nil {
+			return readiness{}, bad("%v", err)
+		}
+		r := readiness{targets: []string{t}}
+		for _, hh := range items(get(h, "httpHeaders")) {
+			name := str(hh, "name")
+			if name == "" {
+				return readiness{}, bad("an httpHeader without a name")
+			}
+			r.headers = append(r.headers, name+":"+str(hh, "value"))
+		}
+		return r, nil
+	case get(probe, "tcpSocket") != nil:
+		h := get(probe, "tcpSocket")
+		pt, err := port(h)
+		if err != nil {
+			return readiness{}, err
+		}
+		return readiness{targets: []string{"tcp://" + net.JoinHostPort(host(h), pt)}}, nil
+	case get(probe, "grpc") != nil:
+		h := get(probe, "grpc")
+		pt, err := port(h)
+		if err != nil {
+			return readiness{}, err
+		}
+		t := "grpc://" + net.JoinHostPort("localhost", pt)
+		if svc := str(h, "service"); svc != "" {
+			t += "/" + svc
+		}
+		if _, err := probes.Parse(t, probes.Options{}); err != nil {
+			return readiness{}, bad("%v", err)
+		}
+		return readiness{targets: []string{t}}, nil
+	case get(probe, "exec") != nil:
+		cmd := stringsOf(path(probe, "exec", "command"))
+		if len(cmd) == 0 {
+			return readiness{}, bad("exec without a command")
+		}
+		if back, err := probes.SplitCommand(shellQuote(cmd)); err != nil || !slices.Equal(back, cmd) {
+			return readiness{}, bad("exec command %q: podseq wait --exec-probe cannot take it (%v)", cmd, err)
+		}
+		return readiness{exec: cmd}, nil
+	}
+	return readiness{}, bad("no httpGet, tcpSocket, grpc or exec handler")
+}
