@@ -56,6 +56,9 @@ func CreateDeclared(dir, name string, d Declared, now time.Time) (*Writer, error
 	if err := CheckGraveyard(dir); err != nil {
 		return nil, err
 	}
+	if err := notADirectory(Path(dir, name)); err != nil {
+		return nil, err
+	}
 	lock, err := lockName(dir, name)
 	if err != nil {
 		return nil, err
@@ -95,18 +98,9 @@ func CreateDeclared(dir, name string, d Declared, now time.Time) (*Writer, error
 
 // lockName takes NAME's lock, which only one live writer holds.
 func lockName(dir, name string) (*os.File, error) {
-	// Read-only is enough for flock, and works when a restarted container
-	// runs as another user than the one that created the lock file.
-	if err := notADirectory(Path(dir, name)); err != nil {
-		return nil, err
-	}
-	lock, err := openRegular(lockPath(dir, name), os.O_RDONLY|os.O_CREATE)
-	var nr *NotRegularError
-	if errors.As(err, &nr) {
-		return nil, fmt.Errorf("lock %s %s: remove it", nr.Path, nr.Error())
-	}
+	lock, err := openLock(dir, lockPath(dir, name))
 	if err != nil {
-		return nil, graveyardErr(dir, err)
+		return nil, err
 	}
 	deadline := time.Now().Add(lockRetry)
 	for {
@@ -128,6 +122,22 @@ func lockName(dir, name string) (*os.File, error) {
 // lockInstance creates and locks the lock file of one instance of NAME.
 func lockInstance(dir, name, instance string) (*os.File, error) {
 	path := instanceLockPath(dir, name, instance)
+	f, err := openLock(dir, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// openLock opens the lock file path in the graveyard dir, creating it, if it
+// is a regular file.
+func openLock(dir, path string) (*os.File, error) {
+	// Read-only is enough for flock, and works when a restarted container
+	// runs as another user than the one that created the lock file.
 	f, err := openRegular(path, os.O_RDONLY|os.O_CREATE)
 	var nr *NotRegularError
 	if errors.As(err, &nr) {
@@ -135,10 +145,6 @@ func lockInstance(dir, name, instance string) (*os.File, error) {
 	}
 	if err != nil {
 		return nil, graveyardErr(dir, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	return f, nil
 }
