@@ -134,19 +134,36 @@ func (s *Supervisor) handleReady(w http.ResponseWriter, r *http.Request) {
 		ok(w)
 	case <-t.C:
 		s.m.pollTimedOut.Inc()
-		_, reason, _ := s.state.get()
-		text(w, http.StatusServiceUnavailable, "not ready after "+d.String()+": "+reason)
+		text(w, http.StatusServiceUnavailable, s.timedOutAnswer(d))
 	case <-r.Context().Done():
 		s.m.pollCanceled.Inc()
 	case <-s.state.done:
 		s.m.pollShutdown.Inc()
-		_, reason, _ := s.state.get()
-		if why := s.state.died(); why != "" {
-			w.Header().Set(diedKey, why)
-			reason = why
+		body, died := s.shutdownAnswer()
+		if died != "" {
+			w.Header().Set(diedKey, died)
 		}
-		text(w, http.StatusServiceUnavailable, "not ready: "+reason+" (shutting down)")
+		text(w, http.StatusServiceUnavailable, body)
 	}
+}
+
+// timedOutAnswer is the body, without its newline, of the 503 that ends a
+// long poll held for d.
+func (s *Supervisor) timedOutAnswer(d time.Duration) string {
+	_, reason, _ := s.state.get()
+	return "not ready after " + d.String() + ": " + reason
+}
+
+// shutdownAnswer is the body, without its newline, of the 503 that ends a
+// long poll held when podseq run shuts down, and the Podseq-Died header's
+// value: why the child died, "" if it did not. A podseq wait in this
+// container must know that.
+func (s *Supervisor) shutdownAnswer() (body, died string) {
+	_, reason, _ := s.state.get()
+	if died = s.state.died(); died != "" {
+		reason = died
+	}
+	return "not ready: " + reason + " (shutting down)", died
 }
 
 func (s *Supervisor) handleHealthz(w http.ResponseWriter, r *http.Request) {

@@ -118,16 +118,11 @@ func (s *Supervisor) holdConn(conn net.Conn, head bool, d time.Duration, turned 
 		writeRaw(conn, head, http.StatusOK, string(readyBody), s.instance[0], "")
 	case holdTimedOut:
 		s.m.pollTimedOut.Inc()
-		_, reason, _ := s.state.get()
-		writeRaw(conn, head, http.StatusServiceUnavailable, "not ready after "+d.String()+": "+reason+"\n", s.instance[0], "")
+		writeRaw(conn, head, http.StatusServiceUnavailable, s.timedOutAnswer(d)+"\n", s.instance[0], "")
 	case holdShutdown:
 		s.m.pollShutdown.Inc()
-		_, reason, _ := s.state.get()
-		died := s.state.died() // the child died: what podseq wait in its container must know
-		if died != "" {
-			reason = died
-		}
-		writeRaw(conn, head, http.StatusServiceUnavailable, "not ready: "+reason+" (shutting down)\n", s.instance[0], died)
+		body, died := s.shutdownAnswer()
+		writeRaw(conn, head, http.StatusServiceUnavailable, body+"\n", s.instance[0], died)
 	case holdCanceled:
 		s.m.pollCanceled.Inc()
 	}
