@@ -38,7 +38,7 @@ type SkipError struct {
 func (e *SkipError) Error() string {
 	msg := "skipped: step " + e.FailedStep + " " + tombstone.FailureReason(e.FailedExitCode)
 	if e.After != e.FailedStep {
-		msg = "skipped: step " + e.After + " was skipped: step " + e.FailedStep + " " + tombstone.FailureReason(e.FailedExitCode)
+		msg = "skipped: step " + e.After + " was " + msg
 	}
 	return msg
 }
