@@ -96,10 +96,9 @@ func (o *ordering) waitAfter(ctx context.Context) error {
 	defer w.Close()
 	start := time.Now()
 	var (
-		skip    *SkipError
-		cycle   *tombstone.CycleError
-		pending []string
-		codes   []string
+		skip  *SkipError
+		cycle *tombstone.CycleError
+		codes []string
 	)
 	progress := time.NewTicker(ProgressEvery)
 	defer progress.Stop()
@@ -116,7 +115,8 @@ func (o *ordering) waitAfter(ctx context.Context) error {
 		}
 	}()
 	err = w.Until(ctx, func(get func(string) tombstone.Status) bool {
-		pending, codes = pending[:0], codes[:0]
+		codes = codes[:0]
+		pending := false
 		for _, n := range o.After {
 			s := get(n)
 			switch out, fail := judgeAfter(s); out {
@@ -126,15 +126,15 @@ func (o *ordering) waitAfter(ctx context.Context) error {
 			case afterSucceeded:
 				codes = append(codes, ExitCodeEnv(n)+"="+strconv.Itoa(s.Tombstone.ExitCode))
 			default:
-				pending = append(pending, n+": "+s.Reason())
+				pending = true
 			}
 		}
-		if len(pending) > 0 && o.w != nil {
+		if pending && o.w != nil {
 			if cycle = tombstone.FindCycle(get, o.Name); cycle != nil {
 				return true
 			}
 		}
-		return len(pending) == 0
+		return !pending
 	})
 	switch {
 	case err != nil:
