@@ -409,8 +409,9 @@ func TestNewRejects(t *testing.T) {
 }
 
 // NoAdmin: no listener, no Addr, and the child is supervised all the same.
+// Not parallel: Run's reaper in this process waits for any child of it (see
+// inprocess_test.go), also the orphans of parallel tests.
 func TestNoAdmin(t *testing.T) {
-	t.Parallel()
 	s, err := New(Config{Command: []string{"sh", "-c", "exit 7"}, NoAdmin: true})
 	if err != nil {
 		t.Fatal(err)
