@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/podseq/podseq/probes"
 )
 
 // Names of what inject adds to a pod. --undo removes exactly these.
@@ -108,7 +110,7 @@ func (in *injector) waitArgs(rs ...readiness) []string {
 			}
 		}
 		if r.exec != nil {
-			args = append(args, "--exec-probe="+shellQuote(r.exec))
+			args = append(args, "--exec-probe="+probes.QuoteCommand(r.exec))
 		}
 		targets = append(targets, r.targets...)
 	}
@@ -395,17 +397,4 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// shellQuote joins words so that podseq's --exec-probe splits them back.
-func shellQuote(words []string) string {
-	q := make([]string, len(words))
-	for i, w := range words {
-		if w != "" && !strings.ContainsAny(w, " \t'\"\\") {
-			q[i] = w
-			continue
-		}
-		q[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
-	}
-	return strings.Join(q, " ")
 }

@@ -473,7 +473,7 @@ func (p *pod) probeReadiness(c string) (readiness, error) {
 		if len(cmd) == 0 {
 			return readiness{}, bad("exec without a command")
 		}
-		if back, err := probes.SplitCommand(shellQuote(cmd)); err != nil || !slices.Equal(back, cmd) {
+		if back, err := probes.SplitCommand(probes.QuoteCommand(cmd)); err != nil || !slices.Equal(back, cmd) {
 			return readiness{}, bad("exec command %q: podseq wait --exec-probe cannot take it (%v)", cmd, err)
 		}
 		return readiness{exec: cmd}, nil
