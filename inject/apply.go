@@ -3,6 +3,7 @@ package inject
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -361,8 +362,7 @@ func (in *injector) annotate(s settings) error {
 	md := in.ensure(in.p.tmpl, "metadata", "metadata", yaml.MappingNode)
 	ann := in.ensure(md, "annotations", "annotations", yaml.MappingNode)
 	before := annotations(in.p.tmpl)
-	keys := sortedKeys(s)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(s)) {
 		old, had := before[k]
 		if had && old == s[k] {
 			continue
@@ -388,13 +388,4 @@ func (in *injector) annotate(s settings) error {
 	}
 	set(ann, UndoKey, scalar(string(b)))
 	return nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -2,6 +2,7 @@ package inject
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"sort"
@@ -231,13 +232,8 @@ func newPod(obj object, tmpl *yaml.Node, s settings) (*pod, error) {
 	} else {
 		p.mode = Tombstone
 	}
-	keys := make([]string, 0, len(s))
-	for k := range s {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	explicit := map[string][]string{}
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(s)) {
 		v := s[k]
 		if c, ok := strings.CutPrefix(k, AfterPrefix); ok {
 			if err := p.known(c, k); err != nil {
