@@ -331,19 +331,14 @@ func (b *PodBuilder) Out(file string) string { return filepath.Join(b.out, file)
 
 // ReadStamp returns the first time stamped into the pod's output file event.
 func (b *PodBuilder) ReadStamp(event string) (time.Time, error) {
-	data, err := os.ReadFile(b.Out(event))
+	ts, err := b.ReadStamps(event)
 	if err != nil {
 		return time.Time{}, err
 	}
-	f := strings.Fields(string(data))
-	if len(f) == 0 {
+	if len(ts) == 0 {
 		return time.Time{}, fmt.Errorf("%s: empty", b.Out(event))
 	}
-	ns, err := strconv.ParseInt(f[0], 10, 64)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s: %w", b.Out(event), err)
-	}
-	return time.Unix(0, ns), nil
+	return ts[0], nil
 }
 
 // ReadStamps returns every time stamped into event, in order (one a start of
