@@ -369,7 +369,10 @@ func (t *T) WaitStamps(b *PodBuilder, event string, n int, limit time.Duration) 
 	err := poll(t.Ctx, limit, 50*time.Millisecond, func() error {
 		var err error
 		ts, err = b.ReadStamps(event)
-		if err == nil && len(ts) < n {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			err = fmt.Errorf("pod %s: %s not stamped yet", b.Name, event)
+		case err == nil && len(ts) < n:
 			err = fmt.Errorf("pod %s: %s stamped %d times, want %d", b.Name, event, len(ts), n)
 		}
 		return err
@@ -401,18 +404,13 @@ func (b *PodBuilder) StampCount(event string) int {
 	return strings.Count(string(data), "\n")
 }
 
-// WaitStamp waits until event has been stamped.
+// WaitStamp waits until event has been stamped, and returns its first time.
 func (t *T) WaitStamp(b *PodBuilder, event string, limit time.Duration) (time.Time, error) {
-	var ts time.Time
-	err := poll(t.Ctx, limit, 50*time.Millisecond, func() error {
-		var err error
-		ts, err = b.ReadStamp(event)
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("pod %s: %s not stamped yet", b.Name, event)
-		}
-		return err
-	})
-	return ts, err
+	ts, err := t.WaitStamps(b, event, 1, limit)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return ts[0], nil
 }
 
 // Status returns the container's status in the kubelet's /pods, or nil.
