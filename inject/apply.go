@@ -3,11 +3,14 @@ package inject
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/podseq/podseq/probes"
 )
 
 // Names of what inject adds to a pod. --undo removes exactly these.
@@ -108,7 +111,7 @@ func (in *injector) waitArgs(rs ...readiness) []string {
 			}
 		}
 		if r.exec != nil {
-			args = append(args, "--exec-probe="+shellQuote(r.exec))
+			args = append(args, "--exec-probe="+probes.QuoteCommand(r.exec))
 		}
 		targets = append(targets, r.targets...)
 	}
@@ -359,8 +362,7 @@ func (in *injector) annotate(s settings) error {
 	md := in.ensure(in.p.tmpl, "metadata", "metadata", yaml.MappingNode)
 	ann := in.ensure(md, "annotations", "annotations", yaml.MappingNode)
 	before := annotations(in.p.tmpl)
-	keys := sortedKeys(s)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(s)) {
 		old, had := before[k]
 		if had && old == s[k] {
 			continue
@@ -386,26 +388,4 @@ func (in *injector) annotate(s settings) error {
 	}
 	set(ann, UndoKey, scalar(string(b)))
 	return nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-// shellQuote joins words so that podseq's --exec-probe splits them back.
-func shellQuote(words []string) string {
-	q := make([]string, len(words))
-	for i, w := range words {
-		if w != "" && !strings.ContainsAny(w, " \t'\"\\") {
-			q[i] = w
-			continue
-		}
-		q[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
-	}
-	return strings.Join(q, " ")
 }

@@ -2,6 +2,7 @@ package inject
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"sort"
@@ -231,13 +232,8 @@ func newPod(obj object, tmpl *yaml.Node, s settings) (*pod, error) {
 	} else {
 		p.mode = Tombstone
 	}
-	keys := make([]string, 0, len(s))
-	for k := range s {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	explicit := map[string][]string{}
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(s)) {
 		v := s[k]
 		if c, ok := strings.CutPrefix(k, AfterPrefix); ok {
 			if err := p.known(c, k); err != nil {
@@ -473,7 +469,7 @@ func (p *pod) probeReadiness(c string) (readiness, error) {
 		if len(cmd) == 0 {
 			return readiness{}, bad("exec without a command")
 		}
-		if back, err := probes.SplitCommand(shellQuote(cmd)); err != nil || !slices.Equal(back, cmd) {
+		if back, err := probes.SplitCommand(probes.QuoteCommand(cmd)); err != nil || !slices.Equal(back, cmd) {
 			return readiness{}, bad("exec command %q: podseq wait --exec-probe cannot take it (%v)", cmd, err)
 		}
 		return readiness{exec: cmd}, nil

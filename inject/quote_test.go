@@ -18,7 +18,7 @@ func TestShellQuote(t *testing.T) {
 		{"/bin/check", "", "--flag=a'b\"c"},
 		{`C:\path`, "tab\there"},
 	} {
-		q := shellQuote(words)
+		q := probes.QuoteCommand(words)
 		got, err := probes.SplitCommand(q)
 		if err != nil {
 			if slices.ContainsFunc(words, func(w string) bool { return slices.Contains([]byte(w), '\t') }) {

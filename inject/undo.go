@@ -2,6 +2,7 @@ package inject
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -92,7 +93,7 @@ func undo(obj object, tmpl *yaml.Node) error {
 	for _, k := range []string{InjectedKey, UnsafeKey, UndoKey} {
 		del(ann, k)
 	}
-	for _, k := range sortedKeys(map[string]string(toPlain(rec.Settings))) {
+	for _, k := range slices.Sorted(maps.Keys(rec.Settings)) {
 		if old := rec.Settings[k]; old == nil {
 			del(ann, k)
 		} else if v := get(ann, k); v != nil {
@@ -117,12 +118,4 @@ func rank(order []string, name string) int {
 		return i
 	}
 	return len(order)
-}
-
-func toPlain(m map[string]*string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k := range m {
-		out[k] = ""
-	}
-	return out
 }

@@ -18,6 +18,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -701,7 +702,7 @@ func (b *bench) initTrace() error {
 	for g, cs := range byPkg {
 		rows = append(rows, row{g, median(cs)})
 	}
-	slices.SortFunc(rows, func(a, b row) int { return cmpFloat(b.ms, a.ms) })
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(b.ms, a.ms) })
 	fmt.Printf("Package initialisation of podseq (GODEBUG=inittrace=1, podseq --version, median of %d): %.2f ms in all.\n\n", rounds, median(totals))
 	fmt.Println("| packages | init clock |")
 	fmt.Println("|---|---|")
@@ -735,16 +736,6 @@ func median(xs []float64) float64 {
 		return 0
 	}
 	return s[len(s)/2]
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func overshoots(ss []sample) []time.Duration {

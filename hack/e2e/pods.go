@@ -331,19 +331,14 @@ func (b *PodBuilder) Out(file string) string { return filepath.Join(b.out, file)
 
 // ReadStamp returns the first time stamped into the pod's output file event.
 func (b *PodBuilder) ReadStamp(event string) (time.Time, error) {
-	data, err := os.ReadFile(b.Out(event))
+	ts, err := b.ReadStamps(event)
 	if err != nil {
 		return time.Time{}, err
 	}
-	f := strings.Fields(string(data))
-	if len(f) == 0 {
+	if len(ts) == 0 {
 		return time.Time{}, fmt.Errorf("%s: empty", b.Out(event))
 	}
-	ns, err := strconv.ParseInt(f[0], 10, 64)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s: %w", b.Out(event), err)
-	}
-	return time.Unix(0, ns), nil
+	return ts[0], nil
 }
 
 // ReadStamps returns every time stamped into event, in order (one a start of
@@ -374,7 +369,10 @@ func (t *T) WaitStamps(b *PodBuilder, event string, n int, limit time.Duration) 
 	err := poll(t.Ctx, limit, 50*time.Millisecond, func() error {
 		var err error
 		ts, err = b.ReadStamps(event)
-		if err == nil && len(ts) < n {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			err = fmt.Errorf("pod %s: %s not stamped yet", b.Name, event)
+		case err == nil && len(ts) < n:
 			err = fmt.Errorf("pod %s: %s stamped %d times, want %d", b.Name, event, len(ts), n)
 		}
 		return err
@@ -406,18 +404,13 @@ func (b *PodBuilder) StampCount(event string) int {
 	return strings.Count(string(data), "\n")
 }
 
-// WaitStamp waits until event has been stamped.
+// WaitStamp waits until event has been stamped, and returns its first time.
 func (t *T) WaitStamp(b *PodBuilder, event string, limit time.Duration) (time.Time, error) {
-	var ts time.Time
-	err := poll(t.Ctx, limit, 50*time.Millisecond, func() error {
-		var err error
-		ts, err = b.ReadStamp(event)
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("pod %s: %s not stamped yet", b.Name, event)
-		}
-		return err
-	})
-	return ts, err
+	ts, err := t.WaitStamps(b, event, 1, limit)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return ts[0], nil
 }
 
 // Status returns the container's status in the kubelet's /pods, or nil.

@@ -90,12 +90,12 @@ func injectOrder(t *T, name string, flags []string) error {
 	}
 	// inject wrapped the app's command: podseq wait TARGET -- CMD. Stamp
 	// the start of CMD, which podseq execs once the proxy is ready.
-	i := slices.Index(app.Command, "--")
-	if len(app.Command) == 0 || app.Command[0] != "/podseq-bin/podseq" || i < 0 {
+	if len(app.Command) == 0 || app.Command[0] != "/podseq-bin/podseq" || !slices.Contains(app.Command, "--") {
 		return fmt.Errorf("inject did not make the app wait in its own start: command %q", app.Command)
 	}
-	cmd := append(slices.Clone(app.Command[:i+1]), shell, "sh", "-c", Stamp("app.started")+`; exec "$@"`, "sh")
-	app.Command = append(cmd, app.Command[i+1:]...)
+	if err := b.WrapChild(app, Stamp("app.started")); err != nil {
+		return err
+	}
 	if err := b.Start(); err != nil {
 		return err
 	}

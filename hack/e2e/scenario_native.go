@@ -71,6 +71,16 @@ func startStamped(b *PodBuilder, cs ...*corev1.Container) error {
 	return b.Start()
 }
 
+// stampGatedApp stamps app.started where the app's podseq run starts its
+// command, and app.container at each start of its container, before its
+// podseq run waits.
+func stampGatedApp(b *PodBuilder, app *corev1.Container) error {
+	if err := b.WrapChild(app, Stamp("app.started")); err != nil {
+		return err
+	}
+	return b.WrapMain(app, Stamp("app.container"))
+}
+
 // codes returns the exit codes stampContainer recorded for c's hook.
 func codes(b *PodBuilder, c string) []string {
 	rc, _ := os.ReadFile(b.Out(c + ".hook.rc"))
@@ -291,11 +301,7 @@ func nativeRestart(t *T) error {
 	if err != nil {
 		return err
 	}
-	if err := b.WrapChild(app, Stamp("app.started")); err != nil {
-		return err
-	}
-	// The app's container start, before its podseq run waits.
-	if err := b.WrapMain(app, Stamp("app.container")); err != nil {
+	if err := stampGatedApp(b, app); err != nil {
 		return err
 	}
 	if err := b.Start(); err != nil {
@@ -425,11 +431,7 @@ func kubeletRestart(t *T) error {
 			return err
 		}
 		if gated {
-			if err := b.WrapChild(app, Stamp("app.started")); err != nil {
-				return err
-			}
-			// The app's container start, before its podseq run waits.
-			if err := b.WrapMain(app, Stamp("app.container")); err != nil {
+			if err := stampGatedApp(b, app); err != nil {
 				return err
 			}
 		} else if err := stampContainer(b, app); err != nil {

@@ -1,7 +1,6 @@
 package packaging
 
 import (
-	"bufio"
 	"bytes"
 	"io/fs"
 	"os"
@@ -54,8 +53,8 @@ func parseDockerfile(text string) []dockerInstr {
 	return out
 }
 
-// shellLines returns a shell script's or Makefile recipe's lines without
-// comments.
+// shellLines returns the lines of a shell script, a Makefile or a
+// .dockerignore without comments and blank lines.
 func shellLines(text string) []string {
 	var out []string
 	for _, line := range strings.Split(text, "\n") {
@@ -168,11 +167,8 @@ func TestDockerBuildIsMakeBuild(t *testing.T) {
 
 	// The build context.
 	var patterns []string
-	sc := bufio.NewScanner(strings.NewReader(read(t, ".dockerignore")))
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
-			patterns = append(patterns, l)
-		}
+	for _, l := range shellLines(read(t, ".dockerignore")) {
+		patterns = append(patterns, strings.TrimSpace(l))
 	}
 	ctx := filepath.Join(tmp, "context")
 	err := filepath.WalkDir(repo, func(p string, d fs.DirEntry, err error) error {

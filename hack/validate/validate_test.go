@@ -239,17 +239,7 @@ func TestRestrictedStaysRestricted(t *testing.T) {
 		t.Fatalf("the input itself is not restricted: %s", details)
 	}
 	for _, mode := range []inject.Mode{inject.Gate, inject.Native, inject.Tombstone} {
-		res, err := inject.Process(in, inject.Options{Mode: mode, Image: "podseq:dev"})
-		if err != nil {
-			t.Fatalf("%s: %v", mode, err)
-		}
-		w, _ := decode(t, objects(t, string(res.Out))[0])
-		if errs := validate(w); len(errs) > 0 {
-			t.Errorf("%s: the API server rejects it: %v", mode, errs.ToAggregate())
-		}
-		if reasons, details := restricted(t, w.tmpl); len(reasons) > 0 {
-			t.Errorf("%s: not restricted any more: %s", mode, details)
-		}
+		checkInjected(t, string(mode), in, mode)
 	}
 }
 
@@ -265,17 +255,25 @@ func TestManifestsInject(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, mode := range modes {
-			res, err := inject.Process(in, inject.Options{Mode: mode, Image: "podseq:dev"})
-			if err != nil {
-				t.Fatalf("%s, mode %q: %v", file, mode, err)
-			}
-			w, _ := decode(t, objects(t, string(res.Out))[0])
-			if errs := validate(w); len(errs) > 0 {
-				t.Errorf("%s, mode %q: the API server rejects it: %v", file, mode, errs.ToAggregate())
-			}
-			if reasons, details := restricted(t, w.tmpl); len(reasons) > 0 {
-				t.Errorf("%s, mode %q: not restricted: %s", file, mode, details)
-			}
+			checkInjected(t, fmt.Sprintf("%s, mode %q", file, mode), in, mode)
 		}
+	}
+}
+
+// checkInjected injects in (mode "" leaves it to the manifest) and expects
+// the first object of the output to pass the API server's validation and
+// Pod Security restricted; what names the case in failures.
+func checkInjected(t *testing.T, what string, in []byte, mode inject.Mode) {
+	t.Helper()
+	res, err := inject.Process(in, inject.Options{Mode: mode, Image: "podseq:dev"})
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	w, _ := decode(t, objects(t, string(res.Out))[0])
+	if errs := validate(w); len(errs) > 0 {
+		t.Errorf("%s: the API server rejects it: %v", what, errs.ToAggregate())
+	}
+	if reasons, details := restricted(t, w.tmpl); len(reasons) > 0 {
+		t.Errorf("%s: not restricted: %s", what, details)
 	}
 }
