@@ -175,8 +175,13 @@ func waitAction(c *cli.Context) error {
 		return start()
 	}
 	// The failure line is printed even with --quiet: it is all kubelet keeps.
-	failLog, closeFailLog := waitLogger(c, false)
-	defer closeFailLog()
+	// Without --quiet, log already writes everywhere it must go.
+	failLog := log
+	if c.Bool("quiet") {
+		var closeFailLog func()
+		failLog, closeFailLog = waitLogger(c, false)
+		defer closeFailLog()
+	}
 	var sig signalError
 	if errors.As(context.Cause(ctx), &sig) {
 		failLog.Error(fmt.Sprintf("%s after %s: %s", sig, elapsed, report.Pending()))
