@@ -205,7 +205,7 @@ func parseHeader(h string) (string, string, error) {
 		return "", "", errors.New("--header \":...\": want NAME:VALUE, and the name before the colon is empty")
 	}
 	if !httpguts.ValidHeaderFieldName(name) {
-		i := strings.IndexFunc(name, func(r rune) bool { return r > 0x7f || !httpguts.ValidHeaderFieldName(string(r)) })
+		i := strings.IndexFunc(name, notInHeaderName)
 		return "", "", fmt.Errorf("--header %s: the name holds %q, which no header name holds", headerName(name), name[i:i+utf8Len(name[i:])])
 	}
 	value = strings.TrimSpace(value)
@@ -219,12 +219,15 @@ func parseHeader(h string) (string, string, error) {
 // be its value: the header name it starts with when a space, "=" or ";"
 // follows (the value's usual place), else only its length.
 func headerName(h string) string {
-	i := strings.IndexFunc(h, func(r rune) bool { return r > 0x7f || !httpguts.ValidHeaderFieldName(string(r)) })
+	i := strings.IndexFunc(h, notInHeaderName)
 	if i > 0 && strings.ContainsRune(" \t=;", rune(h[i])) {
 		return fmt.Sprintf("%q", h[:i]+" ...")
 	}
 	return fmt.Sprintf("(%d characters, not shown)", len(h))
 }
+
+// notInHeaderName reports whether no header name holds r.
+func notInHeaderName(r rune) bool { return r > 0x7f || !httpguts.ValidHeaderFieldName(string(r)) }
 
 // utf8Len is the length of the first character of s.
 func utf8Len(s string) int {
