@@ -235,6 +235,10 @@ func utf8Len(s string) int {
 	return max(n, 1)
 }
 
+// typographicDashes are the dashes that word processors and chat apps write
+// for "-" and "--": em, en, minus, figure dash, hyphen.
+const typographicDashes = "\u2014\u2013\u2212\u2012\u2010"
+
 // parseTargets parses target URLs and exec probes' command lines.
 func parseTargets(raw, commands []string, o probes.Options) ([]*probes.Target, error) {
 	var ts []*probes.Target
@@ -242,9 +246,9 @@ func parseTargets(raw, commands []string, o probes.Options) ([]*probes.Target, e
 		if strings.HasPrefix(r, "-") {
 			return nil, fmt.Errorf("%q looks like a flag: flags go before the targets", r)
 		}
-		for _, dash := range []string{"\u2014", "\u2013", "\u2212", "\u2012", "\u2010"} { // em, en, minus, figure dash, hyphen
-			if rest, ok := strings.CutPrefix(r, dash); ok {
-				return nil, fmt.Errorf("%q looks like a flag written with a typographic dash (%s), as word processors and chat apps turn -- into: write --%s", r, dash, strings.TrimLeft(rest, "\u2014\u2013\u2212\u2012\u2010-"))
+		for _, dash := range typographicDashes {
+			if rest, ok := strings.CutPrefix(r, string(dash)); ok {
+				return nil, fmt.Errorf("%q looks like a flag written with a typographic dash (%c), as word processors and chat apps turn -- into: write --%s", r, dash, strings.TrimLeft(rest, typographicDashes+"-"))
 			}
 		}
 		t, err := probes.Parse(r, o)
