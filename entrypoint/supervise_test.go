@@ -192,10 +192,12 @@ func TestReapsOrphans(t *testing.T) {
 }
 
 // TestOrphanCheckFails proves the orphan check can fail: a parent that is not
-// a subreaper does not adopt the grandchild.
+// a subreaper does not adopt the grandchild. That parent is a shell, not this
+// test process: once another test has run a supervisor here, this process is
+// a subreaper itself, and would adopt and reap the grandchild.
 func TestOrphanCheckFails(t *testing.T) {
 	t.Parallel()
-	cmd := exec.Command(os.Args[0])
+	cmd := exec.Command("sh", "-c", `"$0"; exit $?`, os.Args[0])
 	cmd.Env = append(os.Environ(), helperEnv+"=orphan")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	out, _ := cmd.Output()

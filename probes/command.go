@@ -26,14 +26,14 @@ func SplitCommand(s string) ([]string, error) {
 				w.Reset()
 				inWord = false
 			}
-		case c < ' ' || c == 0x7f:
+		case isControl(rune(c)):
 			return nil, fmt.Errorf("command %q holds a control character (%q)", s, c)
 		case c == '\\':
 			if i+1 == len(s) {
 				return nil, fmt.Errorf("command %q ends with a backslash", s)
 			}
 			i++
-			if s[i] < ' ' || s[i] == 0x7f {
+			if isControl(rune(s[i])) {
 				return nil, fmt.Errorf("command %q holds a control character (%q)", s, s[i])
 			}
 			w.WriteByte(s[i])
@@ -53,7 +53,7 @@ func SplitCommand(s string) ([]string, error) {
 		case c == '"':
 			j := i + 1
 			for ; j < len(s) && s[j] != '"'; j++ {
-				if s[j] < ' ' || s[j] == 0x7f {
+				if isControl(rune(s[j])) {
 					return nil, fmt.Errorf("command %q holds a control character (%q)", s, s[j])
 				}
 				if s[j] == '\\' && j+1 < len(s) && (s[j+1] == '"' || s[j+1] == '\\') {
@@ -80,6 +80,7 @@ func SplitCommand(s string) ([]string, error) {
 	return words, nil
 }
 
+// isControl reports whether r is an ASCII control character.
 func isControl(r rune) bool { return r < ' ' || r == 0x7f }
 
 // QuoteCommand is the inverse of SplitCommand: a command line that

@@ -130,7 +130,7 @@ var ErrBadTarget = errors.New("bad target")
 // tcp://db:5432, unix:///run/app.sock, file:///tmp/ready or grpc://host:port/service.
 func Parse(raw string, o Options) (*Target, error) {
 	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w %q: %s", ErrBadTarget, clip(Redact(raw)), fmt.Sprintf(format, a...))
+		return fmt.Errorf("%w %q: %s", ErrBadTarget, clip(Redact(raw), maxShown), fmt.Sprintf(format, a...))
 	}
 	if strings.TrimSpace(raw) == "" {
 		return nil, bad("empty")
@@ -184,12 +184,12 @@ func missingSlashes(scheme, rest string) string {
 // maxShown is how much of a malformed target a message repeats.
 const maxShown = 200
 
-// clip shortens s to maxShown bytes for a message.
-func clip(s string) string {
-	if len(s) <= maxShown {
+// clip shortens s to n bytes and "..." for a message.
+func clip(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	return s[:maxShown] + "..."
+	return s[:n] + "..."
 }
 
 // Redact hides the password of a URL's user info, for messages and logs.
@@ -286,10 +286,7 @@ func authority(rest string) string {
 // aside), labels of 1 to 63 letters, digits, hyphens and underscores, none
 // starting or ending with a hyphen.
 func checkHostName(name string) error {
-	short := name
-	if len(short) > 40 {
-		short = short[:40] + "..."
-	}
+	short := clip(name, 40)
 	trimmed := strings.TrimSuffix(name, ".")
 	if len(trimmed) > maxHostName {
 		return fmt.Errorf("host name %q is %d characters long, longer than DNS allows (%d)", short, len(trimmed), maxHostName)

@@ -184,5 +184,5 @@ func newLogger(c *cli.Context, quiet bool) *slog.Logger {
 	if c.String("log-format") == "json" {
 		return slog.New(slog.NewJSONHandler(stderr, nil))
 	}
-	return slog.New(&lineHandler{mu: new(sync.Mutex), w: stderr})
+	return slog.New(&lineHandler{mu: new(sync.Mutex), w: stderr, prefix: "podseq: "})
 }

@@ -16,18 +16,14 @@ type lineHandler struct {
 	mu     *sync.Mutex
 	w      io.Writer
 	attrs  []slog.Attr
-	prefix string // "podseq: " when empty
+	prefix string // what every line starts with: "podseq: ", or mirrorPrefix
 }
 
 func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
 
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
-	if h.prefix == "" {
-		b.WriteString("podseq: ")
-	} else {
-		b.WriteString(h.prefix)
-	}
+	b.WriteString(h.prefix)
 	b.WriteString(oneLine(r.Message))
 	add := func(a slog.Attr) bool {
 		fmt.Fprintf(&b, " %s=%s", a.Key, oneLine(a.Value.String()))

@@ -205,7 +205,7 @@ func parseHeader(h string) (string, string, error) {
 		return "", "", errors.New("--header \":...\": want NAME:VALUE, and the name before the colon is empty")
 	}
 	if !httpguts.ValidHeaderFieldName(name) {
-		i := strings.IndexFunc(name, func(r rune) bool { return r > 0x7f || !httpguts.ValidHeaderFieldName(string(r)) })
+		i := strings.IndexFunc(name, notInHeaderName)
 		return "", "", fmt.Errorf("--header %s: the name holds %q, which no header name holds", headerName(name), name[i:i+utf8Len(name[i:])])
 	}
 	value = strings.TrimSpace(value)
@@ -219,18 +219,25 @@ func parseHeader(h string) (string, string, error) {
 // be its value: the header name it starts with when a space, "=" or ";"
 // follows (the value's usual place), else only its length.
 func headerName(h string) string {
-	i := strings.IndexFunc(h, func(r rune) bool { return r > 0x7f || !httpguts.ValidHeaderFieldName(string(r)) })
+	i := strings.IndexFunc(h, notInHeaderName)
 	if i > 0 && strings.ContainsRune(" \t=;", rune(h[i])) {
 		return fmt.Sprintf("%q", h[:i]+" ...")
 	}
 	return fmt.Sprintf("(%d characters, not shown)", len(h))
 }
 
+// notInHeaderName reports whether no header name holds r.
+func notInHeaderName(r rune) bool { return r > 0x7f || !httpguts.ValidHeaderFieldName(string(r)) }
+
 // utf8Len is the length of the first character of s.
 func utf8Len(s string) int {
 	_, n := utf8.DecodeRuneInString(s)
 	return max(n, 1)
 }
+
+// typographicDashes are the dashes that word processors and chat apps write
+// for "-" and "--": em, en, minus, figure dash, hyphen.
+const typographicDashes = "\u2014\u2013\u2212\u2012\u2010"
 
 // parseTargets parses target URLs and exec probes' command lines.
 func parseTargets(raw, commands []string, o probes.Options) ([]*probes.Target, error) {
@@ -239,9 +246,9 @@ func parseTargets(raw, commands []string, o probes.Options) ([]*probes.Target, e
 		if strings.HasPrefix(r, "-") {
 			return nil, fmt.Errorf("%q looks like a flag: flags go before the targets", r)
 		}
-		for _, dash := range []string{"\u2014", "\u2013", "\u2212", "\u2012", "\u2010"} { // em, en, minus, figure dash, hyphen
-			if rest, ok := strings.CutPrefix(r, dash); ok {
-				return nil, fmt.Errorf("%q looks like a flag written with a typographic dash (%s), as word processors and chat apps turn -- into: write --%s", r, dash, strings.TrimLeft(rest, "\u2014\u2013\u2212\u2012\u2010-"))
+		for _, dash := range typographicDashes {
+			if rest, ok := strings.CutPrefix(r, string(dash)); ok {
+				return nil, fmt.Errorf("%q looks like a flag written with a typographic dash (%c), as word processors and chat apps turn -- into: write --%s", r, dash, strings.TrimLeft(rest, typographicDashes+"-"))
 			}
 		}
 		t, err := probes.Parse(r, o)

@@ -175,8 +175,13 @@ func waitAction(c *cli.Context) error {
 		return start()
 	}
 	// The failure line is printed even with --quiet: it is all kubelet keeps.
-	failLog, closeFailLog := waitLogger(c, false)
-	defer closeFailLog()
+	// Without --quiet, log already writes everywhere it must go.
+	failLog := log
+	if c.Bool("quiet") {
+		var closeFailLog func()
+		failLog, closeFailLog = waitLogger(c, false)
+		defer closeFailLog()
+	}
 	var sig signalError
 	if errors.As(context.Cause(ctx), &sig) {
 		failLog.Error(fmt.Sprintf("%s after %s: %s", sig, elapsed, report.Pending()))
@@ -228,7 +233,6 @@ const stopTimeout = 5 * time.Second
 // stopSidecars asks every podseq run among targets to stop (--shutdown).
 // A failure is a warning: the exit code stays the command's.
 func stopSidecars(targets []*probes.Target, log *slog.Logger) {
-	stopped := 0
 	for _, t := range targets {
 		if !t.IsPodseqRun() {
 			continue
@@ -240,10 +244,9 @@ func stopSidecars(targets []*probes.Target, log *slog.Logger) {
 			log.Warn(fmt.Sprintf("--shutdown: could not stop %s: %v", t, err))
 			continue
 		}
-		stopped++
 		log.Info(fmt.Sprintf("--shutdown: stopped the podseq run of %s", t))
 	}
-	if stopped == 0 && !slices.ContainsFunc(targets, (*probes.Target).IsPodseqRun) {
+	if !slices.ContainsFunc(targets, (*probes.Target).IsPodseqRun) {
 		log.Warn("--shutdown: no target is a podseq run admin endpoint (http://localhost:15780/ready): nothing to stop")
 	}
 }
