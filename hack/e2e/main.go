@@ -77,9 +77,9 @@ func run(args []string) int {
 	node := &Node{Dir: dir, Kubelet: o.kubelet, Tools: filepath.Join(dir, "tools")}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	// One run per directory (and so per machine: the kubelet's ports are
-	// fixed). A second run waits; a cleanup finding a live run leaves it be.
-	unlock, err := lockDir(ctx, dir, !o.cleanup)
+	// One run per machine (the kubelet's ports and cgroups are the
+	// machine's): a second run, or a cleanup finding a live run, is refused.
+	unlock, err := lockRun()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
@@ -194,38 +194,24 @@ func run(args []string) int {
 	return code
 }
 
-// lockDir takes an exclusive lock on DIR.lock (beside DIR: DIR is wiped),
-// waiting for it when wait is set.
-func lockDir(ctx context.Context, dir string, wait bool) (func(), error) {
-	path := dir + ".lock"
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+// runLock is the machine-wide lock every harness run holds: two kubelets
+// on one machine would share ports and the kubepods cgroups.
+const runLock = "/tmp/podseq-e2e.lock"
+
+// lockRun takes runLock, or fails at once with the holder's PID.
+func lockRun() (func(), error) {
+	f, err := os.OpenFile(runLock, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
-	for announced := false; ; {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+			return nil, fmt.Errorf("lock %s: %w", runLock, err)
 		}
-		owner, _ := os.ReadFile(path)
-		if !wait {
-			f.Close()
-			return nil, fmt.Errorf("another e2e run (pid %s) holds %s; leaving it alone", strings.TrimSpace(string(owner)), path)
-		}
-		if !announced {
-			logf("waiting for another e2e run (pid %s) to finish with %s", strings.TrimSpace(string(owner)), dir)
-			announced = true
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("waiting for %s: %w", path, ctx.Err())
-		case <-time.After(time.Second):
-		}
+		owner, _ := os.ReadFile(runLock)
+		return nil, fmt.Errorf("another e2e run (pid %s) holds %s; refusing to start a second node on this machine",
+			strings.TrimSpace(string(owner)), runLock)
 	}
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(fmt.Sprintf("%d\n", os.Getpid())), 0)

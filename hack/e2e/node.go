@@ -26,7 +26,11 @@ type Node struct {
 	Dir        string // everything the node writes lives here
 	Kubelet    string // the kubelet binary
 	Tools      string // host directory mounted read-only at /e2e in test pods
-	sandbox    string // pause image reference
+	// KubeletConfig is appended to the kubelet's configuration file, and
+	// KubeletArgs to its command line (the cluster mode registers it).
+	KubeletConfig string
+	KubeletArgs   []string
+	sandbox       string // pause image reference
 	containerd *exec.Cmd
 	kubelet    *exec.Cmd
 	logf       func(format string, args ...any)
@@ -187,7 +191,7 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%%", imagefs.available: "1%%", nodefs.inodesFree: "1%%"}
 `, n.ManifestDir(), n.Socket(), n.path("pod-logs"), kubeletPort, kubeletReadOnlyPort, kubeletHealthzPort)
-	return os.WriteFile(n.path("kubelet-config.yaml"), []byte(kubeletConfig), 0o644)
+	return os.WriteFile(n.path("kubelet-config.yaml"), []byte(kubeletConfig+n.KubeletConfig), 0o644)
 }
 
 // startProcess starts a daemon in its own process group (a ^C on the
@@ -254,9 +258,10 @@ func (n *Node) Start(ctx context.Context, images []string) error {
 // its healthz answers.
 func (n *Node) startKubelet(ctx context.Context, st state) error {
 	var err error
-	n.kubelet, err = n.startProcess(n.Kubelet, "--config="+n.path("kubelet-config.yaml"),
-		"--root-dir="+n.path("kubelet"), "--cert-dir="+n.path("kubelet", "pki"),
-		"--hostname-override="+NodeName, "--v=2")
+	args := append([]string{"--config=" + n.path("kubelet-config.yaml"),
+		"--root-dir=" + n.path("kubelet"), "--cert-dir=" + n.path("kubelet", "pki"),
+		"--hostname-override=" + NodeName, "--v=2"}, n.KubeletArgs...)
+	n.kubelet, err = n.startProcess(n.Kubelet, args...)
 	if err != nil {
 		return err
 	}
