@@ -23,17 +23,17 @@ import (
 // Node is one kubelet + containerd pair that runs static pods from a
 // manifest directory, with every path under Dir.
 type Node struct {
-	Dir        string // everything the node writes lives here
-	Kubelet    string // the kubelet binary
-	Tools      string // host directory mounted read-only at /e2e in test pods
+	Dir     string // everything the node writes lives here
+	Kubelet string // the kubelet binary
+	Tools   string // host directory mounted read-only at /e2e in test pods
 	// KubeletConfig is appended to the kubelet's configuration file, and
 	// KubeletArgs to its command line (the cluster mode registers it).
 	KubeletConfig string
 	KubeletArgs   []string
 	sandbox       string // pause image reference
-	containerd *exec.Cmd
-	kubelet    *exec.Cmd
-	logf       func(format string, args ...any)
+	containerd    *exec.Cmd
+	kubelet       *exec.Cmd
+	logf          func(format string, args ...any)
 }
 
 // kubelet's listeners, all on 127.0.0.1.
