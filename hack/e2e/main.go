@@ -35,11 +35,14 @@ const (
 	podseqImage  = "podseq:dev"
 	busyboxImage = "localhost/podseq-e2e/busybox:1"
 	pauseImage   = "localhost/podseq-e2e/pause:1"
+	// manifestBusyboxImage is the busybox the manifests name: the same
+	// static busybox, so that kubectl apply -k needs no registry.
+	manifestBusyboxImage = "busybox:1.36"
 )
 
 type options struct {
 	repo, dir, kubelet, tools, mkimage, podseqTar, busybox string
-	run                                                    string
+	run, cluster                                           string
 	runs                                                   int
 	keep, cleanup                                          bool
 }
@@ -62,6 +65,8 @@ func run(args []string) int {
 	fs.IntVar(&o.runs, "runs", 3, "repetitions of each timed measurement")
 	fs.BoolVar(&o.keep, "keep", false, "leave the node running after the scenarios (tear down later with -cleanup)")
 	fs.BoolVar(&o.cleanup, "cleanup", false, "only tear down what an earlier run left in -dir")
+	fs.StringVar(&o.cluster, "cluster", "", "also run a control plane around the node (API server, etcd, controllers, scheduler, kube-proxy, CoreDNS) "+
+		"from the binaries this file lists (components.sh newest), in a network namespace of its own, and the cluster scenarios")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -75,18 +80,31 @@ func run(args []string) int {
 		return 2
 	}
 	node := &Node{Dir: dir, Kubelet: o.kubelet, Tools: filepath.Join(dir, "tools")}
+	cluster := &Cluster{Dir: filepath.Join(dir, "cluster")}
+	inNetNS := os.Getenv(inNetNSEnv) != ""
+	if o.cluster != "" && !inNetNS {
+		return runInNetNS(args, dir)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	// One run per machine (the kubelet's ports and cgroups are the
 	// machine's): a second run, or a cleanup finding a live run, is refused.
-	unlock, err := lockRun()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-		return 1
+	// A cluster run's outer harness holds the lock for the inner one.
+	if !inNetNS {
+		unlock, err := lockRun(runLock)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+			return 1
+		}
+		defer unlock()
 	}
-	defer unlock()
 	if o.cleanup {
+		cluster.DeleteWorkloads(context.Background())
 		if err := node.Cleanup(context.Background()); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: cleanup: %v\n", err)
+			return 1
+		}
+		if err := cluster.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: cleanup: %v\n", err)
 			return 1
 		}
@@ -112,7 +130,8 @@ func run(args []string) int {
 
 	begin := time.Now()
 	// Leftovers of a run that was killed: stop them before wiping the directory.
-	if err := node.Cleanup(context.Background()); err != nil {
+	cluster.DeleteWorkloads(context.Background())
+	if err := errors.Join(node.Cleanup(context.Background()), cluster.Stop()); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: cleaning up an earlier run: %v\n", err)
 		return 1
 	}
@@ -126,7 +145,21 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
-	if err := node.Prepare(pauseImage, filepath.Join(o.repo, "hack", "e2e", "cni-isolated.sh")); err != nil {
+	network := "cni-isolated.sh"
+	if o.cluster != "" {
+		if cluster.Bin, err = LoadComponents(o.cluster); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+			return 2
+		}
+		cluster.Version = cluster.Bin["version"]
+		if node.KubeletConfig, node.KubeletArgs, err = cluster.Prepare(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: cluster: %v\n", err)
+			return 1
+		}
+		env.Cluster = cluster
+		network = "cni-ptp.sh"
+	}
+	if err := node.Prepare(pauseImage, filepath.Join(o.repo, "hack", "e2e", network)); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
@@ -137,21 +170,34 @@ func run(args []string) int {
 			return
 		}
 		fmt.Println("tearing down")
-		if err := node.Cleanup(context.Background()); err != nil {
+		if env.Cluster != nil {
+			cluster.DeleteWorkloads(context.Background())
+		}
+		if err := errors.Join(node.Cleanup(context.Background()), cluster.Stop()); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: teardown: %v\n", err)
 		}
 	}()
-	logf("starting containerd and kubelet")
-	if err := node.Start(ctx, images); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: start: %v\n", err)
-		node.Diagnose(context.Background())
-		return 1
+	if env.Cluster != nil {
+		if err := startCluster(ctx, node, cluster, images); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+			return 1
+		}
+	} else {
+		logf("starting containerd and kubelet")
+		if err := node.Start(ctx, images); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: start: %v\n", err)
+			node.Diagnose(context.Background())
+			return 1
+		}
 	}
 	setup := time.Since(begin)
 	logf("kubelet healthy after %s", setup.Round(time.Millisecond))
 
 	var selected []Scenario
 	for _, s := range scenarios() {
+		if s.Cluster && env.Cluster == nil {
+			continue // needs -cluster
+		}
 		if filter == nil || filter.MatchString(s.Name) {
 			selected = append(selected, s)
 		}
@@ -198,20 +244,20 @@ func run(args []string) int {
 // on one machine would share ports and the kubepods cgroups.
 const runLock = "/tmp/podseq-e2e.lock"
 
-// lockRun takes runLock, or fails at once with the holder's PID.
-func lockRun() (func(), error) {
-	f, err := os.OpenFile(runLock, os.O_CREATE|os.O_RDWR, 0o644)
+// lockRun takes the lock file path, or fails at once with the holder's PID.
+func lockRun(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("lock %s: %w", runLock, err)
+			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
-		owner, _ := os.ReadFile(runLock)
+		owner, _ := os.ReadFile(path)
 		return nil, fmt.Errorf("another e2e run (pid %s) holds %s; refusing to start a second node on this machine",
-			strings.TrimSpace(string(owner)), runLock)
+			strings.TrimSpace(string(owner)), path)
 	}
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(fmt.Sprintf("%d\n", os.Getpid())), 0)
@@ -277,8 +323,11 @@ func prepareImages(ctx context.Context, o options, node *Node) ([]string, error)
 	}
 	busyboxTar := filepath.Join(imgDir, "busybox.tar")
 	pauseTar := filepath.Join(imgDir, "pause.tar")
+	// The manifests' own busybox tag, for the cluster mode's kubectl apply -k.
+	manifestBusyboxTar := filepath.Join(imgDir, "busybox-manifests.tar")
 	for _, args := range [][]string{
 		{"-o", busyboxTar, "-tag", busyboxImage, "-rootfs", rootfs, "-cmd", "sh"},
+		{"-o", manifestBusyboxTar, "-tag", manifestBusyboxImage, "-rootfs", rootfs, "-cmd", "sh"},
 		{"-o", pauseTar, "-tag", pauseImage, "-entrypoint", "/pause", "-file", filepath.Join(o.tools, "pause") + ":/pause:0755"},
 	} {
 		if out, err := exec.CommandContext(ctx, o.mkimage, args...).CombinedOutput(); err != nil {
@@ -288,7 +337,7 @@ func prepareImages(ctx context.Context, o options, node *Node) ([]string, error)
 	if _, err := os.Stat(o.podseqTar); err != nil {
 		return nil, fmt.Errorf("podseq image: %w", err)
 	}
-	return []string{pauseTar, busyboxTar, o.podseqTar}, nil
+	return []string{pauseTar, busyboxTar, manifestBusyboxTar, o.podseqTar}, nil
 }
 
 // requireStatic fails unless path is an ELF executable with no interpreter:

@@ -152,19 +152,22 @@ plugin_dir = ""
 	if err := os.WriteFile(n.path("containerd", "config.toml"), []byte(containerdConfig), 0o644); err != nil {
 		return err
 	}
-	// One plugin serves as both "isolated" (eth0) and "loopback" (lo): every
-	// non-hostNetwork pod gets a netns of its own, connected to nothing.
+	// One plugin serves as both the pod network (its name: cni-NAME.sh) and
+	// "loopback" (lo). cni-isolated.sh gives every non-hostNetwork pod a
+	// netns of its own, connected to nothing; cni-ptp.sh (the cluster mode)
+	// routes pods through the node's namespace.
 	plugin, err := os.ReadFile(cniPlugin)
 	if err != nil {
 		return fmt.Errorf("read CNI plugin: %w", err)
 	}
-	for _, name := range []string{"isolated", "loopback"} {
+	network := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(cniPlugin), "cni-"), ".sh")
+	for _, name := range []string{network, "loopback"} {
 		if err := os.WriteFile(n.path("cni", "bin", name), plugin, 0o755); err != nil {
 			return err
 		}
 	}
-	conflist := `{"cniVersion": "0.4.0", "name": "podseq-e2e", "plugins": [{"type": "isolated"}]}` + "\n"
-	if err := os.WriteFile(n.path("cni", "net.d", "10-isolated.conflist"), []byte(conflist), 0o644); err != nil {
+	conflist := fmt.Sprintf(`{"cniVersion": "0.4.0", "name": "podseq-e2e", "plugins": [{"type": %q}]}`+"\n", network)
+	if err := os.WriteFile(n.path("cni", "net.d", "10-"+network+".conflist"), []byte(conflist), 0o644); err != nil {
 		return err
 	}
 	kubeletConfig := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1

@@ -22,7 +22,10 @@ type Scenario struct {
 	// Alone scenarios disturb the whole node (they restart the kubelet): they
 	// run one at a time after the concurrent ones, before the timed ones.
 	Alone bool
-	Run   func(t *T) error
+	// Cluster scenarios need the API server (-cluster); they run beside
+	// the concurrent ones.
+	Cluster bool
+	Run     func(t *T) error
 }
 
 // registry is filled by init functions only, read-only afterwards.
@@ -59,9 +62,10 @@ func (s Scenario) sequential() bool { return s.Timed || s.Alone }
 type Env struct {
 	Repo         string // the podseq checkout
 	Node         *Node
-	PodseqImage  string // the image from make image-tar
-	BusyboxImage string // static busybox, for "plain" app containers
-	Runs         int    // repetitions of timed measurements
+	PodseqImage  string   // the image from make image-tar
+	BusyboxImage string   // static busybox, for "plain" app containers
+	Runs         int      // repetitions of timed measurements
+	Cluster      *Cluster // the control plane, nil without -cluster
 }
 
 // T is a scenario's handle: context, logging, and the figures it reports.

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func init() {
+	register(Scenario{
+		Name:    "cluster-pod-ip",
+		Cluster: true,
+		Shows: "time from the pod's network being set up (the CNI plugin's stamp) to status.podIP in the API server: " +
+			"a pod with no hook; a podseq-gated sidecar (ready 3s after it starts), whose hook holds the IP back until it returns; " +
+			"the same with a no-op init container, which publishes the IP before the hook ends (README, the pod IP deadlock)",
+		Run: clusterPodIP,
+	})
+	register(Scenario{
+		Name:    "cluster-never-ready",
+		Cluster: true,
+		Shows: "a sidecar that never turns ready, gated by `podseq wait --timeout=5s`: `kubectl describe pod` shows the " +
+			"FailedPostStartHook event and podseq's failure line in the sidecar's State: Waiting message",
+		Run: clusterNeverReady,
+	})
+}
+
+// gatedSidecar is podseq run turning ready after readyAfter, with the
+// postStart podseq wait of manifests/demo.
+func gatedSidecar(t *T, readyAfter, hookTimeout string) corev1.Container {
+	return corev1.Container{
+		Name:            "sidecar",
+		Image:           t.PodseqImage,
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Args:            []string{"run", "--ready-after=" + readyAfter},
+		Lifecycle: &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
+			Command: []string{"/podseq", "wait", "--timeout=" + hookTimeout, "http://localhost:15780/ready"},
+		}}},
+	}
+}
+
+func sleeper(t *T, name string) corev1.Container {
+	return corev1.Container{Name: name, Image: manifestBusyboxImage, ImagePullPolicy: corev1.PullIfNotPresent,
+		Command: []string{"sh", "-c", "echo " + name + " started; trap 'exit 0' TERM; while true; do sleep 1; done"}}
+}
+
+// podIPVariant is one kind of pod the pod-IP scenario measures.
+type podIPVariant struct {
+	name  string
+	hook  bool // a podseq-gated sidecar first
+	noop  bool // a no-op init container
+	delay []time.Duration
+	// beforeReady counts the rounds where the IP was published before the
+	// sidecar was ready.
+	beforeReady int
+}
+
+func clusterPodIP(t *T) error {
+	ns, err := t.Namespace("pod-ip", false)
+	if err != nil {
+		return err
+	}
+	variants := []*podIPVariant{{name: "no hook"}, {name: "hook", hook: true}, {name: "hook + no-op init", hook: true, noop: true}}
+	for round := 1; round <= t.Runs; round++ {
+		errs := make([]error, len(variants))
+		var wg sync.WaitGroup
+		for i, v := range variants {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = measurePodIP(t, ns, v, round)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+	var table strings.Builder
+	table.WriteString("cluster-pod-ip: network set up → status.podIP published (median of rounds)\n\n| pod | median | rounds | IP before the sidecar was ready |\n|---|---|---|---|\n")
+	for _, v := range variants {
+		fmt.Fprintf(&table, "| %s | %s | %d | %s |\n", v.name, ms(median(v.delay)), len(v.delay),
+			map[bool]string{true: fmt.Sprintf("%d of %d", v.beforeReady, len(v.delay)), false: "n/a"}[v.hook])
+		t.Figure(v.name, "%s", ms(median(v.delay)))
+	}
+	t.Table(table.String())
+	hook, noop := variants[1], variants[2]
+	if hook.beforeReady != 0 {
+		return fmt.Errorf("with a hook holding the pod, status.podIP was published before the hook returned in %d of %d rounds", hook.beforeReady, len(hook.delay))
+	}
+	if noop.beforeReady != len(noop.delay) {
+		return fmt.Errorf("with a no-op init container, status.podIP was published before the hook returned in only %d of %d rounds", noop.beforeReady, len(noop.delay))
+	}
+	return nil
+}
+
+// measurePodIP creates one pod of variant v, watches for its IP, and
+// records the delay from the CNI stamp.
+func measurePodIP(t *T, ns string, v *podIPVariant, round int) error {
+	name := fmt.Sprintf("ip-%s-%d", strings.NewReplacer(" ", "", "+", "", "-", "").Replace(v.name), round)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{TerminationGracePeriodSeconds: new(int64)}}
+	if v.noop {
+		pod.Spec.InitContainers = []corev1.Container{{Name: "publish-pod-ip", Image: t.PodseqImage,
+			ImagePullPolicy: corev1.PullIfNotPresent, Args: []string{"--version"}}}
+	}
+	if v.hook {
+		pod.Spec.Containers = append(pod.Spec.Containers, gatedSidecar(t, "3s", "30s"))
+	}
+	pod.Spec.Containers = append(pod.Spec.Containers, sleeper(t, "app"))
+
+	watch := t.Cluster.KubectlCmd(t.Ctx, "get", "pods", "-n", ns, "--watch", "--field-selector=metadata.name="+name,
+		"-o", `jsonpath={.status.podIP}{"\n"}`)
+	stdout, err := watch.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := watch.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = watch.Process.Kill(); _ = watch.Wait() }()
+	published := make(chan time.Time, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.TrimSpace(sc.Text()) != "" {
+				published <- time.Now()
+				return
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // the watch is established before the pod exists
+	if err := t.CreatePod(ns, pod); err != nil {
+		return err
+	}
+	defer func() { _, _ = t.Kubectl("delete", "pod", "-n", ns, name, "--wait=false") }()
+	var at time.Time
+	select {
+	case at = <-published:
+	case <-time.After(60 * time.Second):
+		return fmt.Errorf("%s: status.podIP not published in 60s", name)
+	case <-t.Ctx.Done():
+		return t.Ctx.Err()
+	}
+	sandbox, err := t.sandboxReady(ns, name)
+	if err != nil {
+		return err
+	}
+	v.delay = append(v.delay, at.Sub(sandbox))
+	if v.hook {
+		// The sidecar's `ready` line: the hook returns right after it.
+		var ready logLine
+		if err := poll(t.Ctx, 30*time.Second, 200*time.Millisecond, func() error {
+			ready, err = t.LogLine(ns, name, "sidecar", "msg=ready")
+			return err
+		}); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if at.Before(ready.At) {
+			v.beforeReady++
+		}
+	}
+	t.Logf("%s: IP published %s after the network was set up", name, ms(at.Sub(sandbox)))
+	return nil
+}
+
+func clusterNeverReady(t *T) error {
+	ns, err := t.Namespace("never-ready", false)
+	if err != nil {
+		return err
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "never-ready"}, Spec: corev1.PodSpec{
+		TerminationGracePeriodSeconds: new(int64),
+		Containers:                    []corev1.Container{gatedSidecar(t, "1h", "5s"), sleeper(t, "app")},
+	}}
+	if err := t.CreatePod(ns, pod); err != nil {
+		return err
+	}
+	const want = "podseq: not ready after 5s: http://localhost:15780/ready"
+	var describe string
+	err = poll(t.Ctx, 90*time.Second, time.Second, func() error {
+		describe, err = t.Kubectl("describe", "pod", "-n", ns, "never-ready")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(describe, "FailedPostStartHook") {
+			return errors.New("no FailedPostStartHook event yet")
+		}
+		if !strings.Contains(describe, want) {
+			return fmt.Errorf("podseq's failure line %q not in kubectl describe yet", want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Logf("kubectl describe pod:\n%s", describe)
+		return err
+	}
+	for _, l := range strings.Split(describe, "\n") {
+		if strings.Contains(l, want) {
+			t.Figure("describe shows", "%q", strings.TrimSpace(l)[:min(len(strings.TrimSpace(l)), 160)])
+			break
+		}
+	}
+	return nil
+}
