@@ -28,7 +28,7 @@ fi
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
 # --- Debian packages, installed once
-pkgs=(containerd runc busybox-static iproute2 util-linux)
+pkgs=(containerd runc busybox-static iproute2 util-linux nftables)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
