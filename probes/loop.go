@@ -258,11 +258,20 @@ func Wait(ctx context.Context, targets []*Target, s Schedule, observe Observer, 
 			r.Cause = context.Cause(ctx)
 			return r, ctx.Err()
 		case <-tick:
+			if ctx.Err() != nil || endsWithin(ctx, progress.Every/100) {
+				continue // the deadline is here: its failure line is the next one, not a progress line
+			}
 			if r := b.report(); r.Pending() != "" { // not when the last target just turned ready
 				progress.Func(r)
 			}
 		}
 	}
+}
+
+// endsWithin reports whether ctx's deadline is less than d away.
+func endsWithin(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) < d
 }
 
 // Monitor probes every target until ctx is done, and calls onChange each time

@@ -384,3 +384,26 @@ func TestMonitorFailureBelowThreshold(t *testing.T) {
 		t.Errorf("%d requests, want the target probed on", n.Load())
 	}
 }
+
+// A --timeout that is a multiple of the progress period ends with the
+// failure line, not with a progress line at the same instant (kubelet shows
+// the hook's first line).
+func TestWaitNoProgressAtTheDeadline(t *testing.T) {
+	t.Parallel()
+	never := serve(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	target := mustParse(t, never+"/", Options{})
+	for i := 0; i < 20; i++ {
+		var calls atomic.Int32
+		ctx, cancel := context.WithTimeout(t.Context(), 40*time.Millisecond)
+		_, err := Wait(ctx, []*Target{target}, Schedule{Period: time.Second}, nil, &Progress{Every: 40 * time.Millisecond, Func: func(Report) {
+			calls.Add(1)
+		}})
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Wait: %v, want the deadline", err)
+		}
+		if n := calls.Load(); n != 0 {
+			t.Fatalf("round %d: %d progress lines at the deadline, want 0", i, n)
+		}
+	}
+}
