@@ -134,7 +134,7 @@ func clusterDemo(t *T) error {
 			continue
 		}
 		p := pods[0].Name
-		ready, err := t.LogLine(ns, p, "sidecar", "msg=ready")
+		ready, err := t.LogLine(ns, p, "sidecar", "podseq: ready")
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", folder, err))
 			continue

@@ -155,7 +155,7 @@ func measurePodIP(t *T, ns string, v *podIPVariant, round int) error {
 		// The sidecar's `ready` line: the hook returns right after it.
 		var ready logLine
 		if err := poll(t.Ctx, 30*time.Second, 200*time.Millisecond, func() error {
-			ready, err = t.LogLine(ns, name, "sidecar", "msg=ready")
+			ready, err = t.LogLine(ns, name, "sidecar", "podseq: ready")
 			return err
 		}); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -181,8 +181,32 @@ func clusterNeverReady(t *T) error {
 		return err
 	}
 	const want = "podseq: not ready after 5s: http://localhost:15780/ready"
+	// The sidecar's waiting state, as a watch sees every change of it: kubelet
+	// shows the hook's message only between the kill and the next restart.
+	var mu sync.Mutex
+	var seen []string
+	watch := t.Cluster.KubectlCmd(t.Ctx, "get", "pod", "-n", ns, "never-ready", "--watch", "-o",
+		`jsonpath={.status.containerStatuses[?(@.name=="sidecar")].state.waiting.reason}{" "}{.status.containerStatuses[?(@.name=="sidecar")].state.waiting.message}{"\n"}`)
+	stdout, err := watch.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := watch.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = watch.Process.Kill(); _ = watch.Wait() }()
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			mu.Lock()
+			if l := strings.TrimSpace(sc.Text()); l != "" && (len(seen) == 0 || seen[len(seen)-1] != l) {
+				seen = append(seen, time.Now().Format("15:04:05.000")+" "+l)
+			}
+			mu.Unlock()
+		}
+	}()
 	var describe string
-	err = poll(t.Ctx, 90*time.Second, time.Second, func() error {
+	err = poll(t.Ctx, 90*time.Second, 300*time.Millisecond, func() error {
 		describe, err = t.Kubectl("describe", "pod", "-n", ns, "never-ready")
 		if err != nil {
 			return err
@@ -195,6 +219,9 @@ func clusterNeverReady(t *T) error {
 		}
 		return nil
 	})
+	mu.Lock()
+	t.Logf("the sidecar's state.waiting, as watched:\n%s", strings.Join(seen, "\n"))
+	mu.Unlock()
 	if err != nil {
 		t.Logf("kubectl describe pod:\n%s", describe)
 		return err
