@@ -4,22 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/podseq/podseq/termination"
 	"github.com/podseq/podseq/tombstone"
 )
 
 // MaxTerminationMessage is the most podseq writes to the termination log.
 // Kubelet keeps at most 4 KiB per container and 12 KiB per pod, shared
 // among its containers: 512 bytes leaves room for 24 of them.
-const MaxTerminationMessage = 512
+const MaxTerminationMessage = termination.MaxMessage
 
 // DefaultTerminationLog is where kubelet reads a container's termination
 // message (terminationMessagePath's default).
-const DefaultTerminationLog = "/dev/termination-log"
+const DefaultTerminationLog = termination.DefaultPath
 
 // SkipError says that a step did not run because a step it runs after did
 // not succeed. Its message is the line podseq prints: it names the step that
@@ -220,40 +220,20 @@ func (o *ordering) deathVerdict(e Event, born time.Time, code int) string {
 	return v
 }
 
-// writeTerminationLog writes msg, cut to MaxTerminationMessage bytes, to the
-// termination log: the default path only if it exists (kubelet creates it
-// for every container), a path given explicitly in any case. A message the
-// command wrote itself (the file is not empty) is left as it is.
+// writeTerminationLog writes msg to the termination log: the default path
+// only if it exists (kubelet creates it for every container), a path given
+// explicitly in any case. A message already there (the command's, or a
+// failed postStart hook's podseq wait) is left as it is.
 func (o *ordering) writeTerminationLog(msg string) {
 	if o.TerminationLog == "" {
 		return
 	}
-	if len(msg) > MaxTerminationMessage {
-		msg = strings.ToValidUTF8(msg[:MaxTerminationMessage-3], "") + "..."
-	}
-	flags := os.O_WRONLY
-	if o.CreateTerminationLog {
-		flags |= os.O_CREATE
-	}
-	f, err := os.OpenFile(o.TerminationLog, flags, 0o644)
-	if errors.Is(err, os.ErrNotExist) && !o.CreateTerminationLog {
-		return // not in a Kubernetes container
-	}
-	if err == nil {
-		var fi os.FileInfo
-		if fi, err = f.Stat(); err == nil && fi.Size() > 0 {
-			f.Close()
-			o.log.Info("the command wrote a termination message of its own: keeping it", "path", o.TerminationLog, "verdict", msg)
-			return
-		}
-		if err == nil {
-			_, err = f.WriteString(msg + "\n")
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
-		o.log.Warn("could not write the termination message", "path", o.TerminationLog, "err", err)
+	err := termination.Write(o.TerminationLog, msg, o.CreateTerminationLog)
+	switch {
+	case errors.Is(err, termination.ErrNoLog):
+	case errors.Is(err, termination.ErrKept):
+		o.log.Info("the termination log holds a message already: keeping it", "path", o.TerminationLog, "verdict", msg)
+	case err != nil:
+		o.log.Warn("could not write the termination message", "err", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/podseq/podseq/entrypoint"
 	"github.com/podseq/podseq/probes"
+	"github.com/podseq/podseq/termination"
 )
 
 // defaultTimeout is wait's overall deadline. Kubelet never times out a
@@ -84,6 +85,8 @@ func waitCommand() *cli.Command {
 			Usage: "do not wait: say so on one line and exit 0 (or exec COMMAND) at once; set PODSEQ_DISABLED=true in a pod's env to debug it without editing its commands"},
 		&cli.BoolFlag{Name: "shutdown", EnvVars: envName("shutdown"),
 			Usage: "with -- COMMAND: run COMMAND as a child once ready (signals forwarded, as podseq run), and when it exits stop every podseq run waited on (POST /quitquitquit), then exit with COMMAND's code: a Job's app stops its sidecars"},
+		&cli.StringFlag{Name: "termination-log", EnvVars: envName("termination-log"), Value: termination.DefaultPath,
+			Usage: "`PATH` where a failure line goes as the container's termination message (kubectl describe's Last State: Message, once kubelet killed the container after a failed hook), unless a message is there already; the default is written only if it exists; empty: none"},
 		&cli.StringSliceFlag{Name: "exec-probe", EnvVars: envName("exec-probe"),
 			Usage: "`'COMMAND [ARG...]'` that is ready when it exits 0, split into words as a shell would (quotes, backslashes) and run without one (repeat for more, or put one a line in PODSEQ_EXEC_PROBE)"},
 	}
@@ -189,7 +192,9 @@ func waitAction(c *cli.Context) error {
 	}
 	var de *probes.DiedError
 	if errors.As(context.Cause(ctx), &de) {
-		failLog.Error(fmt.Sprintf("not ready after %s: %s", elapsed, report.Pending()))
+		line := fmt.Sprintf("not ready after %s: %s", elapsed, report.Pending())
+		failLog.Error(line)
+		writeTerminationMessage(c, failLog, line)
 		return cli.Exit("", exitNotReady)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -201,6 +206,7 @@ func waitAction(c *cli.Context) error {
 		return start()
 	}
 	failLog.Error(line)
+	writeTerminationMessage(c, failLog, line)
 	if hint := podIPHint(report); hint != "" && !c.Bool("quiet") {
 		failLog.Info(hint)
 	}
@@ -210,6 +216,22 @@ func waitAction(c *cli.Context) error {
 		stopSidecars(targets, log)
 	}
 	return cli.Exit("", exitNotReady)
+}
+
+// writeTerminationMessage writes podseq's failure line to --termination-log.
+// Kubelet shows a failed hook's output only in its log and, for a moment,
+// in the container's state.waiting.message, which kubectl describe does not
+// print; once it killed the container for the failed hook, the termination
+// message stays in lastState.terminated.message, which describe prints.
+func writeTerminationMessage(c *cli.Context, log *slog.Logger, line string) {
+	path := c.String("termination-log")
+	if path == "" {
+		return
+	}
+	err := termination.Write(path, "podseq: "+line, c.IsSet("termination-log"))
+	if err != nil && !errors.Is(err, termination.ErrNoLog) && !errors.Is(err, termination.ErrKept) {
+		log.Warn(err.Error())
+	}
 }
 
 // runThenStop runs command as podseq run runs its child (signals forwarded,

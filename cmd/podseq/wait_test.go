@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -856,5 +857,42 @@ func TestHelpHoweverAsked(t *testing.T) {
 	} // After --, -h is the command's.
 	if code, stdout, _ := runInProcess("wait", "--timeout=200ms", "--quiet", "tcp://"+refused(t), "--", "true", "-h"); code != exitNotReady || stdout != "" {
 		t.Errorf("-h after --: exit %d, stdout %.80q; want 1 (not ready) and no help", code, stdout)
+	}
+}
+
+// A failed wait leaves its failure line as the container's termination
+// message (kubectl describe prints it once kubelet killed the container for
+// the failed hook), never over a message already there, and not for
+// --fail-open.
+func TestWaitTerminationMessage(t *testing.T) {
+	t.Parallel()
+	addr := refused(t)
+	dir := t.TempDir()
+	log := filepath.Join(dir, "termination-log")
+	if err := os.WriteFile(log, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runInProcess("wait", "--termination-log", log, "--timeout", "300ms", "tcp://"+addr)
+	if code != exitNotReady {
+		t.Fatalf("exit %d, want %d", code, exitNotReady)
+	}
+	b, _ := os.ReadFile(log)
+	first := stderrLines(stderr)[0]
+	if string(b) != first+"\n" || !strings.HasPrefix(first, "podseq: not ready after 300ms: tcp://"+addr) {
+		t.Errorf("termination message %q, want the first failure line %q", b, first)
+	}
+	// A second failure (the container's command, a later hook) keeps it.
+	if code, _, _ := runInProcess("wait", "--termination-log", log, "--timeout", "100ms", "tcp://"+addr); code != exitNotReady {
+		t.Fatalf("second wait: exit %d", code)
+	}
+	if again, _ := os.ReadFile(log); string(again) != string(b) {
+		t.Errorf("termination message rewritten: %q, want %q kept", again, b)
+	}
+	open := filepath.Join(dir, "fail-open")
+	if code, _, _ := runInProcess("wait", "--fail-open", "--termination-log", open, "--timeout", "100ms", "tcp://"+addr); code != exitOK {
+		t.Fatalf("--fail-open: exit %d", code)
+	}
+	if _, err := os.Stat(open); !os.IsNotExist(err) {
+		t.Errorf("--fail-open wrote a termination message (%v): the container is not killed", err)
 	}
 }

@@ -25,7 +25,8 @@ func init() {
 		Name:    "cluster-never-ready",
 		Cluster: true,
 		Shows: "a sidecar that never turns ready, gated by `podseq wait --timeout=5s`: `kubectl describe pod` shows the " +
-			"FailedPostStartHook event and podseq's failure line in the sidecar's State: Waiting message",
+			"FailedPostStartHook event and podseq's failure line as the sidecar's Last State: Terminated, Message (podseq wait's " +
+			"termination message; describe prints no waiting message, which holds the line only until the restart back-off)",
 		Run: clusterNeverReady,
 	})
 }
@@ -226,11 +227,18 @@ func clusterNeverReady(t *T) error {
 		t.Logf("kubectl describe pod:\n%s", describe)
 		return err
 	}
+	var found bool
 	for _, l := range strings.Split(describe, "\n") {
 		if strings.Contains(l, want) {
-			t.Figure("describe shows", "%q", strings.TrimSpace(l)[:min(len(strings.TrimSpace(l)), 160)])
+			l = strings.Join(strings.Fields(l), " ")
+			t.Figure("describe shows", "%q", l[:min(len(l), 120)])
+			found = strings.HasPrefix(l, "Message: ")
 			break
 		}
+	}
+	if !found {
+		t.Logf("kubectl describe pod:\n%s", describe)
+		return errors.New("podseq's failure line is in kubectl describe, but not as the sidecar's Last State Message")
 	}
 	return nil
 }
