@@ -71,7 +71,7 @@ newest)
   for b in kubelet kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl coredns; do
     echo "$b=$dir/$b"
   done
-  echo "etcd=$dir/v3" # go build names the binary after the package's last element
+  echo "etcd=$dir/server" # go build names a /vN package after the element before it
   echo "containerd=$cdir/containerd"
   echo "ctr=$cdir/ctr"
   echo "shim-dir=$cdir"
