@@ -25,18 +25,32 @@ const (
 
 func netnsPath() string { return filepath.Join("/var/run/netns", clusterNetNS) }
 
+func netnsExists() bool {
+	_, err := os.Stat(netnsPath())
+	return err == nil
+}
+
 // runInNetNS is the outer harness of a cluster run: under the machine lock,
 // it cleans up what a crashed run left in the namespace, makes a fresh one,
 // runs args (the harness's own flags) inside it, cleans up again, and deletes
-// the namespace. It returns the inner run's exit code.
-func runInNetNS(args []string, dir string) int {
+// the namespace. It returns the inner run's exit code. With cleanupOnly it
+// only cleans up a namespace a killed run left, and deletes it.
+func runInNetNS(args []string, dir string, cleanupOnly bool) int {
 	unlock, err := lockRun(runLock)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
 	defer unlock()
-	if _, err := os.Stat(netnsPath()); err == nil {
+	if cleanupOnly {
+		code := inner("-dir", dir, "-cleanup")
+		if err := deleteNetNS(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+			return 1
+		}
+		return code
+	}
+	if netnsExists() {
 		logf("cleaning up the namespace %s an earlier run left", clusterNetNS)
 		_ = inner("-dir", dir, "-cleanup")
 		if err := deleteNetNS(); err != nil {

@@ -5,8 +5,17 @@
 // it started. hack/e2e/run.sh installs the packages and builds what this
 // needs; run it through `make e2e`.
 //
-//	e2e -repo DIR -dir DIR -kubelet BIN -tools DIR -mkimage BIN -podseq-image TAR [-run REGEXP] [-runs N] [-keep]
+//	e2e -repo DIR -dir DIR -kubelet BIN -tools DIR -mkimage BIN -podseq-image TAR
+//	    [-containerd BIN -ctr BIN -shim-dir DIR] [-run REGEXP] [-runs N] [-keep]
+//	    [-release NAME -results FILE]
 //	e2e -dir DIR -cleanup
+//	e2e -matrix NAME=FILE...
+//
+// The kubelet's version (kubelet --version) decides its configuration and
+// which scenarios apply: those needing a newer kubelet are reported "n/a
+// (needs v1.N+)", neither passed nor failed. -results writes the run's
+// results as JSON; -matrix prints one table of several such files (make
+// e2e-matrix: one run per Kubernetes release).
 //
 // Exit codes: 0 every scenario passed, 1 a scenario failed or setup failed,
 // 2 bad flags.
@@ -24,6 +33,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -42,9 +52,10 @@ const (
 
 type options struct {
 	repo, dir, kubelet, tools, mkimage, podseqTar, busybox string
-	run, cluster                                           string
+	containerd, ctr, shimDir                               string
+	run, release, results, cluster                         string
 	runs                                                   int
-	keep, cleanup                                          bool
+	keep, cleanup, matrix                                  bool
 }
 
 func main() {
@@ -61,6 +72,12 @@ func run(args []string) int {
 	fs.StringVar(&o.mkimage, "mkimage", "", "the mkimage binary (hack/mkimage)")
 	fs.StringVar(&o.podseqTar, "podseq-image", "", "the podseq image tarball (make image-tar), tagged "+podseqImage)
 	fs.StringVar(&o.busybox, "busybox", "/bin/busybox", "a static busybox")
+	fs.StringVar(&o.containerd, "containerd", "containerd", "the containerd binary")
+	fs.StringVar(&o.ctr, "ctr", "ctr", "containerd's ctr CLI, of the same version")
+	fs.StringVar(&o.shimDir, "shim-dir", "", "a directory put first on containerd's PATH: its containerd-shim-runc-v2")
+	fs.StringVar(&o.release, "release", "", "a name for the Kubernetes release under test, in -results (newest, v1.34, oldest)")
+	fs.StringVar(&o.results, "results", "", "write the results as JSON to this file")
+	fs.BoolVar(&o.matrix, "matrix", false, "print one table of the -results files given as arguments NAME=FILE, and exit")
 	fs.StringVar(&o.run, "run", "", "run only the scenarios whose name matches this regexp")
 	fs.IntVar(&o.runs, "runs", 3, "repetitions of each timed measurement")
 	fs.BoolVar(&o.keep, "keep", false, "leave the node running after the scenarios (tear down later with -cleanup)")
@@ -68,6 +85,13 @@ func run(args []string) int {
 	fs.StringVar(&o.cluster, "cluster", "", "also run a control plane around the node (API server, etcd, controllers, scheduler, kube-proxy, CoreDNS) "+
 		"from the binaries this file lists (components.sh newest), in a network namespace of its own, and the cluster scenarios")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if o.matrix {
+		return printMatrix(os.Stdout, fs.Args())
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
 	if os.Geteuid() != 0 {
@@ -79,11 +103,12 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "e2e: -dir: %v\n", err)
 		return 2
 	}
-	node := &Node{Dir: dir, Kubelet: o.kubelet, Tools: filepath.Join(dir, "tools")}
+	node := &Node{Dir: dir, Kubelet: o.kubelet, Tools: filepath.Join(dir, "tools"),
+		Containerd: o.containerd, Ctr: o.ctr, ShimDir: o.shimDir}
 	cluster := &Cluster{Dir: filepath.Join(dir, "cluster")}
 	inNetNS := os.Getenv(inNetNSEnv) != ""
-	if o.cluster != "" && !inNetNS {
-		return runInNetNS(args, dir)
+	if !inNetNS && (o.cluster != "" || (o.cleanup && netnsExists())) {
+		return runInNetNS(args, dir, o.cleanup)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -127,6 +152,21 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "e2e: -repo: %v\n", err)
 		return 2
 	}
+	kubeletVer, err := binaryVersion(o.kubelet, "--version")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	if node.KubeletMinor, err = minorVersion(kubeletVer); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: kubelet: %v\n", err)
+		return 1
+	}
+	containerdVer, err := binaryVersion(o.containerd, "--version")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	logf("kubelet %s, containerd %s", kubeletVer, containerdVer)
 
 	begin := time.Now()
 	// Leftovers of a run that was killed: stop them before wiping the directory.
@@ -139,7 +179,8 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
-	env := &Env{Repo: o.repo, Node: node, PodseqImage: podseqImage, BusyboxImage: busyboxImage, Runs: o.runs}
+	env := &Env{Repo: o.repo, Node: node, PodseqImage: podseqImage, BusyboxImage: busyboxImage, Runs: o.runs,
+		KubeletMinor: node.KubeletMinor}
 	images, err := prepareImages(ctx, o, node)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
@@ -203,9 +244,15 @@ func run(args []string) int {
 		}
 	}
 	results := make([]Result, len(selected))
+	for i, s := range selected {
+		if !s.appliesTo(node.KubeletMinor) {
+			results[i] = Result{Scenario: s, NotApplicable: needs(s.MinMinor)}
+			logf("[%s] %s: kubelet %s", s.Name, results[i].NotApplicable, kubeletVer)
+		}
+	}
 	var wg sync.WaitGroup
 	for i, s := range selected {
-		if s.sequential() {
+		if s.sequential() || results[i].NotApplicable != "" {
 			continue
 		}
 		wg.Add(1)
@@ -216,9 +263,11 @@ func run(args []string) int {
 	}
 	wg.Wait()
 	for i, s := range selected {
-		if s.sequential() && ctx.Err() == nil {
+		switch {
+		case !s.sequential() || results[i].NotApplicable != "":
+		case ctx.Err() == nil:
 			results[i] = runScenario(ctx, env, s)
-		} else if s.sequential() {
+		default:
 			results[i] = Result{Scenario: s, Err: ctx.Err()}
 		}
 	}
@@ -231,8 +280,16 @@ func run(args []string) int {
 		node.Diagnose(context.Background())
 		code = 1
 	}
-	fmt.Printf("\n=== podseq e2e summary (kubelet %s, %s) ===\n", kubeletVersion(o.kubelet), time.Now().UTC().Format(time.RFC3339))
-	fmt.Print(summary(results, setup, time.Since(begin)))
+	now, total := time.Now().UTC(), time.Since(begin)
+	fmt.Printf("\n=== podseq e2e summary (kubelet %s, containerd %s, %s) ===\n", kubeletVer, containerdVer, now.Format(time.RFC3339))
+	fmt.Print(summary(results, setup, total))
+	if o.results != "" {
+		rep := newReport(o.release, kubeletVer, containerdVer, now, setup, total, results)
+		if err := rep.write(o.results); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: -results: %v\n", err)
+			code = 1
+		}
+	}
 	if len(selected) == 0 {
 		fmt.Fprintf(os.Stderr, "e2e: no scenario matches -run %q\n", o.run)
 		code = 1
@@ -376,11 +433,31 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	return os.Chmod(dst, mode)
 }
 
-// kubeletVersion is the first line of `kubelet --version`.
-func kubeletVersion(bin string) string {
-	out, err := exec.Command(bin, "--version").Output()
+// binaryVersion runs bin with args and returns the first word of its output
+// that looks like a version, v1.34.4 of "Kubernetes v1.34.4", v2.4.2 or
+// 1.6.20~ds1 of "containerd github.com/containerd/containerd VERSION REVISION".
+func binaryVersion(bin string, args ...string) (string, error) {
+	out, err := exec.Command(bin, args...).Output()
 	if err != nil {
-		return fmt.Sprintf("unknown (%v)", err)
+		return "", fmt.Errorf("%s %s: %w", bin, strings.Join(args, " "), err)
 	}
-	return strings.TrimSpace(strings.TrimPrefix(string(out), "Kubernetes "))
+	for _, w := range strings.Fields(string(out)) {
+		if v := strings.TrimPrefix(w, "v"); v != "" && v[0] >= '0' && v[0] <= '9' && strings.Contains(v, ".") {
+			return w, nil
+		}
+	}
+	return "", fmt.Errorf("%s %s: no version in %q", bin, strings.Join(args, " "), out)
+}
+
+// minorVersion is the minor number of a Kubernetes version: 27 of v1.27.16.
+func minorVersion(v string) (int, error) {
+	parts := strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3)
+	if len(parts) < 2 || parts[0] != "1" {
+		return 0, fmt.Errorf("version %q is not v1.MINOR", v)
+	}
+	minor, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return 0, fmt.Errorf("version %q: minor: %w", v, err)
+	}
+	return minor, nil
 }

@@ -26,6 +26,15 @@ type Node struct {
 	Dir     string // everything the node writes lives here
 	Kubelet string // the kubelet binary
 	Tools   string // host directory mounted read-only at /e2e in test pods
+	// KubeletMinor is the kubelet's Kubernetes minor version (34 for
+	// v1.34): its configuration leaves out what older kubelets lack.
+	KubeletMinor int
+	// Containerd and Ctr are containerd's daemon and CLI ("containerd" and
+	// "ctr" from PATH when empty). ShimDir, when set, goes first on the
+	// daemon's PATH: where it finds containerd-shim-runc-v2.
+	Containerd string
+	Ctr        string
+	ShimDir    string
 	// KubeletConfig is appended to the kubelet's configuration file, and
 	// KubeletArgs to its command line (the cluster mode registers it).
 	KubeletConfig string
@@ -59,7 +68,8 @@ type state struct {
 	ContainerdPID int               `json:"containerdPID,omitempty"`
 	KubeletPID    int               `json:"kubeletPID,omitempty"`
 	Sysctls       map[string]string `json:"sysctls,omitempty"`
-	NetNS         []string          `json:"netns"` // /var/run/netns entries before the start; null: not recorded yet
+	NetNS         []string          `json:"netns"`         // /var/run/netns entries before the start; null: not recorded yet
+	Ctr           string            `json:"ctr,omitempty"` // the ctr CLI of the containerd started
 }
 
 func (n *Node) path(p ...string) string { return filepath.Join(append([]string{n.Dir}, p...)...) }
@@ -120,10 +130,11 @@ func (n *Node) Prepare(sandboxImage, cniPlugin string) error {
 	if err := os.Chmod(n.path("out"), 0o777); err != nil {
 		return err
 	}
+	// Version 2, which containerd 1.6 reads and containerd 2 migrates at start
+	// (it logs "Configuration migrated from version 2"): one file for both.
 	containerdConfig := fmt.Sprintf(`version = 2
 root = %[1]q
 state = %[2]q
-plugin_dir = ""
 [grpc]
   address = %[3]q
 [ttrpc]
@@ -142,7 +153,8 @@ plugin_dir = ""
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
         runtime_type = "io.containerd.runc.v2"
         [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-          # containerd 1.6 has no RuntimeConfig RPC; must match cgroupDriver: cgroupfs
+          # containerd 1.6 has no RuntimeConfig RPC, so the kubelet cannot ask
+          # (containerd 2 answers from this): must match cgroupDriver: cgroupfs
           SystemdCgroup = false
     [plugins."io.containerd.grpc.v1.cri".cni]
       bin_dir = %[6]q
@@ -178,9 +190,7 @@ syncFrequency: 10s
 containerRuntimeEndpoint: unix://%[2]s
 cgroupDriver: cgroupfs
 failSwapOn: false
-failCgroupV1: false
-podLogsDir: %[3]s
-authentication:
+%[3]sauthentication:
   anonymous: {enabled: true}
   webhook: {enabled: false}
 authorization:
@@ -193,18 +203,53 @@ healthzPort: %[6]d
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%%", imagefs.available: "1%%", nodefs.inodesFree: "1%%"}
-`, n.ManifestDir(), n.Socket(), n.path("pod-logs"), kubeletPort, kubeletReadOnlyPort, kubeletHealthzPort)
+`, n.ManifestDir(), n.Socket(), n.versionedKubeletConfig(), kubeletPort, kubeletReadOnlyPort, kubeletHealthzPort)
 	return os.WriteFile(n.path("kubelet-config.yaml"), []byte(kubeletConfig+n.KubeletConfig), 0o644)
+}
+
+// The kubelet minor versions that brought the configuration fields the node
+// sets when its kubelet has them. Older kubelets decode unknown fields
+// leniently (with a warning) and ignore them, so these are left out instead.
+const (
+	podLogsDirSince   = 30 // podLogsDir; before, pod logs go to /var/log/pods
+	failCgroupV1Since = 31 // failCgroupV1: false, this machine may be cgroup v1
+)
+
+// defaultPodLogsDir is where kubelets write pod logs without podLogsDir.
+const defaultPodLogsDir = "/var/log/pods"
+
+// versionedKubeletConfig is the kubelet configuration's lines that depend on
+// the kubelet's version, each ending in a newline.
+func (n *Node) versionedKubeletConfig() string {
+	var b strings.Builder
+	if n.KubeletMinor >= failCgroupV1Since {
+		b.WriteString("failCgroupV1: false\n")
+	}
+	if n.KubeletMinor >= podLogsDirSince {
+		fmt.Fprintf(&b, "podLogsDir: %s\n", n.PodLogsDir())
+	}
+	return b.String()
+}
+
+// PodLogsDir is where the kubelet writes the containers' log files: under
+// Dir when it has podLogsDir, else the machine's /var/log/pods.
+func (n *Node) PodLogsDir() string {
+	if n.KubeletMinor >= podLogsDirSince {
+		return n.path("pod-logs")
+	}
+	return defaultPodLogsDir
 }
 
 // startProcess starts a daemon in its own process group (a ^C on the
 // harness reaches the harness only, which then tears down in order).
-func (n *Node) startProcess(name string, args ...string) (*exec.Cmd, error) {
+// A non-nil env replaces the environment.
+func (n *Node) startProcess(name string, env []string, args ...string) (*exec.Cmd, error) {
 	logFile, err := os.OpenFile(n.path("logs", filepath.Base(name)+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(name, args...)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -231,11 +276,12 @@ func (n *Node) Start(ctx context.Context, images []string) error {
 		}
 	}
 	st.NetNS = listNetNS()
+	st.Ctr = n.Ctr
 	if err := n.saveState(st); err != nil {
 		return err
 	}
 	var err error
-	n.containerd, err = n.startProcess("containerd", "--config", n.path("containerd", "config.toml"))
+	n.containerd, err = n.startProcess(n.containerdBin(), n.containerdEnv(), "--config", n.path("containerd", "config.toml"))
 	if err != nil {
 		return err
 	}
@@ -264,7 +310,7 @@ func (n *Node) startKubelet(ctx context.Context, st state) error {
 	args := append([]string{"--config=" + n.path("kubelet-config.yaml"),
 		"--root-dir=" + n.path("kubelet"), "--cert-dir=" + n.path("kubelet", "pki"),
 		"--hostname-override=" + NodeName, "--v=2"}, n.KubeletArgs...)
-	n.kubelet, err = n.startProcess(n.Kubelet, args...)
+	n.kubelet, err = n.startProcess(n.Kubelet, nil, args...)
 	if err != nil {
 		return err
 	}
@@ -354,7 +400,7 @@ func (n *Node) KillContainer(ctx context.Context, name, c string) error {
 // ContainerLog returns what the kubelet's log files hold of container c of
 // the pod named name, every restart's in order.
 func (n *Node) ContainerLog(name, c string) (string, error) {
-	files, err := filepath.Glob(n.path("pod-logs", "default_"+name+"-"+NodeName+"_*", c, "*.log"))
+	files, err := filepath.Glob(filepath.Join(n.PodLogsDir(), "default_"+name+"-"+NodeName+"_*", c, "*.log"))
 	if err != nil {
 		return "", err
 	}
@@ -374,8 +420,34 @@ func (n *Node) ContainerLog(name, c string) (string, error) {
 func (n *Node) ctr(ctx context.Context, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ctr", append([]string{"-a", n.Socket()}, args...)...).CombinedOutput()
+	bin := n.Ctr
+	if bin == "" {
+		bin = "ctr"
+	}
+	out, err := exec.CommandContext(ctx, bin, append([]string{"-a", n.Socket()}, args...)...).CombinedOutput()
 	return string(out), err
+}
+
+func (n *Node) containerdBin() string {
+	if n.Containerd == "" {
+		return "containerd"
+	}
+	return n.Containerd
+}
+
+// containerdEnv is the harness's environment with ShimDir first on PATH, or
+// nil (the harness's own) without ShimDir.
+func (n *Node) containerdEnv() []string {
+	if n.ShimDir == "" {
+		return nil
+	}
+	env := []string{"PATH=" + n.ShimDir + string(os.PathListSeparator) + os.Getenv("PATH")}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PATH=") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // Pods returns the kubelet's view of its pods (the read-only port's /pods).
@@ -535,6 +607,13 @@ func (n *Node) Cleanup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if st.Ctr != "" && st.Ctr != n.Ctr {
+		// An earlier run, maybe of another release: its containerd speaks
+		// with its own ctr.
+		earlier := *n
+		earlier.Ctr = st.Ctr
+		n = &earlier
+	}
 	var errs []error
 	kubeletUp := alive(st.KubeletPID, "kubelet")
 	containerdUp := alive(st.ContainerdPID, "containerd")
@@ -581,6 +660,7 @@ func (n *Node) Cleanup(ctx context.Context) error {
 	}
 	errs = append(errs, unmountUnder(n.Dir))
 	removeCgroups()
+	errs = append(errs, removePodLogs())
 	if st.NetNS != nil {
 		before := map[string]bool{}
 		for _, ns := range st.NetNS {
@@ -717,6 +797,25 @@ func removeCgroups() {
 			_ = os.Remove(dirs[i])
 		}
 	}
+}
+
+// containerLogLinks is where every kubelet links its containers' log files,
+// as <pod>_<namespace>_<container>-<id>.log.
+const containerLogLinks = "/var/log/containers"
+
+// removePodLogs removes what kubelets without podLogsDir leave of this
+// node's pods in /var/log/pods, and every kubelet's links to them in
+// /var/log/containers: only the entries of pods named *-NodeName.
+func removePodLogs() error {
+	dirs, _ := filepath.Glob(filepath.Join(defaultPodLogsDir, "*_*-"+NodeName+"_*"))
+	links, _ := filepath.Glob(filepath.Join(containerLogLinks, "*-"+NodeName+"_*.log"))
+	var errs []error
+	for _, p := range append(dirs, links...) {
+		if err := os.RemoveAll(p); err != nil {
+			errs = append(errs, fmt.Errorf("remove pod logs: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func listNetNS() []string {

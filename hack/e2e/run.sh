@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# make e2e: podseq on a real kubelet (v1.34, built from Go modules), Debian's
-# containerd 1.6 and runc, static pods, no API server, no registry.
+# make e2e: podseq on a real kubelet and containerd built from Go modules (or
+# Debian's containerd 1.6), runc, static pods; on the newest release also a
+# control plane (etcd, API server, controllers, scheduler, kube-proxy,
+# CoreDNS) around the node, and the cluster scenarios. No registry.
 #
-# Installs what it needs from Debian (once), builds the kubelet (cached by
-# version), podseq, its image tarball (no Docker) and the harness, then runs
-# the harness (hack/e2e/*.go), which starts containerd and the kubelet, runs
-# every scenario and tears everything down. Extra arguments go to the
-# harness: hack/e2e/run.sh -run 'order|timeout' -runs 7 -keep
+# Installs what it needs from Debian (once), builds the release's components
+# (hack/e2e/components.sh, cached by version), podseq, its image tarball (no
+# Docker) and the harness, then runs the harness (hack/e2e/*.go), which
+# starts them, runs every scenario and tears everything down. Extra
+# arguments go to the harness:
+#   hack/e2e/run.sh -run 'order|timeout' -runs 7 -keep
 #
-# Env: PODSEQ_E2E_CACHE (/var/cache/podseq-e2e) keeps the kubelet and the
-#      harness binaries; PODSEQ_E2E_DIR (/tmp/podseq-e2e) is the node's
-#      working directory, wiped at every start.
+# Env: PODSEQ_E2E_K8S (newest) the Kubernetes release: newest (v1.37, with
+#      containerd 2.4 and the control plane), v1.34 or oldest (v1.27), both
+#      static pods on Debian's containerd; PODSEQ_E2E_CLUSTER=0 runs newest
+#      without the control plane; PODSEQ_E2E_CACHE (/var/cache/podseq-e2e)
+#      keeps the builds and the harness binaries; PODSEQ_E2E_DIR
+#      (/tmp/podseq-e2e) is the node's working directory, wiped at every start.
 # Needs: root, Debian/Ubuntu (apt), Go, network for apt and the Go module proxy
 #        on a cold run. See docs/e2e.md.
 set -euo pipefail
@@ -39,18 +45,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# --- kubelet, cached by version (about 7 min on 2 cores with a cold Go cache)
-k8s=$(awk '$1 == "k8s.io/kubernetes" {print $2}' hack/kubelet/go.mod)
-[ -n "$k8s" ] || { echo "e2e: no k8s.io/kubernetes version in hack/kubelet/go.mod" >&2; exit 1; }
-kubelet=$cache/kubelet-$k8s/kubelet
-if [ ! -x "$kubelet" ]; then
-  log "building kubelet $k8s (cached in $cache)"
-  mkdir -p "$(dirname "$kubelet")"
-  (cd hack/kubelet && go build -trimpath \
-    -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$k8s" \
-    -o "$kubelet.tmp" k8s.io/kubernetes/cmd/kubelet)
-  mv "$kubelet.tmp" "$kubelet"
-fi
+# --- the release's kubelet and containerd, cached by version (the kubelet
+# alone takes about 7 min on 2 cores with a cold Go cache; newest builds every
+# Kubernetes component and containerd: about 25 min)
+release=${PODSEQ_E2E_K8S:-newest}
+log "Kubernetes release $release"
+components=$(hack/e2e/components.sh "$release")
+declare -A component=()
+while IFS='=' read -r name path; do
+  component[$name]=$path
+done <<<"$components"
+for name in kubelet containerd ctr; do
+  [ -n "${component[$name]:-}" ] || { echo "e2e: components.sh $release printed no $name" >&2; exit 1; }
+done
 
 # --- podseq, its image, the harness and its tools
 log "make build image-tar"
@@ -67,7 +74,15 @@ log "ready to start after $(( $(date +%s) - began )) s"
 # harness recorded, and is a no-op when nothing is left.
 trap '"$bin/e2e" -dir "$dir" -cleanup || true' EXIT
 rc=0
-"$bin/e2e" -repo "$repo" -dir "$dir" -kubelet "$kubelet" -tools "$bin" -mkimage "$bin/mkimage" \
-  -podseq-image "$image" "$@" || rc=$?
+# newest also runs the control plane around the node and the cluster
+# scenarios (PODSEQ_E2E_CLUSTER=0: the static-pod node alone).
+cluster=()
+if [ "$release" = newest ] && [ "${PODSEQ_E2E_CLUSTER:-1}" != 0 ]; then
+  printf '%s\n' "$components" >"$bin/components-$release.env"
+  cluster=(-cluster "$bin/components-$release.env")
+fi
+"$bin/e2e" -repo "$repo" -dir "$dir" -kubelet "${component[kubelet]}" -containerd "${component[containerd]}" \
+  -ctr "${component[ctr]}" -shim-dir "${component[shim-dir]:-}" -release "$release" \
+  -tools "$bin" -mkimage "$bin/mkimage" -podseq-image "$image" "${cluster[@]}" "$@" || rc=$?
 log "done in $(( $(date +%s) - began )) s (exit $rc)"
 exit $rc

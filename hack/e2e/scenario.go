@@ -25,8 +25,25 @@ type Scenario struct {
 	// Cluster scenarios need the API server (-cluster); they run beside
 	// the concurrent ones.
 	Cluster bool
-	Run     func(t *T) error
+	// MinMinor is the oldest Kubernetes 1.x minor version whose kubelet has
+	// what the scenario needs (29: native sidecars, on by default from
+	// v1.29); 0 for any. On an older kubelet it is not run, and reported
+	// not applicable.
+	MinMinor int
+	Run      func(t *T) error
 }
+
+// appliesTo reports whether s can run on a kubelet of the given minor version.
+func (s Scenario) appliesTo(minor int) bool { return s.MinMinor <= minor }
+
+// needs is what the summary says of a scenario or variant that does not
+// apply to the kubelet: n/a (needs v1.29+).
+func needs(minMinor int) string { return fmt.Sprintf("n/a (needs v1.%d+)", minMinor) }
+
+// nativeSidecarsSince is the minor version from which kubelets run native
+// sidecars (restartable init containers) by default: the SidecarContainers
+// feature gate is alpha in v1.28 and beta, on by default, in v1.29.
+const nativeSidecarsSince = 29
 
 // registry is filled by init functions only, read-only afterwards.
 var registry []Scenario
@@ -65,6 +82,7 @@ type Env struct {
 	PodseqImage  string   // the image from make image-tar
 	BusyboxImage string   // static busybox, for "plain" app containers
 	Runs         int      // repetitions of timed measurements
+	KubeletMinor int      // the kubelet's Kubernetes minor version (34 for v1.34)
 	Cluster      *Cluster // the control plane, nil without -cluster
 }
 
@@ -74,7 +92,7 @@ type T struct {
 	Ctx     context.Context
 	Name    string
 	mu      sync.Mutex
-	figures []string
+	figures []Figure
 	tables  []string
 	logs    []string
 	// lastStatus holds each stopped pod's status, printed on failure.
@@ -90,11 +108,20 @@ func (t *T) Logf(format string, args ...any) {
 	t.mu.Unlock()
 }
 
+// Figure is one fact a scenario reports: "hook ran" "5010 ms".
+type Figure struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// String is the figure as the summary prints it: "hook ran 5010 ms".
+func (f Figure) String() string { return f.Name + " " + f.Value }
+
 // Figure records one "name value" fact for the summary.
 func (t *T) Figure(name string, format string, args ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.figures = append(t.figures, name+" "+fmt.Sprintf(format, args...))
+	t.figures = append(t.figures, Figure{Name: name, Value: fmt.Sprintf(format, args...)})
 }
 
 // Table adds a block of text printed under the summary.
@@ -104,13 +131,27 @@ func (t *T) Table(text string) {
 	t.tables = append(t.tables, text)
 }
 
-// Result is a finished scenario.
+// Result is a finished scenario, or one not run because it does not apply
+// to the kubelet (NotApplicable says why: "n/a (needs v1.29+)").
 type Result struct {
-	Scenario Scenario
-	Err      error
-	Took     time.Duration
-	Figures  []string
-	Tables   []string
+	Scenario      Scenario
+	Err           error
+	NotApplicable string
+	Took          time.Duration
+	Figures       []Figure
+	Tables        []string
+}
+
+// Status is the result's word in the summary: PASS, FAIL or n/a (needs
+// v1.N+).
+func (r Result) Status() string {
+	switch {
+	case r.Err != nil:
+		return "FAIL"
+	case r.NotApplicable != "":
+		return r.NotApplicable
+	}
+	return "PASS"
 }
 
 // runScenario runs s with a fresh T, recovering a panic into a failure.
@@ -143,15 +184,23 @@ func summary(results []Result, setup, total time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| scenario | result | time | figures |\n|---|---|---|---|\n")
 	for _, r := range results {
-		res := "PASS"
+		res := r.Status()
 		if r.Err != nil {
 			res = "**FAIL**"
 		}
-		figs := strings.Join(r.Figures, "; ")
+		var figList []string
+		for _, f := range r.Figures {
+			figList = append(figList, f.String())
+		}
+		figs := strings.Join(figList, "; ")
 		if r.Err != nil {
 			figs = strings.ReplaceAll(r.Err.Error(), "|", "/") + "; " + figs
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.1f s | %s |\n", r.Scenario.Name, res, r.Took.Seconds(), figs)
+		took := fmt.Sprintf("%.1f s", r.Took.Seconds())
+		if r.NotApplicable != "" {
+			took = "-"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.Scenario.Name, res, took, figs)
 	}
 	fmt.Fprintf(&b, "\nsetup (images, containerd, kubelet) %.1f s; whole run %.1f s\n", setup.Seconds(), total.Seconds())
 	for _, r := range results {

@@ -46,6 +46,7 @@ type variant struct {
 	manifest string
 	adapt    func(b *PodBuilder, ready time.Duration) error
 	gated    bool
+	minMinor int // as Scenario.MinMinor: on older kubelets the variant is n/a
 }
 
 // podseqSupervisesSvc makes the sidecar's podseq run (the image's entrypoint)
@@ -83,7 +84,7 @@ var compareVariants = []variant{
 		sidecar.Command, sidecar.Args = svcCommand(":15780", ready), nil
 		return b.WrapPostStart(sidecar, "true", Stamp("hook.end"))
 	}},
-	{name: "native-hook", manifest: "native-sidecar/deployment.yaml", adapt: func(b *PodBuilder, ready time.Duration) error {
+	{name: "native-hook", minMinor: nativeSidecarsSince, manifest: "native-sidecar/deployment.yaml", adapt: func(b *PodBuilder, ready time.Duration) error {
 		// A restartable init container gated by its podseq postStart hook, no
 		// startupProbe: podseq run supervises svc, the hook long-polls it.
 		sidecar, err := podseqSupervisesSvc(b, ready)
@@ -95,7 +96,7 @@ var compareVariants = []variant{
 		}
 		return b.WrapPostStart(sidecar, "true", Stamp("hook.end"))
 	}},
-	{name: "native-gated", manifest: "native-sidecar/gated.yaml", gated: true, adapt: func(b *PodBuilder, ready time.Duration) error {
+	{name: "native-gated", minMinor: nativeSidecarsSince, manifest: "native-sidecar/gated.yaml", gated: true, adapt: func(b *PodBuilder, ready time.Duration) error {
 		// No hook, no startupProbe: kubelet starts the app's container soon
 		// after the sidecar's, and the app's own podseq run --birth-deps
 		// sidecar starts the app's command once the sidecar's tombstone says
@@ -109,7 +110,7 @@ var compareVariants = []variant{
 		}
 		return b.WrapChild(app, Stamp("app.started"))
 	}},
-	{name: "native-probe", manifest: "native-sidecar/startup-probe.yaml", adapt: func(b *PodBuilder, ready time.Duration) error {
+	{name: "native-probe", minMinor: nativeSidecarsSince, manifest: "native-sidecar/startup-probe.yaml", adapt: func(b *PodBuilder, ready time.Duration) error {
 		// kubelet's httpGet probes need the pod on the host's network: svc on a
 		// free loopback port, probed at 127.0.0.1.
 		port, err := loopback.FreePort()
@@ -149,6 +150,9 @@ func compareScenario(t *T) error {
 	for round := 1; round <= t.Runs && t.Ctx.Err() == nil; round++ {
 		for i := range compareVariants {
 			v := compareVariants[(i+round-1)%len(compareVariants)]
+			if v.minMinor > t.KubeletMinor {
+				continue
+			}
 			time.Sleep(250 * time.Millisecond)
 			d, h, err := compareOnce(t, v, round)
 			if err != nil {
@@ -166,6 +170,11 @@ func compareScenario(t *T) error {
 	fmt.Fprintf(&tb, "| variant | runs | median | min | max | ready→hook end (median) | all (ms) |\n|---|---|---|---|---|---|---|\n")
 	for _, v := range compareVariants {
 		ds := got[v.name]
+		if v.minMinor > t.KubeletMinor {
+			fmt.Fprintf(&tb, "| %s | %s | - | - | - | - | - |\n", v.name, needs(v.minMinor))
+			t.Figure(v.name+" median", "%s", needs(v.minMinor))
+			continue
+		}
 		if len(ds) == 0 {
 			fmt.Fprintf(&tb, "| %s | 0 | - | - | - | - | - |\n", v.name)
 			continue
@@ -181,7 +190,7 @@ func compareScenario(t *T) error {
 			hook = ms(median(hooks[v.name]))
 		}
 		fmt.Fprintf(&tb, "| %s | %d | %s | %s | %s | %s | %s |\n", v.name, len(ds), ms(median(ds)), ms(lo), ms(hi), hook, strings.Join(all, " "))
-		t.Figure(v.name, "median %s", ms(median(ds)))
+		t.Figure(v.name+" median", "%s", ms(median(ds)))
 	}
 	t.Table(tb.String())
 	return errors.Join(errs...)

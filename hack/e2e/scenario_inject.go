@@ -27,7 +27,8 @@ func init() {
 		Name: "inject-native",
 		Shows: "podseq inject --mode native on the same manifest: the proxy becomes a native sidecar gated by " +
 			"podseq's postStart hook; the app starts after the hook returned",
-		Run: func(t *T) error { return injectOrder(t, "inject-native", []string{"--mode", "native"}) },
+		MinMinor: nativeSidecarsSince,
+		Run:      func(t *T) error { return injectOrder(t, "inject-native", []string{"--mode", "native"}) },
 	})
 	register(Scenario{
 		Name: "inject-job",

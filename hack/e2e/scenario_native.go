@@ -18,32 +18,37 @@ func init() {
 		Name: "native-hook",
 		Shows: "manifests/native-sidecar/deployment.yaml: a native sidecar with no startupProbe, held by its podseq postStart hook; " +
 			"the app starts after the hook, and the hook's own line (podseq wait: ready after ...) is in the sidecar's container log",
-		Run: nativeHook,
+		MinMinor: nativeSidecarsSince,
+		Run:      nativeHook,
 	})
 	register(Scenario{
-		Name:  "native-chain",
-		Shows: "manifests/native-sidecar/chain.yaml: native sidecars in order among themselves (proxy after creds is ready), then the app after the proxy is ready",
-		Run:   nativeChain,
+		Name:     "native-chain",
+		Shows:    "manifests/native-sidecar/chain.yaml: native sidecars in order among themselves (proxy after creds is ready), then the app after the proxy is ready",
+		MinMinor: nativeSidecarsSince,
+		Run:      nativeChain,
 	})
 	register(Scenario{
 		Name: "native-crash",
 		Shows: "deployment.yaml with a sidecar whose command exits 3 before it is ready, once: the hook ends at once (not by its --timeout 30s), " +
 			"exit 1, saying the sidecar died, in the kubelet log and in the sidecar's container log; the sidecar restarts and the app starts only after it is ready",
-		Run: nativeCrash,
+		MinMinor: nativeSidecarsSince,
+		Run:      nativeCrash,
 	})
 	register(Scenario{
 		Name: "native-restart",
 		Shows: "manifests/native-sidecar/gated.yaml: the sidecar is SIGKILLed after the app started (the app runs on, the sidecar restarts), " +
 			"then the sidecar and the app are SIGKILLed together, as a restart in place: the app's command starts again only after the new sidecar instance is ready, " +
 			"never on the killed instance's stale ready tombstone",
-		Run: nativeRestart,
+		MinMinor: nativeSidecarsSince,
+		Run:      nativeRestart,
 	})
 	register(Scenario{
 		Name: "kubelet-restart",
 		Shows: "the kubelet restarts while sidecars are not ready yet (kubernetes#122803): the app of gated.yaml starts only once its sidecar is ready; " +
 			"what deployment.yaml (native sidecar, hook only), startup-probe.yaml and demo (regular containers, hook only) do then is recorded",
-		Alone: true,
-		Run:   kubeletRestart,
+		Alone:    true,
+		MinMinor: nativeSidecarsSince,
+		Run:      kubeletRestart,
 	})
 }
 
