@@ -68,8 +68,9 @@ type state struct {
 	ContainerdPID int               `json:"containerdPID,omitempty"`
 	KubeletPID    int               `json:"kubeletPID,omitempty"`
 	Sysctls       map[string]string `json:"sysctls,omitempty"`
-	NetNS         []string          `json:"netns"`         // /var/run/netns entries before the start; null: not recorded yet
-	Ctr           string            `json:"ctr,omitempty"` // the ctr CLI of the containerd started
+	NetNS         []string          `json:"netns"`             // /var/run/netns entries before the start; null: not recorded yet
+	Created       []string          `json:"created,omitempty"` // hostPaths that did not exist before the start
+	Ctr           string            `json:"ctr,omitempty"`     // the ctr CLI of the containerd started
 }
 
 func (n *Node) path(p ...string) string { return filepath.Join(append([]string{n.Dir}, p...)...) }
@@ -276,6 +277,11 @@ func (n *Node) Start(ctx context.Context, images []string) error {
 		}
 	}
 	st.NetNS = listNetNS()
+	for _, p := range hostPaths {
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			st.Created = append(st.Created, p)
+		}
+	}
 	st.Ctr = n.Ctr
 	if err := n.saveState(st); err != nil {
 		return err
@@ -660,7 +666,13 @@ func (n *Node) Cleanup(ctx context.Context) error {
 	}
 	errs = append(errs, unmountUnder(n.Dir))
 	removeCgroups()
-	errs = append(errs, removePodLogs())
+	errs = append(errs, removePodLogs(), removeCNIResults())
+	for _, p := range st.Created {
+		errs = append(errs, unmountUnder(p))
+		if err := os.RemoveAll(p); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
+		}
+	}
 	if st.NetNS != nil {
 		before := map[string]bool{}
 		for _, ns := range st.NetNS {
@@ -799,6 +811,33 @@ func removeCgroups() {
 	}
 }
 
+// hostPaths are the machine's paths the kubelet and containerd write
+// whatever their configuration says (the kubelet's device-plugin socket,
+// containerd 2's NRI socket and shim sockets, runc's state, the CNI result
+// cache, the pods' log links): those that did not exist before a run are
+// removed by its cleanup.
+var hostPaths = []string{
+	"/var/lib/kubelet", "/run/nri", "/run/containerd", "/var/lib/cni",
+	defaultPodLogsDir, containerLogLinks,
+}
+
+// removeCNIResults removes the CNI result cache's entries of this node's
+// network (podseq-e2e-ID-eth0) and their loopback twins (cni-loopback-ID-lo),
+// where /var/lib/cni held other entries before the run.
+func removeCNIResults() error {
+	results, _ := filepath.Glob("/var/lib/cni/results/podseq-e2e-*")
+	var errs []error
+	for _, r := range results {
+		id := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(r), "podseq-e2e-"), "-eth0")
+		for _, p := range []string{r, filepath.Join(filepath.Dir(r), "cni-loopback-"+id+"-lo")} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // containerLogLinks is where every kubelet links its containers' log files,
 // as <pod>_<namespace>_<container>-<id>.log.
 const containerLogLinks = "/var/log/containers"
@@ -809,6 +848,9 @@ const containerLogLinks = "/var/log/containers"
 func removePodLogs() error {
 	dirs, _ := filepath.Glob(filepath.Join(defaultPodLogsDir, "*_*-"+NodeName+"_*"))
 	links, _ := filepath.Glob(filepath.Join(containerLogLinks, "*-"+NodeName+"_*.log"))
+	// The cluster mode's pods live in the e2e-* namespaces.
+	apiLinks, _ := filepath.Glob(filepath.Join(containerLogLinks, "*_e2e-*_*.log"))
+	links = append(links, apiLinks...)
 	var errs []error
 	for _, p := range append(dirs, links...) {
 		if err := os.RemoveAll(p); err != nil {
