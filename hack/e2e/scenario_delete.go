@@ -8,8 +8,9 @@ import (
 func init() {
 	register(Scenario{
 		Name: "delete-during-wait",
-		Shows: "the pod is removed while podseq wait holds the postStart hook: teardown ends within podseq's " +
-			"--timeout plus the grace period (kubelet itself would wait for the hook forever)",
+		Shows: "the pod is removed while podseq wait holds the postStart hook: the hook ends by podseq's --timeout " +
+			"and the pod goes away after it (kubelet itself would wait for the hook forever; how fast it tears down " +
+			"is the machine's, bounded at --timeout + grace + 30s)",
 		Run: deleteDuringWait,
 	})
 }
@@ -33,20 +34,27 @@ func deleteDuringWait(t *T) error {
 	if err := t.Node.RemovePod(b.Name); err != nil {
 		return err
 	}
-	// Generous slack for a busy 2-core machine; without podseq's own timeout
-	// the hook, and so the pod, would live on indefinitely.
-	bound := timeout + grace + 10*time.Second
+	// Without podseq's own timeout the hook, and so the pod, would live on
+	// indefinitely: the pod must go. How fast the kubelet then tears it down
+	// depends on the machine's load (on 2 cores beside the cluster
+	// scenarios, 10 to 12 s after the hook ended), so the bound on that is
+	// wide, and the tight one is on podseq's part: the hook ends by
+	// --timeout.
+	const slack = 30 * time.Second
+	bound := timeout + grace + slack
 	if err := t.Node.WaitPodGone(t.Ctx, b.Name, bound-time.Since(hookBegin)); err != nil {
-		return fmt.Errorf("pod not torn down within --timeout %s + grace %s (+10s slack) of the hook's start: %w", timeout, grace, err)
+		return fmt.Errorf("pod not torn down within --timeout %s + grace %s (+%s slack) of the hook's start: %w", timeout, grace, slack, err)
 	}
 	gone := time.Now()
 	t.Figure("removed→gone", "%s", ms(gone.Sub(removed)))
 	t.Figure("hook start→gone", "%s (bound %s + %s)", ms(gone.Sub(hookBegin)), timeout, grace)
-	if hookEnd, err := b.ReadStamp("hook.end"); err == nil {
-		t.Figure("hook start→end", "%s", ms(hookEnd.Sub(hookBegin)))
+	hookEnd, err := b.ReadStamp("hook.end")
+	if err != nil {
+		return fmt.Errorf("the hook's end: %w", err)
 	}
-	if d := gone.Sub(hookBegin); d > bound {
-		return fmt.Errorf("teardown took %s from the hook's start, over --timeout %s + grace %s + 10s", d, timeout, grace)
+	t.Figure("hook start→end", "%s", ms(hookEnd.Sub(hookBegin)))
+	if d := hookEnd.Sub(hookBegin); d > timeout+2*time.Second {
+		return fmt.Errorf("the hook ran %s after the pod was removed, over --timeout %s (+2s)", d, timeout)
 	}
 	return nil
 }
