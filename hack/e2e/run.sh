@@ -68,8 +68,13 @@ log "ready to start after $(( $(date +%s) - began )) s"
 
 # The harness tears down on its own (also on SIGINT/SIGTERM); this catches
 # the case where it is killed outright. Cleanup only acts on the PIDs the
-# harness recorded, and is a no-op when nothing is left.
-trap '"$bin/e2e" -dir "$dir" -cleanup || true' EXIT
+# harness recorded, and is a no-op when nothing is left. With -keep the node
+# is left up, as asked.
+keep=false
+for a in "$@"; do
+  case $a in -keep | --keep | -keep=true | --keep=true) keep=true ;; esac
+done
+$keep || trap '"$bin/e2e" -dir "$dir" -cleanup || true' EXIT
 rc=0
 "$bin/e2e" -repo "$repo" -dir "$dir" -kubelet "${component[kubelet]}" -containerd "${component[containerd]}" \
   -ctr "${component[ctr]}" -shim-dir "${component[shim-dir]:-}" -release "$release" \
