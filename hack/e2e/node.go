@@ -422,7 +422,11 @@ func (n *Node) ContainerLog(name, c string) (string, error) {
 	return b.String(), nil
 }
 
-// ctr runs the ctr CLI against this node's containerd.
+// ctr runs the ctr CLI against this node's containerd and returns its
+// standard output; a failure's error holds its standard error. The two are
+// kept apart since containerd 2's ctr warns on standard error at every call
+// on a cgroup v1 host ("DEPRECATION: The support for cgroup v1 ..."), which
+// is no container ID.
 func (n *Node) ctr(ctx context.Context, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -430,8 +434,13 @@ func (n *Node) ctr(ctx context.Context, args ...string) (string, error) {
 	if bin == "" {
 		bin = "ctr"
 	}
-	out, err := exec.CommandContext(ctx, bin, append([]string{"-a", n.Socket()}, args...)...).CombinedOutput()
-	return string(out), err
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-a", n.Socket()}, args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
 }
 
 func (n *Node) containerdBin() string {

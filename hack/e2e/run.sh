@@ -71,8 +71,13 @@ log "ready to start after $(( $(date +%s) - began )) s"
 
 # The harness tears down on its own (also on SIGINT/SIGTERM); this catches
 # the case where it is killed outright. Cleanup only acts on the PIDs the
-# harness recorded, and is a no-op when nothing is left.
-trap '"$bin/e2e" -dir "$dir" -cleanup || true' EXIT
+# harness recorded, and is a no-op when nothing is left. With -keep the node
+# is left up, as asked.
+keep=false
+for a in "$@"; do
+  case $a in -keep | --keep | -keep=true | --keep=true) keep=true ;; esac
+done
+$keep || trap '"$bin/e2e" -dir "$dir" -cleanup || true' EXIT
 rc=0
 # newest also runs the control plane around the node and the cluster
 # scenarios (PODSEQ_E2E_CLUSTER=0: the static-pod node alone).
