@@ -348,27 +348,20 @@ func (c *Cluster) start(ctx context.Context, name string, args []string, ready f
 // waitReady calls ready until it returns nil, the process exits, ctx ends
 // or limit passes.
 func waitReady(ctx context.Context, exited <-chan struct{}, cmd *exec.Cmd, ready func(context.Context) error, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
+	var gone error
+	err := pollUntil(ctx, limit, 100*time.Millisecond, exited, func() error {
 		select {
 		case <-exited:
-			return fmt.Errorf("exited (%s)", cmd.ProcessState)
+			gone = fmt.Errorf("exited (%s)", cmd.ProcessState)
+			return nil // no use waiting
 		default:
 		}
-		err := ready(ctx)
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %s: %w", limit, err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
-		case <-exited:
-		case <-time.After(100 * time.Millisecond):
-		}
+		return ready(ctx)
+	})
+	if gone != nil {
+		return gone
 	}
+	return err
 }
 
 func indent(s string) string {

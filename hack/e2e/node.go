@@ -904,6 +904,12 @@ func tail(path string, n int) string {
 // poll calls f every interval until it returns nil, ctx ends or limit passes;
 // the error names f's last failure.
 func poll(ctx context.Context, limit, interval time.Duration, f func() error) error {
+	return pollUntil(ctx, limit, interval, nil, f)
+}
+
+// pollUntil is poll that also calls f at once when wake is ready (a closed
+// channel: each interval), so that f can see what wake says and give up.
+func pollUntil(ctx context.Context, limit, interval time.Duration, wake <-chan struct{}, f func() error) error {
 	deadline := time.Now().Add(limit)
 	for {
 		err := f()
@@ -916,6 +922,7 @@ func poll(ctx context.Context, limit, interval time.Duration, f func() error) er
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-wake:
 		case <-time.After(interval):
 		}
 	}
