@@ -264,6 +264,26 @@ func (t *T) CreatePod(ns string, pod *corev1.Pod) error {
 	return nil
 }
 
+// Watch runs kubectl ARGS --watch and calls onLine with each line it prints
+// and when it came, from a goroutine of its own, until stop.
+func (t *T) Watch(onLine func(line string, at time.Time), args ...string) (stop func(), err error) {
+	cmd := t.Cluster.KubectlCmd(t.Ctx, append(args, "--watch")...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("kubectl %s --watch: %w", strings.Join(args, " "), err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			onLine(sc.Text(), time.Now())
+		}
+	}()
+	return func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
+}
+
 // logLine is one line of a container's log and when the runtime read it.
 type logLine struct {
 	At   time.Time

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"strings"
@@ -114,26 +113,19 @@ func measurePodIP(t *T, ns string, v *podIPVariant, round int) error {
 	}
 	pod.Spec.Containers = append(pod.Spec.Containers, sleeper(t, "app"))
 
-	watch := t.Cluster.KubectlCmd(t.Ctx, "get", "pods", "-n", ns, "--watch", "--field-selector=metadata.name="+name,
-		"-o", `jsonpath={.status.podIP}{"\n"}`)
-	stdout, err := watch.StdoutPipe()
+	published := make(chan time.Time, 1)
+	stop, err := t.Watch(func(line string, at time.Time) {
+		if strings.TrimSpace(line) != "" {
+			select {
+			case published <- at:
+			default: // the first one counts
+			}
+		}
+	}, "get", "pods", "-n", ns, "--field-selector=metadata.name="+name, "-o", `jsonpath={.status.podIP}{"\n"}`)
 	if err != nil {
 		return err
 	}
-	if err := watch.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = watch.Process.Kill(); _ = watch.Wait() }()
-	published := make(chan time.Time, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.TrimSpace(sc.Text()) != "" {
-				published <- time.Now()
-				return
-			}
-		}
-	}()
+	defer stop()
 	time.Sleep(300 * time.Millisecond) // the watch is established before the pod exists
 	if err := t.CreatePod(ns, pod); err != nil {
 		return err
@@ -186,26 +178,18 @@ func clusterNeverReady(t *T) error {
 	// shows the hook's message only between the kill and the next restart.
 	var mu sync.Mutex
 	var seen []string
-	watch := t.Cluster.KubectlCmd(t.Ctx, "get", "pod", "-n", ns, "never-ready", "--watch", "-o",
+	stop, err := t.Watch(func(line string, at time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		if l := strings.TrimSpace(line); l != "" && (len(seen) == 0 || seen[len(seen)-1] != l) {
+			seen = append(seen, at.Format("15:04:05.000")+" "+l)
+		}
+	}, "get", "pod", "-n", ns, "never-ready", "-o",
 		`jsonpath={.status.containerStatuses[?(@.name=="sidecar")].state.waiting.reason}{" "}{.status.containerStatuses[?(@.name=="sidecar")].state.waiting.message}{"\n"}`)
-	stdout, err := watch.StdoutPipe()
 	if err != nil {
 		return err
 	}
-	if err := watch.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = watch.Process.Kill(); _ = watch.Wait() }()
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			mu.Lock()
-			if l := strings.TrimSpace(sc.Text()); l != "" && (len(seen) == 0 || seen[len(seen)-1] != l) {
-				seen = append(seen, time.Now().Format("15:04:05.000")+" "+l)
-			}
-			mu.Unlock()
-		}
-	}()
+	defer stop()
 	var describe string
 	err = poll(t.Ctx, 90*time.Second, 300*time.Millisecond, func() error {
 		describe, err = t.Kubectl("describe", "pod", "-n", ns, "never-ready")
