@@ -25,7 +25,7 @@ fuzz: ## the parsers' fuzz targets, longer (FUZZTIME=1m)
 bench: build ## speed figures: release overshoot, CPU, RSS, binary size
 	hack/bench.sh
 
-e2e: ## a real kubelet + containerd + runc running the manifests as static pods
+e2e: ## a real kubelet + containerd + runc running the manifests as static pods, and a cluster around it (v1.37)
 	hack/e2e/run.sh
 
 e2e-matrix: ## the core e2e scenarios on Kubernetes v1.27, v1.34 and v1.37, one table
