@@ -16,7 +16,7 @@ func TestLockRunRefusesSecondRun(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "e2e.lock")
 	// The holder is another process, as a second `make e2e` would find it.
-	holder := exec.Command("flock", path, "sleep", "30")
+	holder := exec.Command("flock", "--close", path, "sleep", "30") // flock itself holds it
 	holder.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // flock and its sleep share the lock
 	if err := holder.Start(); err != nil {
 		t.Fatalf("flock(1) (util-linux): %v", err)
@@ -37,11 +37,17 @@ func TestLockRunRefusesSecondRun(t *testing.T) {
 		t.Fatalf("lockRun never saw the lock held: %v", err)
 	}
 	stopHolder()
-	unlock, err := lockRun(path)
-	if err != nil {
+	// The kernel drops the lock once the last process holding it is gone,
+	// a moment after the kill.
+	if err := poll(context.Background(), 5*time.Second, 20*time.Millisecond, func() error {
+		unlock, err := lockRun(path)
+		if err == nil {
+			unlock()
+		}
+		return err
+	}); err != nil {
 		t.Fatalf("lockRun after the holder exited: %v", err)
 	}
-	unlock()
 }
 
 // A component that exits at start fails the start with one line naming it,
