@@ -17,7 +17,7 @@ func TestLockRunRefusesSecondRun(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "e2e.lock")
 	// The holder is another process, as a second `make e2e` would find it.
 	holder := exec.Command("flock", "--close", path, "sleep", "30") // flock itself holds it
-	holder.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // flock and its sleep share the lock
+	holder.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}        // flock and its sleep share the lock
 	if err := holder.Start(); err != nil {
 		t.Fatalf("flock(1) (util-linux): %v", err)
 	}
