@@ -55,6 +55,16 @@ func init() {
 	})
 }
 
+// logSkew is how far apart the log timestamps of two containers can be
+// from the order their lines were written in: the runtime stamps a line when
+// it reads the container's output, and on a busy node one container's pipe
+// is read tens of milliseconds after another's.
+const logSkew = 250 * time.Millisecond
+
+// earlier reports whether a was logged before b by more than logSkew: a
+// line of one container that must come after a line of another.
+func earlier(a, b logLine) bool { return a.At.Add(logSkew).Before(b.At) }
+
 // folders lists manifests/'s folders.
 func (e *Env) folders() ([]string, error) {
 	entries, err := os.ReadDir(e.Repo + "/manifests")
@@ -144,7 +154,7 @@ func clusterDemo(t *T) error {
 			errs = append(errs, fmt.Errorf("%s: %w", folder, err))
 			continue
 		}
-		if started.At.Before(ready.At) {
+		if earlier(started, ready) {
 			errs = append(errs, fmt.Errorf("%s: the app started at %s, before the sidecar was ready at %s",
 				folder, started.At.Format(time.RFC3339Nano), ready.At.Format(time.RFC3339Nano)))
 			continue
@@ -171,7 +181,7 @@ func clusterStatefulSet(t *T) error {
 		if err != nil {
 			return err
 		}
-		if waited.At.Before(first.At) {
+		if earlier(waited, first) {
 			return fmt.Errorf("%s stopped waiting at %s, before peers-0 joined at %s", p,
 				waited.At.Format(time.RFC3339Nano), first.At.Format(time.RFC3339Nano))
 		}
@@ -179,7 +189,7 @@ func clusterStatefulSet(t *T) error {
 		if err != nil {
 			return err
 		}
-		if joined.At.Before(first.At) {
+		if earlier(joined, first) {
 			return fmt.Errorf("%s joined at %s, before peers-0 at %s", p,
 				joined.At.Format(time.RFC3339Nano), first.At.Format(time.RFC3339Nano))
 		}
@@ -213,11 +223,11 @@ func clusterInitWait(t *T) error {
 	if err != nil || len(lines) == 0 {
 		return fmt.Errorf("web's log: %d lines, %v", len(lines), err)
 	}
-	if waited.At.Before(answers.At) {
+	if earlier(waited, answers) {
 		return fmt.Errorf("web's wait ended at %s, before db accepted connections at %s",
 			waited.At.Format(time.RFC3339Nano), answers.At.Format(time.RFC3339Nano))
 	}
-	if lines[0].At.Before(waited.At) {
+	if earlier(lines[0], waited) {
 		return fmt.Errorf("web started at %s, before its wait for db ended at %s",
 			lines[0].At.Format(time.RFC3339Nano), waited.At.Format(time.RFC3339Nano))
 	}
