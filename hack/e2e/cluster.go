@@ -533,6 +533,7 @@ func startCluster(ctx context.Context, node *Node, cluster *Cluster, images []st
 	}
 	if err := cluster.WaitNodeReady(ctx, 90*time.Second); err != nil {
 		node.Diagnose(context.Background())
+		cluster.Diagnose(context.Background())
 		return err
 	}
 	if err := cluster.StartAddons(ctx); err != nil {

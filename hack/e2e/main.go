@@ -278,6 +278,9 @@ func run(args []string) int {
 	if failed {
 		fmt.Println("\n=== diagnostics (a scenario failed) ===")
 		node.Diagnose(context.Background())
+		if env.Cluster != nil {
+			env.Cluster.Diagnose(context.Background())
+		}
 		code = 1
 	}
 	now, total := time.Now().UTC(), time.Since(begin)
