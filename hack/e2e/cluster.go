@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -313,23 +312,10 @@ func (c *Cluster) start(ctx context.Context, name string, args []string, ready f
 		return fmt.Errorf("%s: no binary (components file)", name)
 	}
 	logPath := c.path("logs", name+".log")
-	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
-		return err
-	}
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err = cmd.Start()
-	logFile.Close()
+	cmd, exited, err := startDaemon(logPath, bin, nil, args...)
 	if err != nil {
 		return fmt.Errorf("%s did not start: %w", name, err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
 	if c.procs == nil {
 		c.procs = map[string]*exec.Cmd{}
 	}
@@ -405,8 +391,7 @@ func (c *Cluster) adminTLS() (*tls.Config, error) {
 func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, c.Bin["kubectl"], append([]string{"--kubeconfig=" + c.admin}, args...)...)
-	out, err := cmd.CombinedOutput()
+	out, err := c.KubectlCmd(ctx, args...).CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}

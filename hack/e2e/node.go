@@ -242,24 +242,36 @@ func (n *Node) PodLogsDir() string {
 }
 
 // startProcess starts a daemon in its own process group (a ^C on the
-// harness reaches the harness only, which then tears down in order).
-// A non-nil env replaces the environment.
+// harness reaches the harness only, which then tears down in order),
+// logging to logs/BINARY.log.
 func (n *Node) startProcess(name string, env []string, args ...string) (*exec.Cmd, error) {
-	logFile, err := os.OpenFile(n.path("logs", filepath.Base(name)+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
+	cmd, _, err := startDaemon(n.path("logs", filepath.Base(name)+".log"), name, env, args...)
+	return cmd, err
+}
+
+// startDaemon starts bin with args (and env, nil for the harness's) in its
+// own process group, its output appended to logPath, and reaps it; the
+// channel is closed when it has exited.
+func startDaemon(logPath, bin string, env []string, args ...string) (*exec.Cmd, <-chan struct{}, error) {
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return nil, nil, err
 	}
-	cmd := exec.Command(name, args...)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
+	err = cmd.Start()
 	logFile.Close() // the child has its own copy
-	go func() { _ = cmd.Wait() }()
-	return cmd, nil
+	if err != nil {
+		return nil, nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	return cmd, exited, nil
 }
 
 // Start saves the sysctls, starts containerd, imports the images and starts
