@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -335,25 +333,12 @@ next:
 // sandboxReady is when the CNI plugin finished setting up the pod's
 // network: the stamp cni-ptp.sh wrote.
 func (t *T) sandboxReady(ns, pod string) (time.Time, error) {
-	b, err := os.ReadFile(filepath.Join(t.Node.Dir, "cni", "stamps", ns+"_"+pod))
+	ts, err := readStamps(filepath.Join(t.Node.Dir, "cni", "stamps", ns+"_"+pod))
 	if err != nil {
 		return time.Time{}, fmt.Errorf("sandbox stamp of %s: %w", pod, err)
 	}
-	return parseStamp(strings.TrimSpace(string(b)))
-}
-
-// parseStamp reads `date +%s.%N`.
-func parseStamp(s string) (time.Time, error) {
-	sec, frac, _ := strings.Cut(s, ".")
-	secs, err := strconv.ParseInt(sec, 10, 64)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("stamp %q: %w", s, err)
+	if len(ts) == 0 {
+		return time.Time{}, fmt.Errorf("sandbox stamp of %s: empty", pod)
 	}
-	var nanos int64
-	if frac != "" {
-		if nanos, err = strconv.ParseInt((frac + "000000000")[:9], 10, 64); err != nil {
-			return time.Time{}, fmt.Errorf("stamp %q: %w", s, err)
-		}
-	}
-	return time.Unix(secs, nanos), nil
+	return ts[0], nil
 }

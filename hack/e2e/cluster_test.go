@@ -113,13 +113,22 @@ func TestLoadComponents(t *testing.T) {
 	}
 }
 
-func TestParseStamp(t *testing.T) {
+func TestReadStamps(t *testing.T) {
 	t.Parallel()
-	got, err := parseStamp("1764590000.012345678")
-	if err != nil || got.Unix() != 1764590000 || got.Nanosecond() != 12345678 {
-		t.Errorf("parseStamp = %v, %v; want 1764590000 s and 12345678 ns (not octal)", got, err)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "stamp")
+	// The CNI plugin's `date +%s%N`, and a line as cmd/stamp writes it.
+	if err := os.WriteFile(path, []byte("1764590000012345678\n1764590001000000000 2025-12-01T12:00:01Z\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := parseStamp("soon"); err == nil {
-		t.Error("parseStamp(soon): want an error")
+	got, err := readStamps(path)
+	if err != nil || len(got) != 2 || got[0].Unix() != 1764590000 || got[0].Nanosecond() != 12345678 || got[1].Unix() != 1764590001 {
+		t.Errorf("readStamps = %v, %v; want 1764590000.012345678 and 1764590001", got, err)
+	}
+	if err := os.WriteFile(path, []byte("soon\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readStamps(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("readStamps(soon): %v, want an error naming the file", err)
 	}
 }

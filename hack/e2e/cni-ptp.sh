@@ -56,5 +56,5 @@ ip route add "$addr/32" dev "$host_if" || fail "route to $addr"
 # CNI_ARGS: K8S_POD_NAMESPACE=...;K8S_POD_NAME=...;...
 ns=$(printf '%s' "$CNI_ARGS" | tr ';' '\n' | sed -n 's/^K8S_POD_NAMESPACE=//p')
 pod=$(printf '%s' "$CNI_ARGS" | tr ';' '\n' | sed -n 's/^K8S_POD_NAME=//p')
-[ -n "$pod" ] && date +%s.%N >"$stamps/${ns}_$pod"
+[ -n "$pod" ] && date +%s%N >"$stamps/${ns}_$pod" # nanoseconds, as hack/e2e/cmd/stamp writes
 printf '{"cniVersion":"%s","interfaces":[{"name":"%s","sandbox":"%s"}],"ips":[{"version":"4","address":"%s/32","interface":0}],"dns":{}}\n' "$ver" "$CNI_IFNAME" "$CNI_NETNS" "$addr"

@@ -344,7 +344,13 @@ func (b *PodBuilder) ReadStamp(event string) (time.Time, error) {
 // ReadStamps returns every time stamped into event, in order (one a start of
 // the container, for a container's start stamp).
 func (b *PodBuilder) ReadStamps(event string) ([]time.Time, error) {
-	data, err := os.ReadFile(b.Out(event))
+	return readStamps(b.Out(event))
+}
+
+// readStamps reads a stamp file: one line per event, each starting with
+// nanoseconds since the epoch (stamp's, or `date +%s%N`'s).
+func readStamps(path string) ([]time.Time, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -356,7 +362,7 @@ func (b *PodBuilder) ReadStamps(event string) ([]time.Time, error) {
 		}
 		ns, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", b.Out(event), err)
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		ts = append(ts, time.Unix(0, ns))
 	}

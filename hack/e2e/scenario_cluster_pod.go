@@ -47,7 +47,8 @@ func gatedSidecar(t *T, readyAfter, hookTimeout string) corev1.Container {
 	}
 }
 
-func sleeper(t *T, name string) corev1.Container {
+// sleeper is a busybox app that says it started and sleeps until SIGTERM.
+func sleeper(name string) corev1.Container {
 	return corev1.Container{Name: name, Image: manifestBusyboxImage, ImagePullPolicy: corev1.PullIfNotPresent,
 		Command: []string{"sh", "-c", "echo " + name + " started; trap 'exit 0' TERM; while true; do sleep 1; done"}}
 }
@@ -114,7 +115,7 @@ func measurePodIP(t *T, ns string, v *podIPVariant, round int) error {
 	if v.hook {
 		pod.Spec.Containers = append(pod.Spec.Containers, gatedSidecar(t, "3s", "30s"))
 	}
-	pod.Spec.Containers = append(pod.Spec.Containers, sleeper(t, "app"))
+	pod.Spec.Containers = append(pod.Spec.Containers, sleeper("app"))
 
 	published := make(chan time.Time, 1)
 	stop, err := t.Watch(func(line string, at time.Time) {
@@ -171,7 +172,7 @@ func clusterNeverReady(t *T) error {
 	}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "never-ready"}, Spec: corev1.PodSpec{
 		TerminationGracePeriodSeconds: new(int64),
-		Containers:                    []corev1.Container{gatedSidecar(t, "1h", "5s"), sleeper(t, "app")},
+		Containers:                    []corev1.Container{gatedSidecar(t, "1h", "5s"), sleeper("app")},
 	}}
 	if err := t.CreatePod(ns, pod); err != nil {
 		return err
