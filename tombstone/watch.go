@@ -43,7 +43,19 @@ func Get(dir, name string) Status {
 	s := Status{Name: name, Tombstone: t, Err: err}
 	if t != nil && !t.State.Final() {
 		if a, known := alive(dir, name, t); known && !a {
-			s.Gone = true
+			// Its writer may have recorded its end (died, skipped) and exited
+			// between the read and the check: read it again, now that no
+			// writer of that instance is left to change it. A new instance
+			// that replaced it meanwhile is checked in turn.
+			if again, err := Read(dir, name); err == nil {
+				s.Tombstone = again
+				if !again.State.Final() {
+					a, known = alive(dir, name, again)
+					s.Gone = known && !a
+				}
+			} else {
+				s.Gone = true
+			}
 		}
 	}
 	return s
