@@ -159,7 +159,14 @@ func TestHeldPollsCostOneGoroutineEach(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // let start-up goroutines settle
 	g0 := runtime.NumGoroutine()
 	conns := holdPolls(t, r, n)
-	if g := runtime.NumGoroutine() - g0; g > n+n/10 {
+	// A poll is counted as held while the goroutine that handed it over may
+	// still be on its way out (on a busy machine, a few of them): let those
+	// finish, as before g0, then count.
+	g := runtime.NumGoroutine() - g0
+	for settle := time.Now().Add(2 * time.Second); g > n+n/10 && time.Now().Before(settle); g = runtime.NumGoroutine() - g0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if g > n+n/10 {
 		t.Errorf("%d goroutines for %d held long polls, want about one each", g, n)
 	}
 	// One more fits (a HEAD); the next is over the cap.
