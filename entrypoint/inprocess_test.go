@@ -385,10 +385,29 @@ func TestRunBeforeForwardBounded(t *testing.T) {
 func TestRunReadinessProbes(t *testing.T) {
 	var status atomic.Int32
 	status.Store(503)
+	// Once frozen, the target holds every attempt until release is closed:
+	// the one probing goroutine is then inside an attempt, every earlier
+	// attempt is recorded, and a scrape sees counters that agree.
+	var frozen atomic.Bool
+	held, release := make(chan struct{}, 1), make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if frozen.Load() {
+			select {
+			case held <- struct{}{}:
+			default:
+			}
+			<-release
+		}
 		w.WriteHeader(int(status.Load()))
 	}))
 	defer srv.Close()
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
 	target, err := probes.Parse(srv.URL+"/healthz", probes.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -398,7 +417,7 @@ func TestRunReadinessProbes(t *testing.T) {
 	r := startRun(t, ctx, Config{
 		Command:  helperCmd("sleep"),
 		Ready:    []*probes.Target{target},
-		Schedule: probes.Schedule{Period: 2 * time.Millisecond, ReadyPeriod: 2 * time.Millisecond, FailureThreshold: 3},
+		Schedule: probes.Schedule{Period: 2 * time.Millisecond, ReadyPeriod: 2 * time.Millisecond, FailureThreshold: 3, AttemptTimeout: time.Minute},
 	})
 	r.next(Born)
 	deadline := time.Now().Add(10 * time.Second)
@@ -418,6 +437,8 @@ func TestRunReadinessProbes(t *testing.T) {
 	r.next(NotReady)
 	status.Store(204)
 	r.next(Ready)
+	frozen.Store(true)
+	<-held
 
 	fams := scrape(t, r.url)
 	labels := map[string]string{"target": target.Name, "result": "success"}
@@ -428,8 +449,8 @@ func TestRunReadinessProbes(t *testing.T) {
 		t.Errorf("attempts: %v successes and %v failures, want at least 2 and 3", ok, failed)
 	}
 	h := fams["podseq_probe_duration_seconds"].GetMetric()[0].GetHistogram()
-	if float64(h.GetSampleCount()) < ok+failed {
-		t.Errorf("duration histogram counts %d attempts, want at least %v", h.GetSampleCount(), ok+failed)
+	if float64(h.GetSampleCount()) != ok+failed {
+		t.Errorf("duration histogram counts %d attempts, want %v", h.GetSampleCount(), ok+failed)
 	}
 	if v := value(t, fams, "podseq_ready", nil); v != 1 {
 		t.Errorf("podseq_ready %v, want 1", v)
@@ -440,6 +461,7 @@ func TestRunReadinessProbes(t *testing.T) {
 	if problems, err := testutil.GatherAndLint(r.s.m.reg); err != nil || len(problems) > 0 {
 		t.Errorf("metrics lint: %v %v", problems, err)
 	}
+	close(release)
 	cancel()
 	if code, err := r.wait(); code != 0 || err != nil {
 		t.Errorf("Run = %d, %v; want 0, nil", code, err)
