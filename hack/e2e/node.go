@@ -380,23 +380,11 @@ func (n *Node) RestartKubelet(ctx context.Context) error {
 // ContainerTask returns the ID of the containerd task running container c of
 // the pod named name, "" if none runs.
 func (n *Node) ContainerTask(ctx context.Context, name, c string) (string, error) {
-	out, err := n.ctr(ctx, "-n", "k8s.io", "containers", "ls", "-q",
-		fmt.Sprintf(`labels."io.kubernetes.pod.name"==%s-%s,labels."io.kubernetes.container.name"==%s`, name, NodeName, c))
-	if err != nil {
-		return "", fmt.Errorf("ctr containers ls: %w: %s", err, out)
-	}
-	running, err := n.RunningTasks(ctx, name)
-	if err != nil {
+	running, err := n.runningTasks(ctx, fmt.Sprintf(`labels."io.kubernetes.pod.name"==%s-%s,labels."io.kubernetes.container.name"==%s`, name, NodeName, c))
+	if err != nil || len(running) == 0 {
 		return "", err
 	}
-	for _, id := range strings.Fields(out) {
-		for _, r := range running {
-			if r == id {
-				return id, nil
-			}
-		}
-	}
-	return "", nil
+	return running[0], nil
 }
 
 // KillContainer sends SIGKILL to every process of container c of the pod
@@ -514,8 +502,13 @@ func (n *Node) Pod(ctx context.Context, name string) (*corev1.Pod, error) {
 // RunningTasks returns the IDs of containerd tasks (containers and sandboxes)
 // still running for the pod named name (a static pod's manifest name).
 func (n *Node) RunningTasks(ctx context.Context, name string) ([]string, error) {
-	out, err := n.ctr(ctx, "-n", "k8s.io", "containers", "ls", "-q",
-		fmt.Sprintf(`labels."io.kubernetes.pod.name"==%s-%s`, name, NodeName))
+	return n.runningTasks(ctx, fmt.Sprintf(`labels."io.kubernetes.pod.name"==%s-%s`, name, NodeName))
+}
+
+// runningTasks returns the IDs of the running containerd tasks whose
+// containers match filter, a ctr label filter.
+func (n *Node) runningTasks(ctx context.Context, filter string) ([]string, error) {
+	out, err := n.ctr(ctx, "-n", "k8s.io", "containers", "ls", "-q", filter)
 	if err != nil {
 		return nil, fmt.Errorf("ctr containers ls: %w: %s", err, out)
 	}

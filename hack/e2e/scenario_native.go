@@ -287,22 +287,11 @@ func nativeCrash(t *T) error {
 }
 
 func nativeRestart(t *T) error {
-	spec, err := t.manifest("native-sidecar/gated.yaml")
-	if err != nil {
-		return err
-	}
-	b, err := t.NewPod("native-restart", spec)
+	b, _, app, err := nativePod(t, "gated.yaml", "native-restart", time.Second, "--name=sidecar", "--graveyard=/graveyard")
 	if err != nil {
 		return err
 	}
 	dir, err := graveyardOnHost(b, "graveyard")
-	if err != nil {
-		return err
-	}
-	if _, err := podseqSupervisesSvc(b, time.Second, "--name=sidecar", "--graveyard=/graveyard"); err != nil {
-		return err
-	}
-	app, err := b.Container("app")
 	if err != nil {
 		return err
 	}

@@ -193,22 +193,12 @@ func stepsFailure(t *T, name string, how failHow) error {
 		}, "build"); err != nil {
 			return fmt.Errorf("%w; %s", err, podDiag(t, b))
 		}
-		var id string
-		if err := poll(t.Ctx, 30*time.Second, 100*time.Millisecond, func() error {
-			st, err := t.Status(b, "build")
-			if err != nil || st == nil || st.ContainerID == "" {
-				return fmt.Errorf("build's container id not in the status yet (%v)", err)
-			}
-			id = strings.TrimPrefix(st.ContainerID, "containerd://")
-			return nil
-		}); err != nil {
+		if err := t.Node.KillContainer(t.Ctx, b.Name, "build"); err != nil {
 			return err
 		}
+		// ctr returns once the signal is sent: the figure starts there.
 		killed = time.Now()
-		if out, err := t.Node.ctr(t.Ctx, "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", id); err != nil {
-			return fmt.Errorf("ctr tasks kill %s: %w: %s", id, err, out)
-		}
-		t.Logf("SIGKILLed build's container %s", id[:12])
+		t.Logf("SIGKILLed build's container")
 	}
 	states, err := terminated(t, b, 90*time.Second, append([]string{"proxy"}, stepNames...)...)
 	if err != nil {
