@@ -59,11 +59,19 @@ func stampHook(b *PodBuilder, c *corev1.Container) error {
 	if err := b.WrapMain(c, Stamp("sidecar.started")); err != nil {
 		return err
 	}
-	return b.WrapPostStart(c, Stamp("hook.begin"), Stamp("hook.end")+"; echo $rc >> "+outMount+"/hook.rc")
+	return stampPostStart(b, c, "")
 }
 
-// hookCodes returns the exit codes stampHook recorded, one a run of the hook.
-func hookCodes(b *PodBuilder) []string {
-	rc, _ := os.ReadFile(b.Out("hook.rc"))
+// stampPostStart stamps PREFIXhook.begin and PREFIXhook.end around c's
+// postStart hook, and appends the exit code of each of its runs to
+// PREFIXhook.rc.
+func stampPostStart(b *PodBuilder, c *corev1.Container, prefix string) error {
+	return b.WrapPostStart(c, Stamp(prefix+"hook.begin"), Stamp(prefix+"hook.end")+"; echo $rc >> "+outMount+"/"+prefix+"hook.rc")
+}
+
+// hookCodes returns the exit codes stampPostStart recorded with prefix, one
+// a run of the hook ("" for stampHook's).
+func hookCodes(b *PodBuilder, prefix string) []string {
+	rc, _ := os.ReadFile(b.Out(prefix + "hook.rc"))
 	return strings.Fields(string(rc))
 }

@@ -109,7 +109,7 @@ func injectOrder(t *T, name string, flags []string) error {
 	if err != nil {
 		return fmt.Errorf("the app started and the proxy's hook never ended: %w", err)
 	}
-	if rc := strings.Join(hookCodes(b), " "); rc != "0" {
+	if rc := strings.Join(hookCodes(b, ""), " "); rc != "0" {
 		return fmt.Errorf("inject's podseq wait exited %q, want 0", rc)
 	}
 	if !appStarted.After(hookEnd) {

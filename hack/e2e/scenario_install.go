@@ -70,7 +70,7 @@ func installScenario(t *T) error {
 	if err != nil {
 		return err
 	}
-	if rc := strings.Join(hookCodes(b), " "); rc != "0" {
+	if rc := strings.Join(hookCodes(b, ""), " "); rc != "0" {
 		return fmt.Errorf("the installed podseq wait exited %q, want 0", rc)
 	}
 	started, _ := b.ReadStamp("sidecar.started")

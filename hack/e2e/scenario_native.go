@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -62,7 +61,7 @@ func stampContainer(b *PodBuilder, c *corev1.Container) error {
 	if hookArgv(c) == nil {
 		return nil
 	}
-	return b.WrapPostStart(c, Stamp(c.Name+".hook.begin"), Stamp(c.Name+".hook.end")+"; echo $rc >> "+outMount+"/"+c.Name+".hook.rc")
+	return stampPostStart(b, c, c.Name+".")
 }
 
 // startStamped stamps every container of cs (stampContainer) and starts the
@@ -84,12 +83,6 @@ func stampGatedApp(b *PodBuilder, app *corev1.Container) error {
 		return err
 	}
 	return b.WrapMain(app, Stamp("app.container"))
-}
-
-// codes returns the exit codes stampContainer recorded for c's hook.
-func codes(b *PodBuilder, c string) []string {
-	rc, _ := os.ReadFile(b.Out(c + ".hook.rc"))
-	return strings.Fields(string(rc))
 }
 
 // nativePod loads manifests/native-sidecar/FILE as the pod name, with its
@@ -136,7 +129,7 @@ func nativeHook(t *T) error {
 	if err != nil {
 		return err
 	}
-	if rc := codes(b, "sidecar"); strings.Join(rc, " ") != "0" {
+	if rc := hookCodes(b, "sidecar."); strings.Join(rc, " ") != "0" {
 		return fmt.Errorf("the hook exited %v, want 0", rc)
 	}
 	if !appStarted.After(hookEnd) || hookEnd.Before(ready) {
@@ -198,7 +191,7 @@ func nativeChain(t *T) error {
 		}
 	}
 	for _, c := range cs[:2] {
-		if rc := codes(b, c.Name); strings.Join(rc, " ") != "0" {
+		if rc := hookCodes(b, c.Name+"."); strings.Join(rc, " ") != "0" {
 			return fmt.Errorf("%s's hook exited %v, want 0", c.Name, rc)
 		}
 	}
@@ -249,7 +242,7 @@ func nativeCrash(t *T) error {
 	}
 	ran := ends[0].Sub(begins[0])
 	t.Figure("first hook ran", "%s", ms(ran))
-	if rc := codes(b, "sidecar"); len(rc) == 0 || rc[0] != "1" {
+	if rc := hookCodes(b, "sidecar."); len(rc) == 0 || rc[0] != "1" {
 		return fmt.Errorf("the first hook exited %v, want 1 (the sidecar died)", rc)
 	}
 	if ran >= 20*time.Second {
@@ -474,7 +467,7 @@ func kubeletRestart(t *T) error {
 			what = fmt.Sprintf("app started %s BEFORE the sidecar was ready", ms(-d))
 		}
 		if p.b.StampCount("sidecar.hook.begin") > 0 {
-			what += fmt.Sprintf("; hook ran %d times, exit codes %v", p.b.StampCount("sidecar.hook.begin"), codes(p.b, "sidecar"))
+			what += fmt.Sprintf("; hook ran %d times, exit codes %v", p.b.StampCount("sidecar.hook.begin"), hookCodes(p.b, "sidecar."))
 		}
 		t.Figure(p.b.Name, "%s", what)
 		if p.gated && d < 0 {

@@ -54,7 +54,7 @@ func orderScenario(t *T, rel, name string) error {
 	if err != nil {
 		return err
 	}
-	if rc := strings.Join(hookCodes(b), " "); rc != "0" {
+	if rc := strings.Join(hookCodes(b, ""), " "); rc != "0" {
 		return fmt.Errorf("podseq wait exited %q, want 0", rc)
 	}
 	if !appStarted.After(hookEnd) {

@@ -55,7 +55,7 @@ func neverReady(t *T, name string, failOpen bool) error {
 		return fmt.Errorf("app never started after the hook ended: %w", err)
 	}
 	t.Figure("hook end→app start", "%s", ms(appStarted.Sub(hookEnd)))
-	firstRC := hookCodes(b)
+	firstRC := hookCodes(b, "")
 	if d := hookEnd.Sub(hookBegin); d < 5*time.Second || d > 15*time.Second {
 		return fmt.Errorf("the hook ran %s, want about 5s (--timeout 5s)", d)
 	}
