@@ -334,20 +334,14 @@ func (c *Cluster) start(ctx context.Context, name string, args []string, ready f
 // waitReady calls ready until it returns nil, the process exits, ctx ends
 // or limit passes.
 func waitReady(ctx context.Context, exited <-chan struct{}, cmd *exec.Cmd, ready func(context.Context) error, limit time.Duration) error {
-	var gone error
-	err := pollUntil(ctx, limit, 100*time.Millisecond, exited, func() error {
+	return pollUntil(ctx, limit, 100*time.Millisecond, exited, func() error {
 		select {
 		case <-exited:
-			gone = fmt.Errorf("exited (%s)", cmd.ProcessState)
-			return nil // no use waiting
+			return giveUp(fmt.Errorf("exited (%s)", cmd.ProcessState))
 		default:
 		}
 		return ready(ctx)
 	})
-	if gone != nil {
-		return gone
-	}
-	return err
 }
 
 func indent(s string) string {

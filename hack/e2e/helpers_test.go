@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,5 +137,25 @@ func TestUnescapeMount(t *testing.T) {
 	t.Parallel()
 	if got := unescapeMount(`/tmp/a\040b/c`); got != "/tmp/a b/c" {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestPollGiveUp(t *testing.T) {
+	t.Parallel()
+	final := errors.New("restarted")
+	calls := 0
+	err := poll(t.Context(), time.Minute, time.Millisecond, func() error {
+		calls++
+		if calls < 3 {
+			return errors.New("not yet")
+		}
+		return giveUp(final)
+	})
+	if err != final || calls != 3 {
+		t.Errorf("poll = %v after %d calls, want the given-up error itself after 3", err, calls)
+	}
+	err = poll(t.Context(), 5*time.Millisecond, time.Millisecond, func() error { return errors.New("not yet") })
+	if err == nil || !strings.HasPrefix(err.Error(), "after 5ms: not yet") {
+		t.Errorf("poll = %v, want the last failure after the limit", err)
 	}
 }

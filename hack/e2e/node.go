@@ -907,10 +907,19 @@ func tail(path string, n int) string {
 }
 
 // poll calls f every interval until it returns nil, ctx ends or limit passes;
-// the error names f's last failure.
+// the error names f's last failure. An error f wraps in giveUp ends the poll
+// at once, and poll returns it as it was.
 func poll(ctx context.Context, limit, interval time.Duration, f func() error) error {
 	return pollUntil(ctx, limit, interval, nil, f)
 }
+
+// giveUpError is an error that no further attempt of a poll can mend.
+type giveUpError struct{ err error }
+
+func (g giveUpError) Error() string { return g.err.Error() }
+
+// giveUp wraps err so that poll and pollUntil return it at once.
+func giveUp(err error) error { return giveUpError{err} }
 
 // pollUntil is poll that also calls f at once when wake is ready (a closed
 // channel: each interval), so that f can see what wake says and give up.
@@ -920,6 +929,9 @@ func pollUntil(ctx context.Context, limit, interval time.Duration, wake <-chan s
 		err := f()
 		if err == nil {
 			return nil
+		}
+		if g, ok := err.(giveUpError); ok {
+			return g.err
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("after %s: %w", limit, err)

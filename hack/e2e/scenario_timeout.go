@@ -68,15 +68,13 @@ func neverReady(t *T, name string, failOpen bool) error {
 		// kubelet's status of it can lag behind on a busy node: wait for it
 		// to say running, but fail at once on a restart.
 		time.Sleep(3 * time.Second)
-		var restarted error
 		if err := poll(t.Ctx, 20*time.Second, 250*time.Millisecond, func() error {
 			st, err := t.Status(b, "sidecar")
 			if err != nil || st == nil {
 				return fmt.Errorf("sidecar status: %v", err)
 			}
 			if st.RestartCount != 0 || b.StampCount("sidecar.started") != 1 {
-				restarted = fmt.Errorf("sidecar restarts=%d, started %d times, want never restarted", st.RestartCount, b.StampCount("sidecar.started"))
-				return nil // no use waiting
+				return giveUp(fmt.Errorf("sidecar restarts=%d, started %d times, want never restarted", st.RestartCount, b.StampCount("sidecar.started")))
 			}
 			if st.State.Running == nil {
 				return fmt.Errorf("sidecar state=%s, want running", stateString(st.State))
@@ -84,9 +82,6 @@ func neverReady(t *T, name string, failOpen bool) error {
 			return nil
 		}); err != nil {
 			return err
-		}
-		if restarted != nil {
-			return restarted
 		}
 		if n := b.StampCount("sidecar.started"); n != 1 {
 			return fmt.Errorf("sidecar started %d times, want 1", n)
