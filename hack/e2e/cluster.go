@@ -155,11 +155,11 @@ func (c *Cluster) Prepare(ctx context.Context) (kubeletConfig string, kubeletArg
 	}
 	server := fmt.Sprintf("https://127.0.0.1:%d", apiserverPort)
 	for _, name := range []string{"admin", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet", "coredns"} {
-		if _, err := p.kubeconfig(name, server); err != nil {
+		if err := p.kubeconfig(name, server); err != nil {
 			return "", nil, err
 		}
 	}
-	c.admin = filepath.Join(p.dir, "admin.kubeconfig")
+	c.admin = p.Kubeconfig("admin")
 	resolv := c.path("resolv.conf")
 	if err := os.WriteFile(resolv, []byte("nameserver "+ClusterDNS+"\n"), 0o644); err != nil {
 		return "", nil, err
@@ -170,7 +170,7 @@ resolvConf: %s
 nodeStatusUpdateFrequency: 2s
 `, ClusterDNS, clusterDomain, resolv)
 	kubeletArgs = []string{
-		"--kubeconfig=" + filepath.Join(p.dir, "kubelet.kubeconfig"),
+		"--kubeconfig=" + p.Kubeconfig("kubelet"),
 		"--node-ip=" + NodeIP,
 		// The config's address is 127.0.0.1: the API server reaches the
 		// kubelet (kubectl logs) at the node's address.
@@ -232,24 +232,24 @@ func (c *Cluster) StartControlPlane(ctx context.Context) error {
 		"--kubelet-preferred-address-types=InternalIP",
 		"--service-account-issuer=https://kubernetes.default.svc." + clusterDomain,
 		"--service-account-key-file=" + filepath.Join(p.dir, "sa.pub"),
-		"--service-account-signing-key-file=" + filepath.Join(p.dir, "sa.key"),
+		"--service-account-signing-key-file=" + p.Key("sa"),
 		"--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
 		"--allow-privileged=true", "--profiling=false", "--v=1",
 	}, httpCheck(fmt.Sprintf("https://127.0.0.1:%d/readyz", apiserverPort), tlsAdmin), 90*time.Second); err != nil {
 		return err
 	}
 	if err := c.start(ctx, "kube-controller-manager", []string{
-		"--kubeconfig=" + filepath.Join(p.dir, "kube-controller-manager.kubeconfig"),
+		"--kubeconfig=" + p.Kubeconfig("kube-controller-manager"),
 		"--leader-elect=false", "--bind-address=127.0.0.1",
-		"--service-account-private-key-file=" + filepath.Join(p.dir, "sa.key"),
+		"--service-account-private-key-file=" + p.Key("sa"),
 		"--root-ca-file=" + p.CA(), "--service-cluster-ip-range=" + ServiceCIDR,
-		"--cluster-signing-cert-file=" + p.CA(), "--cluster-signing-key-file=" + filepath.Join(p.dir, "ca.key"),
+		"--cluster-signing-cert-file=" + p.CA(), "--cluster-signing-key-file=" + p.Key("ca"),
 		"--concurrent-deployment-syncs=5", "--v=1",
 	}, httpCheck("https://127.0.0.1:10257/healthz", insecureTLS()), 60*time.Second); err != nil {
 		return err
 	}
 	return c.start(ctx, "kube-scheduler", []string{
-		"--kubeconfig=" + filepath.Join(p.dir, "kube-scheduler.kubeconfig"),
+		"--kubeconfig=" + p.Kubeconfig("kube-scheduler"),
 		"--leader-elect=false", "--bind-address=127.0.0.1", "--v=1",
 	}, httpCheck("https://127.0.0.1:10259/healthz", insecureTLS()), 60*time.Second)
 }
@@ -276,7 +276,7 @@ conntrack:
   min: 0
   tcpEstablishedTimeout: 0s
   tcpCloseWaitTimeout: 0s
-`, filepath.Join(p.dir, "kube-proxy.kubeconfig"), NodeName, PodCIDR, NodeIP)), 0o644); err != nil {
+`, p.Kubeconfig("kube-proxy"), NodeName, PodCIDR, NodeIP)), 0o644); err != nil {
 		return err
 	}
 	if err := c.start(ctx, "kube-proxy", []string{"--config=" + proxyConfig, "--v=1"},
@@ -296,7 +296,7 @@ conntrack:
     }
     loadbalance
 }
-`, clusterDomain, filepath.Join(p.dir, "coredns.kubeconfig"))), 0o644); err != nil {
+`, clusterDomain, p.Kubeconfig("coredns"))), 0o644); err != nil {
 		return err
 	}
 	return c.start(ctx, "coredns", []string{"-conf", corefile},

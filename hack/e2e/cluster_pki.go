@@ -65,6 +65,10 @@ func (p *pki) Cert(name string) string { return filepath.Join(p.dir, name+".crt"
 // Key is the private key's path of the certificate name.
 func (p *pki) Key(name string) string { return filepath.Join(p.dir, name+".key") }
 
+// Kubeconfig is the path of the kubeconfig that kubeconfig writes for the
+// client certificate name.
+func (p *pki) Kubeconfig(name string) string { return filepath.Join(p.dir, name+".kubeconfig") }
+
 // issue signs a certificate for cn in the organizations orgs, valid for the
 // given names and addresses (server) or as a client (no names).
 func (p *pki) issue(name, cn string, orgs []string, dnsNames []string, ips []net.IP) error {
@@ -111,7 +115,7 @@ func (p *pki) serviceAccountKey() error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(p.dir, "sa.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(p.Key("sa"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(p.dir, "sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644)
@@ -128,10 +132,9 @@ func (p *pki) write(name string, der []byte, key *ecdsa.PrivateKey) error {
 	return os.WriteFile(p.Key(name), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
 }
 
-// kubeconfig writes a kubeconfig for the client certificate name against
-// server, and returns its path.
-func (p *pki) kubeconfig(name, server string) (string, error) {
-	path := filepath.Join(p.dir, name+".kubeconfig")
+// kubeconfig writes the kubeconfig for the client certificate name against
+// server, at Kubeconfig(name).
+func (p *pki) kubeconfig(name, server string) error {
 	cfg := fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
@@ -149,5 +152,5 @@ contexts:
   context: {cluster: e2e, user: %s, namespace: default}
 current-context: e2e
 `, p.CA(), server, name, p.Cert(name), p.Key(name), name)
-	return path, os.WriteFile(path, []byte(cfg), 0o600)
+	return os.WriteFile(p.Kubeconfig(name), []byte(cfg), 0o600)
 }
