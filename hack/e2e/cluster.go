@@ -42,12 +42,11 @@ var clusterComponents = []string{"etcd", "kube-apiserver", "kube-controller-mana
 // processes of the harness's network namespace, with certificates made at
 // start. The node's kubelet registers with it.
 type Cluster struct {
-	Dir     string            // <node dir>/cluster
-	Bin     map[string]string // component name → binary
-	Version string            // the Kubernetes release, from components.sh
-	pki     *pki
-	admin   string // the admin kubeconfig
-	procs   map[string]*exec.Cmd
+	Dir   string            // <node dir>/cluster
+	Bin   map[string]string // component name → binary; "version" → the Kubernetes release, from components.sh
+	pki   *pki
+	admin string // the admin kubeconfig
+	procs map[string]*exec.Cmd
 }
 
 // clusterState is the cluster's part of what a crashed run leaves: the PIDs
@@ -204,7 +203,6 @@ func setupNodeNetwork(ctx context.Context) error {
 // StartControlPlane starts etcd and the API server and returns once the API
 // server is ready; the controller manager and the scheduler start after it.
 func (c *Cluster) StartControlPlane(ctx context.Context) error {
-	c.procs = map[string]*exec.Cmd{}
 	p := c.pki
 	if err := c.start(ctx, "etcd", []string{
 		"--name=e2e", "--data-dir=" + c.path("etcd"),
@@ -499,7 +497,7 @@ func (c *Cluster) Stop() error {
 // registered and Ready, kube-proxy and CoreDNS. On a failure it prints the
 // failing part's diagnostics; the caller tears down what did start.
 func startCluster(ctx context.Context, node *Node, cluster *Cluster, images []string) error {
-	logf("starting the control plane, containerd and the kubelet (%s)", cluster.Version)
+	logf("starting the control plane, containerd and the kubelet (%s)", cluster.Bin["version"])
 	nodeErr := make(chan error, 1)
 	go func() { nodeErr <- node.Start(ctx, images) }()
 	cpErr := cluster.StartControlPlane(ctx)

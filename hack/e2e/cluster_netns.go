@@ -35,7 +35,7 @@ func netnsExists() bool {
 // runs args (the harness's own flags) inside it, cleans up again, and deletes
 // the namespace. It returns the inner run's exit code. With cleanupOnly it
 // only cleans up a namespace a killed run left, and deletes it.
-func runInNetNS(args []string, dir string, cleanupOnly bool) int {
+func runInNetNS(args []string, dir string, cleanupOnly, keep bool) int {
 	unlock, err := lockRun(runLock)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
@@ -66,7 +66,7 @@ func runInNetNS(args []string, dir string, cleanupOnly bool) int {
 	// down; this one waits for it, then cleans up what is left.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
 	code := inner(args...)
-	if code != 0 || !keepAsked(args) {
+	if code != 0 || !keep {
 		if rc := inner("-dir", dir, "-cleanup"); rc != 0 && code == 0 {
 			code = rc
 		}
@@ -107,15 +107,4 @@ func deleteNetNS() error {
 		return fmt.Errorf("ip netns delete %s: %w: %s", clusterNetNS, err, out)
 	}
 	return nil
-}
-
-// keepAsked reports whether args hold -keep (leave the node running).
-func keepAsked(args []string) bool {
-	for _, a := range args {
-		switch a {
-		case "-keep", "--keep", "-keep=true", "--keep=true":
-			return true
-		}
-	}
-	return false
 }

@@ -108,7 +108,7 @@ func run(args []string) int {
 	cluster := &Cluster{Dir: filepath.Join(dir, "cluster")}
 	inNetNS := os.Getenv(inNetNSEnv) != ""
 	if !inNetNS && (o.cluster != "" || (o.cleanup && netnsExists())) {
-		return runInNetNS(args, dir, o.cleanup)
+		return runInNetNS(args, dir, o.cleanup, o.keep)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -169,9 +169,14 @@ func run(args []string) int {
 	logf("kubelet %s, containerd %s", kubeletVer, containerdVer)
 
 	begin := time.Now()
+	// stopAll deletes the cluster's workloads, then stops the node and the
+	// control plane, whatever of them runs.
+	stopAll := func() error {
+		cluster.DeleteWorkloads(context.Background())
+		return errors.Join(node.Cleanup(context.Background()), cluster.Stop())
+	}
 	// Leftovers of a run that was killed: stop them before wiping the directory.
-	cluster.DeleteWorkloads(context.Background())
-	if err := errors.Join(node.Cleanup(context.Background()), cluster.Stop()); err != nil {
+	if err := stopAll(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: cleaning up an earlier run: %v\n", err)
 		return 1
 	}
@@ -179,8 +184,7 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
-	env := &Env{Repo: o.repo, Node: node, PodseqImage: podseqImage, BusyboxImage: busyboxImage, Runs: o.runs,
-		KubeletMinor: node.KubeletMinor}
+	env := &Env{Repo: o.repo, Node: node, PodseqImage: podseqImage, BusyboxImage: busyboxImage, Runs: o.runs}
 	images, err := prepareImages(ctx, o, node)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
@@ -192,7 +196,6 @@ func run(args []string) int {
 			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 			return 2
 		}
-		cluster.Version = cluster.Bin["version"]
 		if node.KubeletConfig, node.KubeletArgs, err = cluster.Prepare(ctx); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: cluster: %v\n", err)
 			return 1
@@ -211,10 +214,7 @@ func run(args []string) int {
 			return
 		}
 		fmt.Println("tearing down")
-		if env.Cluster != nil {
-			cluster.DeleteWorkloads(context.Background())
-		}
-		if err := errors.Join(node.Cleanup(context.Background()), cluster.Stop()); err != nil {
+		if err := stopAll(); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: teardown: %v\n", err)
 		}
 	}()

@@ -82,7 +82,6 @@ type Env struct {
 	PodseqImage  string   // the image from make image-tar
 	BusyboxImage string   // static busybox, for "plain" app containers
 	Runs         int      // repetitions of timed measurements
-	KubeletMinor int      // the kubelet's Kubernetes minor version (34 for v1.34)
 	Cluster      *Cluster // the control plane, nil without -cluster
 }
 

@@ -49,6 +49,9 @@ type variant struct {
 	minMinor int // as Scenario.MinMinor: on older kubelets the variant is n/a
 }
 
+// appliesTo reports whether v can run on a kubelet of the given minor version.
+func (v variant) appliesTo(minor int) bool { return v.minMinor <= minor }
+
 // podseqSupervisesSvc makes the sidecar's podseq run (the image's entrypoint)
 // supervise svc and probe it, with extra flags before --ready.
 func podseqSupervisesSvc(b *PodBuilder, ready time.Duration, extra ...string) (*corev1.Container, error) {
@@ -150,7 +153,7 @@ func compareScenario(t *T) error {
 	for round := 1; round <= t.Runs && t.Ctx.Err() == nil; round++ {
 		for i := range compareVariants {
 			v := compareVariants[(i+round-1)%len(compareVariants)]
-			if v.minMinor > t.KubeletMinor {
+			if !v.appliesTo(t.Node.KubeletMinor) {
 				continue
 			}
 			time.Sleep(250 * time.Millisecond)
@@ -170,7 +173,7 @@ func compareScenario(t *T) error {
 	fmt.Fprintf(&tb, "| variant | runs | median | min | max | ready→hook end (median) | all (ms) |\n|---|---|---|---|---|---|---|\n")
 	for _, v := range compareVariants {
 		ds := got[v.name]
-		if v.minMinor > t.KubeletMinor {
+		if !v.appliesTo(t.Node.KubeletMinor) {
 			fmt.Fprintf(&tb, "| %s | %s | - | - | - | - | - |\n", v.name, needs(v.minMinor))
 			t.Figure(v.name+" median", "%s", needs(v.minMinor))
 			continue
