@@ -12,13 +12,16 @@ import (
 	"github.com/podseq/podseq/probes"
 )
 
+// readyAnswer is /ready's body, without its newline, when the child is ready.
+const readyAnswer = "ready"
+
 // Header values shared by every response, set without allocating (net/http
 // never modifies them).
 var (
 	holdValue       = []string{MaxHold.String()}
 	textPlainValue  = []string{"text/plain; charset=utf-8"}
 	noStoreValue    = []string{"no-store"}
-	readyBody       = []byte("ready\n")
+	readyBody       = []byte(readyAnswer + "\n")
 	holdHeaderKey   = http.CanonicalHeaderKey(probes.HoldHeader)
 	instanceKey     = http.CanonicalHeaderKey(probes.InstanceHeader)
 	diedKey         = http.CanonicalHeaderKey(probes.DiedHeader)
@@ -128,42 +131,54 @@ func (s *Supervisor) handleReady(w http.ResponseWriter, r *http.Request) {
 	defer s.state.unhold()
 	t := time.NewTimer(d)
 	defer t.Stop()
+	var outcome holdOutcome
 	select {
 	case <-turned:
-		s.m.pollReleased.Inc()
-		ok(w)
+		outcome = holdReleased
 	case <-t.C:
-		s.m.pollTimedOut.Inc()
-		text(w, http.StatusServiceUnavailable, s.timedOutAnswer(d))
+		outcome = holdTimedOut
 	case <-r.Context().Done():
-		s.m.pollCanceled.Inc()
+		outcome = holdCanceled
 	case <-s.state.done:
-		s.m.pollShutdown.Inc()
-		body, died := s.shutdownAnswer()
+		outcome = holdShutdown
+	}
+	switch code, body, died := s.endHold(outcome, d); code {
+	case 0: // the client hung up
+	case http.StatusOK:
+		ok(w)
+	default:
 		if died != "" {
 			w.Header().Set(diedKey, died)
 		}
-		text(w, http.StatusServiceUnavailable, body)
+		text(w, code, body)
 	}
 }
 
-// timedOutAnswer is the body, without its newline, of the 503 that ends a
-// long poll held for d.
-func (s *Supervisor) timedOutAnswer(d time.Duration) string {
-	_, reason, _ := s.state.get()
-	return "not ready after " + d.String() + ": " + reason
-}
-
-// shutdownAnswer is the body, without its newline, of the 503 that ends a
-// long poll held when podseq run shuts down, and the Podseq-Died header's
-// value: why the child died, "" if it did not. A podseq wait in this
-// container must know that.
-func (s *Supervisor) shutdownAnswer() (body, died string) {
-	_, reason, _ := s.state.get()
-	if died = s.state.died(); died != "" {
-		reason = died
+// endHold counts how a long poll held for d ended, and returns its answer:
+// the status code, the body without its newline, and the Podseq-Died
+// header's value ("" for none). The code is 0 when the client hung up: it
+// gets no answer.
+func (s *Supervisor) endHold(o holdOutcome, d time.Duration) (code int, body, died string) {
+	switch o {
+	case holdReleased:
+		s.m.pollReleased.Inc()
+		return http.StatusOK, readyAnswer, ""
+	case holdTimedOut:
+		s.m.pollTimedOut.Inc()
+		_, reason, _ := s.state.get()
+		return http.StatusServiceUnavailable, "not ready after " + d.String() + ": " + reason, ""
+	case holdShutdown:
+		s.m.pollShutdown.Inc()
+		// Why the child died, if it did: a podseq wait in this container
+		// must know that.
+		_, reason, _ := s.state.get()
+		if died = s.state.died(); died != "" {
+			reason = died
+		}
+		return http.StatusServiceUnavailable, "not ready: " + reason + " (shutting down)", died
 	}
-	return "not ready: " + reason + " (shutting down)", died
+	s.m.pollCanceled.Inc()
+	return 0, "", ""
 }
 
 func (s *Supervisor) handleHealthz(w http.ResponseWriter, r *http.Request) {

@@ -112,19 +112,8 @@ func (s *Supervisor) holdConn(conn net.Conn, head bool, d time.Duration, turned 
 		// sent early (it is dropped: the connection closes after the answer).
 	}
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second)) // a write to a client that does not read
-	switch outcome {
-	case holdReleased:
-		s.m.pollReleased.Inc()
-		writeRaw(conn, head, http.StatusOK, string(readyBody), s.instance[0], "")
-	case holdTimedOut:
-		s.m.pollTimedOut.Inc()
-		writeRaw(conn, head, http.StatusServiceUnavailable, s.timedOutAnswer(d)+"\n", s.instance[0], "")
-	case holdShutdown:
-		s.m.pollShutdown.Inc()
-		body, died := s.shutdownAnswer()
-		writeRaw(conn, head, http.StatusServiceUnavailable, body+"\n", s.instance[0], died)
-	case holdCanceled:
-		s.m.pollCanceled.Inc()
+	if code, body, died := s.endHold(outcome, d); code != 0 {
+		writeRaw(conn, head, code, body, s.instance[0], died)
 	}
 }
 
@@ -143,18 +132,19 @@ func (s *Supervisor) holdState(turned <-chan struct{}, end time.Time) holdOutcom
 	return holdCanceled
 }
 
-// writeRaw writes a whole HTTP/1.1 response with /ready's headers on a
-// connection taken over from net/http, and asks the client to close it.
+// writeRaw writes a whole HTTP/1.1 response with /ready's headers and body
+// (and its newline) on a connection taken over from net/http, and asks the
+// client to close it.
 // instance is the Podseq-Instance header; died, when not empty, the
 // Podseq-Died header.
 func writeRaw(conn net.Conn, head bool, code int, body, instance, died string) {
-	b := make([]byte, 0, 256+len(body))
+	b := make([]byte, 0, 257+len(body))
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, ' ')
 	b = append(b, http.StatusText(code)...)
 	b = append(b, "\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: "...)
-	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = strconv.AppendInt(b, int64(len(body)+1), 10)
 	b = append(b, "\r\nContent-Type: text/plain; charset=utf-8\r\nDate: "...)
 	b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
 	b = append(b, "\r\n"+holdHeaderKey+": "...)
@@ -168,6 +158,7 @@ func writeRaw(conn net.Conn, head bool, code int, body, instance, died string) {
 	b = append(b, "\r\n\r\n"...)
 	if !head {
 		b = append(b, body...)
+		b = append(b, '\n')
 	}
 	_, _ = conn.Write(b)
 }
