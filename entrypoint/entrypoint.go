@@ -178,9 +178,7 @@ type Supervisor struct {
 	dead bool
 	// everReady is set, under eventMu, the first time the child turns ready.
 	everReady bool
-	// timedOut is set, under eventMu, once the child ran past Timeout.
-	timedOut bool
-	ran      atomic.Bool
+	ran       atomic.Bool
 	// instance is the Podseq-Instance header's value: who answers.
 	instance []string
 	// linger is set when the child died while long polls were held: podseq
@@ -456,7 +454,7 @@ func (s *Supervisor) simulate(ctx context.Context, sigs <-chan os.Signal) int {
 		}
 	}
 	s.log.Info("stopping", "reason", why)
-	s.childDied(pid, 0, "stopped: "+why)
+	s.childDied(pid, 0, "stopped: "+why, false)
 	return 0
 }
 
@@ -490,8 +488,9 @@ func (s *Supervisor) turnNotReady(pid int, reason string) {
 	s.emitLocked(Event{Kind: NotReady, Time: time.Now(), PID: pid})
 }
 
-// childDied flips readiness and health for good and tells OnEvent.
-func (s *Supervisor) childDied(pid, code int, reason string) {
+// childDied flips readiness and health for good and tells OnEvent;
+// timedOut says the child was stopped for running past Timeout.
+func (s *Supervisor) childDied(pid, code int, reason string, timedOut bool) {
 	s.eventMu.Lock()
 	defer s.eventMu.Unlock()
 	now := time.Now()
@@ -506,7 +505,7 @@ func (s *Supervisor) childDied(pid, code int, reason string) {
 		s.linger.Store(true)
 	}
 	s.state.close() // every held long poll learns it now
-	s.emitLocked(Event{Kind: Died, Time: now, PID: pid, ExitCode: code, TimedOut: s.timedOut})
+	s.emitLocked(Event{Kind: Died, Time: now, PID: pid, ExitCode: code, TimedOut: timedOut})
 }
 
 func (s *Supervisor) emit(e Event) {

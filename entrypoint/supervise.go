@@ -38,7 +38,7 @@ func (s *Supervisor) supervise(ctx context.Context, sigs <-chan os.Signal, chld 
 	if err := cmd.Start(); err != nil {
 		code, err := startError(s.cfg.Command[0], err)
 		// Never born, dead all the same: OnEvent records it (PID 0).
-		s.childDied(0, code, err.Error())
+		s.childDied(0, code, err.Error(), false)
 		return code, err
 	}
 	pid := cmd.Process.Pid
@@ -85,8 +85,9 @@ func (s *Supervisor) supervise(ctx context.Context, sigs <-chan os.Signal, chld 
 		requested bool // a stop was requested (not a signal to podseq)
 		killTimer *time.Timer
 		killAt    <-chan time.Time
-		// The time limit (Timeout).
-		limitAt <-chan time.Time
+		// The time limit (Timeout), and whether the child ran past it.
+		limitAt  <-chan time.Time
+		timedOut bool
 		// BeforeForward in flight: its result, and how to hurry it.
 		forwardNow chan os.Signal
 		bfCancel   context.CancelFunc
@@ -139,8 +140,8 @@ func (s *Supervisor) supervise(ctx context.Context, sigs <-chan os.Signal, chld 
 			if ws, ok := s.reap(pid); ok {
 				code := exitCode(ws)
 				s.log.Info("command exited", "pid", pid, "code", code, "status", describe(ws))
-				s.childDied(pid, code, fmt.Sprintf("command exited with code %d", code))
-				if s.timedOut {
+				s.childDied(pid, code, fmt.Sprintf("command exited with code %d", code), timedOut)
+				if timedOut {
 					return ExitTimedOut, fmt.Errorf("timed out after %s: the command was stopped (%s)", s.cfg.Timeout, describe(ws))
 				}
 				if requested && ws.Signaled() && ws.Signal() == s.cfg.StopSignal {
@@ -189,10 +190,7 @@ func (s *Supervisor) supervise(ctx context.Context, sigs <-chan os.Signal, chld 
 		case <-readyAt:
 			s.turnReady(pid)
 		case <-limitAt:
-			limitAt = nil
-			s.eventMu.Lock()
-			s.timedOut = true
-			s.eventMu.Unlock()
+			limitAt, timedOut = nil, true
 			s.log.Warn("the command ran past its time limit: stopping it", "timeout", s.cfg.Timeout.String())
 			stop(fmt.Sprintf("timed out after %s", s.cfg.Timeout))
 		case <-killAt:
