@@ -31,11 +31,8 @@ func injectAction(c *cli.Context) error {
 	if err != nil {
 		return usagef(c, "%v", err)
 	}
+	// SkipFlagParsing: the arguments are all there, "--" and what follows too.
 	args := append([]string{injectBinary, "inject"}, c.Args().Slice()...)
-	if cmd, ok := c.App.Metadata[commandKey].([]string); ok && len(cmd) > 0 {
-		args = append(args, "--")
-		args = append(args, cmd...)
-	}
 	if err := syscall.Exec(bin, args, os.Environ()); err != nil {
 		return cli.Exit(fmt.Sprintf("podseq inject: run %s: %v", bin, err), exitCannotExec)
 	}

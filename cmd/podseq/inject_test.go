@@ -54,3 +54,29 @@ func TestInjectRunsKubectlPodseq(t *testing.T) {
 		t.Errorf("output lacks %q:\n%s", want, out.String())
 	}
 }
+
+// TestInjectPassesArgumentsOnce: podseq inject hands kubectl-podseq its
+// arguments as given, "--" and what follows once.
+func TestInjectPassesArgumentsOnce(t *testing.T) {
+	t.Parallel()
+	podseq := podseqBinary(t)
+	dir := t.TempDir()
+	self := filepath.Join(dir, "podseq")
+	b, err := os.ReadFile(podseq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(self, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kubectl-podseq"), []byte("#!/bin/sh\nprintf '%s\\n' \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(self, "inject", "-f", "-", "--", "app", "--flag").Output()
+	if err != nil {
+		t.Fatalf("podseq inject: %v", err)
+	}
+	if got, want := string(out), "inject\n-f\n-\n--\napp\n--flag\n"; got != want {
+		t.Errorf("kubectl-podseq got arguments %q, want %q", got, want)
+	}
+}
