@@ -24,22 +24,20 @@ type chunk struct {
 func splitYAML(in string) []chunk {
 	var out []chunk
 	cur := chunk{line: 1}
-	line := 1
-	for len(in) > 0 {
-		end := strings.IndexByte(in, '\n')
-		l := in
-		if end >= 0 {
-			l = in[:end+1]
+	start, line := 0, 1 // where cur's text starts in in, and the line at pos
+	for pos := 0; pos < len(in); line++ {
+		end := len(in)
+		if i := strings.IndexByte(in[pos:], '\n'); i >= 0 {
+			end = pos + i + 1
 		}
-		in = in[len(l):]
-		if isSeparator(l) {
+		if l := in[pos:end]; isSeparator(l) {
+			cur.text = in[start:pos]
 			out = append(out, cur)
-			cur = chunk{sep: l, line: line + 1}
-		} else {
-			cur.text += l
+			cur, start = chunk{sep: l, line: line + 1}, end
 		}
-		line++
+		pos = end
 	}
+	cur.text = in[start:]
 	return append(out, cur)
 }
 
