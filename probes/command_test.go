@@ -83,9 +83,14 @@ func FuzzSplitCommand(f *testing.F) {
 		`"a \" b" 'c'\''d'`,        // every quote and escape
 		`a\ b\\c`,                  // backslashes outside quotes
 		"a\x00b\x00'c",             // NUL-separated argv for the second check
-		`'unterminated`,            // an error
-		"two\nlines",               // a newline: an error
-		"",                         // empty
+		// argvs as podseq inject quotes them from exec probes:
+		"cat\x00/tmp/it's ready",
+		"sh\x00-c\x00test -f \"/tmp/a b\" && echo \\ok",
+		"/bin/check\x00\x00--flag=a'b\"c",
+		"C:\\path\x00tab\there",
+		`'unterminated`, // an error
+		"two\nlines",    // a newline: an error
+		"",              // empty
 	} {
 		f.Add(seed)
 	}
