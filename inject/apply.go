@@ -63,9 +63,7 @@ func (in *injector) ensure(m *yaml.Node, key, label string, kind yaml.Kind) *yam
 		return v
 	}
 	v := &yaml.Node{Kind: kind, Tag: map[yaml.Kind]string{yaml.MappingNode: "!!map", yaml.SequenceNode: "!!seq"}[kind]}
-	if old := get(m, key); old != nil { // null or empty: replaced, restored as absent
-		del(m, key)
-	}
+	del(m, key) // null or empty: replaced, restored as absent
 	set(m, key, v)
 	in.rec.Created = append(in.rec.Created, label)
 	return v
@@ -118,6 +116,9 @@ func (in *injector) waitArgs(rs ...readiness) []string {
 	return append(args, targets...)
 }
 
+// ourVolume reports whether a volume of that name is one inject adds.
+func ourVolume(name string) bool { return name == BinVolume || name == GraveyardVolume }
+
 func hasCommand(ctr *yaml.Node) bool {
 	cmd := get(ctr, "command")
 	return cmd != nil && cmd.Kind == yaml.SequenceNode && len(cmd.Content) > 0
@@ -127,7 +128,7 @@ func hasCommand(ctr *yaml.Node) bool {
 func (in *injector) check() error {
 	p := in.p
 	for _, v := range items(get(p.spec, "volumes")) {
-		if n := str(v, "name"); n == BinVolume || n == GraveyardVolume {
+		if n := str(v, "name"); ourVolume(n) {
 			return p.errf("", "a volume is already named %s (inject adds it)", n)
 		}
 	}
@@ -238,18 +239,16 @@ func (in *injector) gateOwnStart(c, by string) {
 
 func (in *injector) native() {
 	p := in.p
-	var natives, rest []string
+	var natives []string // in start order
 	for _, c := range p.order() {
 		if p.isDep(c) {
 			natives = append(natives, c)
-		} else {
-			rest = append(rest, c)
 		}
 	}
 	cs := get(p.spec, "containers")
 	cs.Content = cs.Content[:0]
 	for _, c := range p.names {
-		if slices.Contains(rest, c) {
+		if !p.isDep(c) {
 			cs.Content = append(cs.Content, p.containers[c])
 		}
 	}

@@ -46,18 +46,17 @@ func set(m *yaml.Node, key string, v *yaml.Node) {
 	m.Content = append(m.Content, scalar(key), v)
 }
 
-// del removes key from m; it reports whether the key was there.
-func del(m *yaml.Node, key string) bool {
+// del removes key from m, if it is there.
+func del(m *yaml.Node, key string) {
 	if m == nil {
-		return false
+		return
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if m.Content[i].Value == key {
 			m.Content = append(m.Content[:i], m.Content[i+2:]...)
-			return true
+			return
 		}
 	}
-	return false
 }
 
 // scalar returns a plain string scalar; the encoder quotes it when it must.

@@ -66,10 +66,7 @@ func undo(obj object, tmpl *yaml.Node) error {
 			}
 		}
 		if vms := get(c, "volumeMounts"); vms != nil {
-			vms.Content = slices.DeleteFunc(vms.Content, func(m *yaml.Node) bool {
-				n := str(m, "name")
-				return n == BinVolume || n == GraveyardVolume
-			})
+			vms.Content = slices.DeleteFunc(vms.Content, func(m *yaml.Node) bool { return ourVolume(str(m, "name")) })
 			if len(vms.Content) == 0 && created(name+"/volumeMounts") {
 				del(c, "volumeMounts")
 			}
@@ -82,10 +79,7 @@ func undo(obj object, tmpl *yaml.Node) error {
 		})
 	}
 	if vols := get(spec, "volumes"); vols != nil {
-		vols.Content = slices.DeleteFunc(vols.Content, func(v *yaml.Node) bool {
-			n := str(v, "name")
-			return n == BinVolume || n == GraveyardVolume
-		})
+		vols.Content = slices.DeleteFunc(vols.Content, func(v *yaml.Node) bool { return ourVolume(str(v, "name")) })
 		if len(vols.Content) == 0 && created("volumes") {
 			del(spec, "volumes")
 		}

@@ -152,9 +152,6 @@ func readInput(name string, stdin io.Reader) ([]byte, error) {
 		defer f.Close()
 		r = f
 	}
-	if r == nil {
-		r = os.Stdin
-	}
 	b, err := io.ReadAll(io.LimitReader(r, inject.MaxInputBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("-f %s: %w", name, err)
