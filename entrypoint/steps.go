@@ -12,15 +12,6 @@ import (
 	"github.com/podseq/podseq/tombstone"
 )
 
-// MaxTerminationMessage is the most podseq writes to the termination log.
-// Kubelet keeps at most 4 KiB per container and 12 KiB per pod, shared
-// among its containers: 512 bytes leaves room for 24 of them.
-const MaxTerminationMessage = termination.MaxMessage
-
-// DefaultTerminationLog is where kubelet reads a container's termination
-// message (terminationMessagePath's default).
-const DefaultTerminationLog = termination.DefaultPath
-
 // SkipError says that a step did not run because a step it runs after did
 // not succeed. Its message is the line podseq prints: it names the step that
 // failed and how it ended.

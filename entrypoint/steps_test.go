@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podseq/podseq/termination"
 	"github.com/podseq/podseq/tombstone"
 )
 
@@ -87,8 +88,8 @@ func readMessage(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) > MaxTerminationMessage+1 || !strings.HasSuffix(string(b), "\n") || strings.Count(string(b), "\n") != 1 {
-		t.Errorf("termination message %q: want one line of at most %d bytes", b, MaxTerminationMessage)
+	if len(b) > termination.MaxMessage+1 || !strings.HasSuffix(string(b), "\n") || strings.Count(string(b), "\n") != 1 {
+		t.Errorf("termination message %q: want one line of at most %d bytes", b, termination.MaxMessage)
 	}
 	return strings.TrimSuffix(string(b), "\n")
 }

@@ -171,9 +171,6 @@ func usagef(c *cli.Context, format string, a ...any) error {
 	return cli.Exit(fmt.Sprintf("podseq %s: %s", c.Command.Name, fmt.Sprintf(format, a...)), exitUsage)
 }
 
-// oneLine folds a message onto one line.
-func oneLine(s string) string { return cliexit.OneLine(s) }
-
 // newLogger builds a stderr logger in the --log-format of a command: plain
 // lines ("podseq: ...") or slog's JSON. With quiet it discards everything.
 func newLogger(c *cli.Context, quiet bool) *slog.Logger {

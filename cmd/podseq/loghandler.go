@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+
+	"github.com/podseq/podseq/internal/cliexit"
 )
 
 // lineHandler is the text log format: one plain line a record, "podseq: MSG",
@@ -24,9 +26,9 @@ func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
 	b.WriteString(h.prefix)
-	b.WriteString(oneLine(r.Message))
+	b.WriteString(cliexit.OneLine(r.Message))
 	add := func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%s", a.Key, oneLine(a.Value.String()))
+		fmt.Fprintf(&b, " %s=%s", a.Key, cliexit.OneLine(a.Value.String()))
 		return true
 	}
 	for _, a := range h.attrs {

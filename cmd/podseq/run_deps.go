@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/entrypoint"
+	"github.com/podseq/podseq/termination"
 	"github.com/podseq/podseq/tombstone"
 )
 
@@ -41,7 +42,7 @@ func depsFlags() []cli.Flag {
 			Usage: "`MODE` stop: a failure skips the steps after this one; continue: they run, and podseq exits 0 (the tombstone keeps the code)"},
 		&cli.DurationFlag{Name: "step-timeout", Category: catSteps, EnvVars: envName("step-timeout"),
 			Usage: "time limit of the command: then --stop-signal, --grace, SIGKILL, and exit 124 (0: none)"},
-		&cli.StringFlag{Name: "termination-log", Category: catSteps, EnvVars: envName("termination-log"), Value: entrypoint.DefaultTerminationLog,
+		&cli.StringFlag{Name: "termination-log", Category: catSteps, EnvVars: envName("termination-log"), Value: termination.DefaultPath,
 			Usage: "`PATH` of the one-line verdict for kubelet's termination message, with --name or --after; the default is written only if it exists"},
 	}
 }
