@@ -35,13 +35,13 @@ func startSimulated(t *testing.T) *running {
 }
 
 // scrape GETs /metrics and parses it with the Prometheus text parser.
-func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+func scrape(t testing.TB, base string) map[string]*dto.MetricFamily {
 	t.Helper()
 	return testmetrics.Scrape(t, base+"/metrics")
 }
 
 // value is the value of the series of family name with labels.
-func value(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
+func value(t testing.TB, fams map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
 	t.Helper()
 	f, ok := fams[name]
 	if !ok {

@@ -3,43 +3,13 @@ package entrypoint
 import (
 	"bufio"
 	"bytes"
-	"net"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/podseq/podseq/internal/testmetrics"
 )
-
-// openPolls opens n long polls on the admin server at addr, each on a
-// connection of its own, and returns the connections once waiting() says
-// all are held.
-func openPolls(tb testing.TB, addr string, n int, waiting func() int) []net.Conn {
-	tb.Helper()
-	req := []byte("GET /ready?wait=5m HTTP/1.1\r\nHost: " + addr + "\r\n\r\n")
-	conns := make([]net.Conn, 0, n)
-	for range n {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if _, err := c.Write(req); err != nil {
-			tb.Fatal(err)
-		}
-		conns = append(conns, c)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for got := waiting(); got != n; got = waiting() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("%d long polls held, want %d", got, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return conns
-}
 
 // procRSS is process pid's resident set size in bytes, from its status.
 func procRSS(tb testing.TB, pid int) uint64 {
@@ -62,11 +32,7 @@ func procRSS(tb testing.TB, pid int) uint64 {
 // gauge reads one unlabelled gauge of the admin server at addr.
 func gauge(tb testing.TB, addr, name string) float64 {
 	tb.Helper()
-	f := testmetrics.Scrape(tb, "http://"+addr+"/metrics")[name]
-	if f == nil || len(f.GetMetric()) == 0 {
-		tb.Fatalf("no %s", name)
-	}
-	return f.GetMetric()[0].GetGauge().GetValue()
+	return value(tb, scrape(tb, "http://"+addr), name, nil)
 }
 
 // BenchmarkHeldPollsAtCap: a podseq run (a simulated sidecar, in a process
@@ -94,7 +60,7 @@ func BenchmarkHeldPollsAtCap(b *testing.B) {
 			pid := sup.cmd.Process.Pid
 			g0 := gauge(b, addr, "go_goroutines")
 			r0 := procRSS(b, pid)
-			conns := openPolls(b, addr, n, func() int { return int(gauge(b, addr, "podseq_ready_waiters")) })
+			conns := openPolls(b, addr, n, 60*time.Second, func() int { return int(gauge(b, addr, "podseq_ready_waiters")) })
 			g1 := gauge(b, addr, "go_goroutines")
 			r1 := procRSS(b, pid)
 			for _, c := range conns {

@@ -121,9 +121,17 @@ func TestFitMemory(t *testing.T) {
 // its own, and returns them once all are held.
 func holdPolls(t *testing.T, r *running, n int) []net.Conn {
 	t.Helper()
-	addr := strings.TrimPrefix(r.url, "http://")
-	var conns []net.Conn
-	t.Cleanup(func() {
+	return openPolls(t, strings.TrimPrefix(r.url, "http://"), n, 20*time.Second, func() int { return int(r.s.state.waiters.Load()) })
+}
+
+// openPolls opens n long polls on the admin server at addr, each on a
+// connection of its own, and returns the connections once waiting() says
+// all are held, failing after limit. They are closed when tb ends.
+func openPolls(tb testing.TB, addr string, n int, limit time.Duration, waiting func() int) []net.Conn {
+	tb.Helper()
+	req := []byte("GET /ready?wait=5m HTTP/1.1\r\nHost: " + addr + "\r\n\r\n")
+	conns := make([]net.Conn, 0, n)
+	tb.Cleanup(func() {
 		for _, c := range conns {
 			c.Close()
 		}
@@ -131,19 +139,19 @@ func holdPolls(t *testing.T, r *running, n int) []net.Conn {
 	for range n {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		conns = append(conns, c)
-		if _, err := fmt.Fprintf(c, "GET /ready?wait=5m HTTP/1.1\r\nHost: %s\r\n\r\n", addr); err != nil {
-			t.Fatal(err)
+		if _, err := c.Write(req); err != nil {
+			tb.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for r.s.state.waiters.Load() != int64(n) {
+	deadline := time.Now().Add(limit)
+	for got := waiting(); got != n; got = waiting() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d long polls held, want %d", r.s.state.waiters.Load(), n)
+			tb.Fatalf("%d long polls held, want %d", got, n)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	return conns
 }
