@@ -27,7 +27,7 @@ type SkipError struct {
 }
 
 func (e *SkipError) Error() string {
-	msg := "skipped: step " + e.FailedStep + " " + tombstone.FailureReason(e.FailedExitCode)
+	msg := tombstone.SkipReason(e.FailedStep, e.FailedExitCode)
 	if e.After != e.FailedStep {
 		msg = "skipped: step " + e.After + " was " + msg
 	}

@@ -98,12 +98,18 @@ func (s Status) Reason() string {
 		}
 		return r
 	case Skipped:
-		return "skipped: step " + t.FailedStep + " " + FailureReason(t.FailedExitCode)
+		return SkipReason(t.FailedStep, t.FailedExitCode)
 	}
 	if s.Gone {
 		r += ", but its podseq run is gone: killed before it could record a death"
 	}
 	return r
+}
+
+// SkipReason says why a step was skipped: the step failedStep, which failed
+// with exit code (-1 for none), "skipped: step build exited with code 3".
+func SkipReason(failedStep string, code int) string {
+	return "skipped: step " + failedStep + " " + FailureReason(code)
 }
 
 // FailureReason says how a failed step ended, from its exit code, -1 when it
@@ -278,7 +284,8 @@ func (e *CycleError) Error() string {
 // wrote a tombstone: `podseq run --name` writes one, in state Waiting, before
 // it waits.
 func FindCycle(get func(string) Status, name string) *CycleError {
-	var path []string
+	var path []string      // the containers being visited, in order
+	var tombs []*Tombstone // their tombstones, as visit read them
 	onPath := map[string]bool{}
 	done := map[string]bool{}
 	var visit func(n string) *CycleError
@@ -289,8 +296,8 @@ func FindCycle(get func(string) Status, name string) *CycleError {
 				i++
 			}
 			c := &CycleError{Path: append(append([]string(nil), path[i:]...), n)}
-			for j := 0; j+1 < len(c.Path); j++ {
-				if t := get(c.Path[j]).Tombstone; t != nil && slices.Contains(t.After, c.Path[j+1]) {
+			for j, t := range tombs[i:] {
+				if slices.Contains(t.After, c.Path[j+1]) {
 					c.After = true
 				} else {
 					c.Birth = true
@@ -307,13 +314,13 @@ func FindCycle(get func(string) Status, name string) *CycleError {
 			return nil
 		}
 		onPath[n] = true
-		path = append(path, n)
+		path, tombs = append(path, n), append(tombs, s.Tombstone)
 		for _, d := range slices.Concat(s.Tombstone.BirthDeps, s.Tombstone.After) {
 			if c := visit(d); c != nil {
 				return c
 			}
 		}
-		path = path[:len(path)-1]
+		path, tombs = path[:len(path)-1], tombs[:len(tombs)-1]
 		onPath[n] = false
 		done[n] = true
 		return nil
