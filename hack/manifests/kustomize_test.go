@@ -2,7 +2,6 @@ package manifests
 
 import (
 	"bytes"
-	"os"
 	"path"
 	"slices"
 	"strings"
@@ -24,7 +23,7 @@ func TestKustomizeImage(t *testing.T) {
 		newName = "registry.example.com/team/podseq"
 		newTag  = "v1.2.3"
 	)
-	dirs := loadAll(t)
+	dirs, files := loadAll(t), readTree(t)
 	for dir, objs := range dirs {
 		t.Run(dir, func(t *testing.T) {
 			want := 0
@@ -33,7 +32,7 @@ func TestKustomizeImage(t *testing.T) {
 					want++
 				}
 			})
-			mem := copyManifests(t)
+			mem := copyManifests(t, files)
 			k := path.Join("/manifests", dir, "kustomization.yaml")
 			setImage(t, mem, k, newName, newTag)
 			m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, path.Dir(k))
@@ -67,13 +66,13 @@ func TestKustomizeImage(t *testing.T) {
 	}
 }
 
-// copyManifests copies manifests/ into an in-memory file system at
-// /manifests, so that a kustomization may be edited without touching the
-// repository.
-func copyManifests(t *testing.T) filesys.FileSystem {
+// copyManifests copies files, manifests/ as readTree read it, into an
+// in-memory file system at /manifests, so that a kustomization may be edited
+// without touching the repository.
+func copyManifests(t *testing.T, files []treeFile) filesys.FileSystem {
 	t.Helper()
 	mem := filesys.MakeFsInMemory()
-	for _, f := range readTree(t) {
+	for _, f := range files {
 		if err := mem.WriteFile(path.Join("/manifests", f.rel), f.data); err != nil {
 			t.Fatal(err)
 		}
@@ -115,19 +114,7 @@ func setImage(t *testing.T, mem filesys.FileSystem, file, newName, newTag string
 func TestKustomizationCatches(t *testing.T) {
 	fresh := func(t *testing.T) []object {
 		t.Helper()
-		var objs []object
-		for _, f := range []string{"demo/deployment.yaml", "demo/kustomization.yaml"} {
-			data, err := os.ReadFile(root + "/" + f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			o, err := decodeFile(f, data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			objs = append(objs, o...)
-		}
-		return objs
+		return append(loadFile(t, "demo/deployment.yaml"), loadFile(t, "demo/kustomization.yaml")...)
 	}
 	check := func(objs []object) []string {
 		var got []string

@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,13 +20,16 @@ import (
 // restricted.
 var restricted = api.LevelVersion{Level: api.LevelRestricted, Version: api.LatestVersion()}
 
+// evaluator is the Pod Security evaluator with the library's checks, made once.
+var evaluator = sync.OnceValues(func() (policy.Evaluator, error) { return policy.NewEvaluator(policy.DefaultChecks()) })
+
 // checkRestricted reports everything that keeps the pod out of a restricted
 // namespace (the pod-security-admission library's own checks, over init and
 // regular containers), and every container that runs without a numeric,
 // non-root runAsUser: podseq's image names user 65532, but busybox's runs as
 // root, and runAsNonRoot alone then makes kubelet refuse to start it.
 func checkRestricted(p podCtx) {
-	eval, err := policy.NewEvaluator(policy.DefaultChecks())
+	eval, err := evaluator()
 	if err != nil {
 		p.errorf("the Pod Security evaluator: %v", err)
 		return
@@ -66,16 +70,26 @@ func containerSC(c *corev1.Container) *corev1.SecurityContext {
 	return c.SecurityContext
 }
 
-// loadPod decodes the first object of a manifest file and returns its pod.
-func loadPod(t *testing.T, file string) (object, *metav1.ObjectMeta, *corev1.PodSpec) {
+// loadFile reads and decodes a file of manifests/ (file is relative to it).
+func loadFile(t *testing.T, file string) []object {
 	t.Helper()
 	data, err := os.ReadFile(root + "/" + file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	objs, err := decodeFile(file, data)
-	if err != nil || len(objs) == 0 {
+	if err != nil {
 		t.Fatalf("decode %s: %v", file, err)
+	}
+	return objs
+}
+
+// loadPod decodes the first object of a manifest file and returns its pod.
+func loadPod(t *testing.T, file string) (object, *metav1.ObjectMeta, *corev1.PodSpec) {
+	t.Helper()
+	objs := loadFile(t, file)
+	if len(objs) == 0 {
+		t.Fatalf("decode %s: no object", file)
 	}
 	spec, meta := podSpec(objs[0].obj)
 	if spec == nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -152,6 +153,9 @@ func validate(w workload) field.ErrorList {
 	return nil
 }
 
+// evaluator is the Pod Security evaluator with the library's checks, made once.
+var evaluator = sync.OnceValues(func() (policy.Evaluator, error) { return policy.NewEvaluator(policy.DefaultChecks()) })
+
 // restricted evaluates a pod template against Pod Security restricted and
 // returns the names of the checks it fails and their details.
 func restricted(t *testing.T, tmpl *core.PodTemplateSpec) (reasons map[string]bool, details string) {
@@ -160,7 +164,7 @@ func restricted(t *testing.T, tmpl *core.PodTemplateSpec) (reasons map[string]bo
 	if err := legacyscheme.Scheme.Convert(tmpl, &v1, nil); err != nil {
 		t.Fatalf("convert: %v", err)
 	}
-	ev, err := policy.NewEvaluator(policy.DefaultChecks())
+	ev, err := evaluator()
 	if err != nil {
 		t.Fatal(err)
 	}
