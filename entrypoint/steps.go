@@ -106,26 +106,32 @@ func (o *ordering) waitAfter(ctx context.Context) error {
 		}
 	}()
 	err = w.Until(ctx, func(get func(string) tombstone.Status) bool {
-		codes = codes[:0]
+		codes, skip = codes[:0], nil
 		pending := false
 		for _, n := range o.After {
 			s := get(n)
-			switch out, fail := judgeAfter(s); out {
-			case afterFailed:
+			out, fail := judgeAfter(s)
+			if out == afterFailed {
 				skip = fail
-				return true
-			case afterSucceeded:
+				break
+			}
+			if out == afterSucceeded {
 				codes = append(codes, ExitCodeEnv(n)+"="+strconv.Itoa(s.Tombstone.ExitCode))
-			default:
+			} else {
 				pending = true
 			}
 		}
-		if pending && o.w != nil {
+		// A cycle is a mistake in the pod spec, and it comes first: a step
+		// that closed it gave up before its command ran (never born), and
+		// its death is not a failure to skip after, whichever this watch
+		// saw first, the step waiting or the step dead.
+		if (pending || skip != nil) && o.w != nil {
 			if cycle = tombstone.FindCycle(get, o.Name); cycle != nil {
+				skip = nil
 				return true
 			}
 		}
-		return !pending
+		return skip != nil || !pending
 	})
 	switch {
 	case err != nil:

@@ -237,6 +237,33 @@ func TestStepsAfterCycle(t *testing.T) {
 	}
 }
 
+// TestStepsAfterCycleThroughDeadStep: the step that closes a cycle records
+// its death at once; a step already waiting that sees only that death still
+// reports the cycle, not a skip, as it does when it sees the step waiting.
+func TestStepsAfterCycleThroughDeadStep(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a := step(t, dir, "a", "b", "true")
+	until(t, dir, "a waiting", func(get func(string) tombstone.Status) bool { return get("a").Tombstone != nil })
+	// b, written elsewhere and moved in whole: waiting after a, then dead
+	// (exit 2, never born), in one change of the graveyard.
+	elsewhere := t.TempDir()
+	w, err := tombstone.CreateDeclared(elsewhere, "b", tombstone.Declared{After: []string{"a"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Died(exitUsage, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if err := os.Rename(tombstone.Path(elsewhere, "b"), tombstone.Path(dir, "b")); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := a.wait(t); code != 1 || stderr != "podseq run: steps (--after) form a cycle: a -> b -> a\n" {
+		t.Errorf("a: exit %d, stderr %q; want 1 and the cycle", code, stderr)
+	}
+}
+
 // TestStepsUsageErrors: the flags of steps that TestRunDepsUsageErrors's
 // table does not cover.
 func TestStepsUsageErrors(t *testing.T) {
