@@ -272,7 +272,11 @@ func stepsFailure(t *T, name string, how failHow) error {
 			return fmt.Errorf("test skipped %s after build died (at %s; test's container started at %s): want within a second",
 				lag, bg.died.Format(time.StampMicro), started.Format(time.StampMicro))
 		}
-		t.Figure("build died→test skipped", "%s", ms(lag))
+		if from == started {
+			t.Figure("test's container start (after build died)→test skipped", "%s", ms(lag))
+		} else {
+			t.Figure("build died→test skipped", "%s", ms(lag))
+		}
 	}
 	t.Figure("phase", "%s", corev1.PodFailed)
 	t.Figure("test's termination message", "%q", wantTestMsg)
