@@ -13,16 +13,7 @@ import (
 // next to the podseq executable; without it, one line says what to install.
 func TestInjectRunsKubectlPodseq(t *testing.T) {
 	t.Parallel()
-	podseq := podseqBinary(t)
-	dir := t.TempDir()
-	self := filepath.Join(dir, "podseq")
-	b, err := os.ReadFile(podseq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(self, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir, self := podseqAlone(t)
 	in := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - {name: app, image: a, command: [/app]}\n  - {name: proxy, image: p, readinessProbe: {tcpSocket: {port: 1080}}}\n"
 
 	cmd := exec.Command(self, "inject", "-f", "-", "--after", "app=proxy")
@@ -30,7 +21,7 @@ func TestInjectRunsKubectlPodseq(t *testing.T) {
 	cmd.Stdin = strings.NewReader(in)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
+	err := cmd.Run()
 	if code := cmd.ProcessState.ExitCode(); code != exitUsage || out.Len() != 0 ||
 		!strings.HasPrefix(errb.String(), "podseq inject: inject is the command kubectl-podseq, which is neither next to podseq nor on $PATH") {
 		t.Fatalf("without kubectl-podseq: exit %d (%v), stdout %q, stderr %q", code, err, out.String(), errb.String())
@@ -59,16 +50,7 @@ func TestInjectRunsKubectlPodseq(t *testing.T) {
 // arguments as given, "--" and what follows once.
 func TestInjectPassesArgumentsOnce(t *testing.T) {
 	t.Parallel()
-	podseq := podseqBinary(t)
-	dir := t.TempDir()
-	self := filepath.Join(dir, "podseq")
-	b, err := os.ReadFile(podseq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(self, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir, self := podseqAlone(t)
 	if err := os.WriteFile(filepath.Join(dir, "kubectl-podseq"), []byte("#!/bin/sh\nprintf '%s\\n' \"$@\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -79,4 +61,20 @@ func TestInjectPassesArgumentsOnce(t *testing.T) {
 	if got, want := string(out), "inject\n-f\n-\n--\napp\n--flag\n"; got != want {
 		t.Errorf("kubectl-podseq got arguments %q, want %q", got, want)
 	}
+}
+
+// podseqAlone copies the podseq binary into a directory of its own, where a
+// kubectl-podseq beside it is the test's to place, and returns both paths.
+func podseqAlone(t *testing.T) (dir, self string) {
+	t.Helper()
+	b, err := os.ReadFile(podseqBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	self = filepath.Join(dir, "podseq")
+	if err := os.WriteFile(self, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir, self
 }
