@@ -86,6 +86,12 @@ func TestNotApplicable(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, sum)
 		}
 	}
+	if !strings.HasSuffix(sum, "\n1 of 3 scenarios failed:\nFAIL timeout: hook ran 1s\n") {
+		t.Errorf("summary does not end by naming the failed scenario:\n%s", sum)
+	}
+	if ok := summary(results[:2], time.Second, 10*time.Second); strings.Contains(ok, "failed") {
+		t.Errorf("summary of passing results names a failure:\n%s", ok)
+	}
 	for i, want := range []string{"PASS", "n/a (needs v1.29+)", "FAIL"} {
 		if got := results[i].Status(); got != want {
 			t.Errorf("%s: Status() = %q, want %q", results[i].Scenario.Name, got, want)

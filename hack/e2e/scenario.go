@@ -178,7 +178,8 @@ func runScenario(ctx context.Context, env *Env, s Scenario) (r Result) {
 }
 
 // summary renders the results as a markdown table plus each scenario's
-// extra tables.
+// extra tables, and ends with a line per failed scenario: a CI log often
+// shows only its last lines.
 func summary(results []Result, setup, total time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| scenario | result | time | figures |\n|---|---|---|---|\n")
@@ -206,6 +207,15 @@ func summary(results []Result, setup, total time.Duration) string {
 		for _, tb := range r.Tables {
 			b.WriteString("\n" + tb)
 		}
+	}
+	var failed []string
+	for _, r := range results {
+		if r.Err != nil {
+			failed = append(failed, fmt.Sprintf("FAIL %s: %v\n", r.Scenario.Name, r.Err))
+		}
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(&b, "\n%d of %d scenarios failed:\n%s", len(failed), len(results), strings.Join(failed, ""))
 	}
 	return b.String()
 }
