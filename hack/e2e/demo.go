@@ -64,9 +64,10 @@ func stampHook(b *PodBuilder, c *corev1.Container) error {
 
 // stampPostStart stamps PREFIXhook.begin and PREFIXhook.end around c's
 // postStart hook, and appends the exit code of each of its runs to
-// PREFIXhook.rc.
+// PREFIXhook.rc. The code is written before the end stamp, so that whoever
+// sees a run's end also reads its code.
 func stampPostStart(b *PodBuilder, c *corev1.Container, prefix string) error {
-	return b.WrapPostStart(c, Stamp(prefix+"hook.begin"), Stamp(prefix+"hook.end")+"; echo $rc >> "+outMount+"/"+prefix+"hook.rc")
+	return b.WrapPostStart(c, Stamp(prefix+"hook.begin"), "echo $rc >> "+outMount+"/"+prefix+"hook.rc; "+Stamp(prefix+"hook.end"))
 }
 
 // hookCodes returns the exit codes stampPostStart recorded with prefix, one
