@@ -218,12 +218,17 @@ func nativeCrash(t *T) error {
 	if err != nil {
 		return err
 	}
-	// The first instance's command exits 3 after 2s, before it is ready; the
-	// next one runs svc.
+	// The first instance's command exits 3 before it is ready, once the
+	// postStart hook holds a long poll on podseq run (its
+	// podseq_ready_waiters gauge; at most 30 s): a command that died before
+	// the hook asked would take the hook down with its container, and only
+	// the next instance's hook would run whole. The next one runs svc.
 	i := len(sidecar.Args) - len(svcCommand("", 0))
 	svc := strings.Join(sidecar.Args[i:], " ")
+	holds := shell + " wget -q -O- http://127.0.0.1:15780/metrics | " + shell + " grep -q '^podseq_ready_waiters [1-9]'"
 	sidecar.Args = append(sidecar.Args[:i], shell, "sh", "-c",
-		"if [ ! -e "+outMount+"/crashed ]; then touch "+outMount+"/crashed; sleep 2; exit 3; fi; exec "+svc)
+		"if [ ! -e "+outMount+"/crashed ]; then touch "+outMount+"/crashed; n=0; until "+holds+
+			" || [ $n -ge 300 ]; do n=$((n+1)); sleep 0.1; done; exit 3; fi; exec "+svc)
 	hook := hookArgv(sidecar)
 	if *hook, err = setFlag(*hook, "wait", "timeout", "30s"); err != nil {
 		return err
@@ -252,12 +257,17 @@ func nativeCrash(t *T) error {
 	if _, err := t.WaitKubeletLog(died, 10*time.Second); err != nil {
 		return fmt.Errorf("the hook's line: %w", err)
 	}
-	clog, err := t.Node.ContainerLog(b.Name, "sidecar")
+	// The runtime copies the container's output into its log file a moment
+	// after the kubelet has logged the hook's failure.
+	err = poll(t.Ctx, 10*time.Second, 100*time.Millisecond, func() error {
+		clog, err := t.Node.ContainerLog(b.Name, "sidecar")
+		if err == nil && (!strings.Contains(clog, "podseq wait: not ready after ") || !strings.Contains(clog, died)) {
+			err = fmt.Errorf("the sidecar's container log lacks the hook's line:\n%s", clog)
+		}
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	if !strings.Contains(clog, "podseq wait: not ready after ") || !strings.Contains(clog, died) {
-		return fmt.Errorf("the sidecar's container log lacks the hook's line:\n%s", clog)
 	}
 	t.Figure("kubelet log and container log", "%q", "podseq wait: not ready after …: "+died)
 	appStarted, err := t.WaitStamp(b, "app.started", 60*time.Second)
