@@ -130,6 +130,7 @@ func birthAndDeath(dir string) (app, proxy *grave, err error) {
 // grave is what the scenarios read of a tombstone: its state and times.
 type grave struct {
 	state             string
+	waiting           time.Time // when its podseq run started
 	born, ready, died time.Time
 	skipped           time.Time // a step's (manifests/steps)
 	exitCode          string
@@ -156,6 +157,8 @@ func readGrave(dir, name string) (*grave, error) {
 			g.state = v
 		case "exit-code":
 			g.exitCode = v
+		case "waiting":
+			tm = &g.waiting
 		case "born":
 			tm = &g.born
 		case "ready":
