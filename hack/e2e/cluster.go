@@ -379,13 +379,23 @@ func (c *Cluster) adminTLS() (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}, nil
 }
 
-// Kubectl runs kubectl as the cluster admin and returns its combined output.
+// Kubectl runs kubectl as the cluster admin and returns what it printed on
+// stdout: the callers parse it, and a warning on stderr (an API
+// deprecation, client-side throttling) must not end up in their JSON or log
+// lines. Stderr goes into the error, or, when kubectl succeeded, into the
+// harness's log.
 func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	out, err := c.KubectlCmd(ctx, args...).CombinedOutput()
+	cmd := c.KubectlCmd(ctx, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()+"\n"+string(out)))
+	}
+	if w := strings.TrimSpace(stderr.String()); w != "" {
+		logf("kubectl %s: stderr: %s", strings.Join(args, " "), w)
 	}
 	return string(out), nil
 }

@@ -197,7 +197,7 @@ func (t *T) ApplyAndSettle(folder string, limit time.Duration) (string, []string
 	logs := 0
 	for _, p := range pods {
 		for _, c := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
-			if _, err := t.Kubectl("logs", "-n", ns, p.Name, "-c", c.Name); err != nil {
+			if _, err := t.kubectlRead("logs", "-n", ns, p.Name, "-c", c.Name); err != nil {
 				return ns, nil, fmt.Errorf("manifests/%s: kubectl logs %s -c %s: %w", folder, p.Name, c.Name, err)
 			}
 			logs++
@@ -229,13 +229,26 @@ func (t *T) describeNamespace(ns string) {
 	}
 }
 
+// kubectlRead runs a kubectl call that only reads, again for up to 30 s
+// while it fails: on 2 cores beside thirty scenarios the API server, or the
+// kubelet behind kubectl logs, can fail a call that the next one answers.
+func (t *T) kubectlRead(args ...string) (string, error) {
+	var out string
+	err := poll(t.Ctx, 30*time.Second, 500*time.Millisecond, func() error {
+		var err error
+		out, err = t.Kubectl(args...)
+		return err
+	})
+	return out, err
+}
+
 // Pods lists the pods of ns matching the label selector ("" for all).
 func (t *T) Pods(ns, selector string) ([]corev1.Pod, error) {
 	args := []string{"get", "pods", "-n", ns, "-o", "json"}
 	if selector != "" {
 		args = append(args, "-l", selector)
 	}
-	out, err := t.Kubectl(args...)
+	out, err := t.kubectlRead(args...)
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +304,7 @@ type logLine struct {
 // Logs returns container c's log lines of pod in ns with their timestamps
 // (kubectl logs --timestamps).
 func (t *T) Logs(ns, pod, c string) ([]logLine, error) {
-	out, err := t.Kubectl("logs", "-n", ns, pod, "-c", c, "--timestamps")
+	out, err := t.kubectlRead("logs", "-n", ns, pod, "-c", c, "--timestamps")
 	if err != nil {
 		return nil, err
 	}

@@ -160,7 +160,7 @@ func clusterDemo(t *T) error {
 			continue
 		}
 		t.Figure(folder+" sidecar ready→app log", "%s", ms(started.At.Sub(ready.At)))
-		if answer, err := t.LogLine(ns, p, "app", "/ready says"); err != nil || !strings.Contains(answer.Text, "ready") {
+		if answer, err := t.LogLine(ns, p, "app", "/ready says"); err != nil || !strings.HasSuffix(answer.Text, "/ready says: ready") {
 			errs = append(errs, fmt.Errorf("%s: the app's first request to the sidecar did not find it ready: %v %q", folder, err, answer.Text))
 		}
 	}
