@@ -331,6 +331,14 @@ func (t *T) LogLine(ns, pod, c string, want ...string) (logLine, error) {
 	if err != nil {
 		return logLine{}, err
 	}
+	if l, ok := firstLine(lines, want...); ok {
+		return l, nil
+	}
+	return logLine{}, fmt.Errorf("no line with %q in the log of %s -c %s (%d lines)", want, pod, c, len(lines))
+}
+
+// firstLine returns the first of lines that contains every one of want.
+func firstLine(lines []logLine, want ...string) (logLine, bool) {
 next:
 	for _, l := range lines {
 		for _, w := range want {
@@ -338,9 +346,9 @@ next:
 				continue next
 			}
 		}
-		return l, nil
+		return l, true
 	}
-	return logLine{}, fmt.Errorf("no line with %q in the log of %s -c %s (%d lines)", want, pod, c, len(lines))
+	return logLine{}, false
 }
 
 // sandboxReady is when the CNI plugin finished setting up the pod's

@@ -422,6 +422,37 @@ func (n *Node) ContainerLog(name, c string) (string, error) {
 	return b.String(), nil
 }
 
+// ContainerLogLines is ContainerLog's lines, each with the time the runtime
+// read it off the container's output: that is after the container wrote
+// it, never before.
+func (n *Node) ContainerLogLines(name, c string) ([]logLine, error) {
+	log, err := n.ContainerLog(name, c)
+	if err != nil {
+		return nil, err
+	}
+	var lines []logLine
+	for _, l := range strings.Split(strings.TrimSuffix(log, "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		// The CRI log format: TIME STREAM TAG TEXT.
+		f := strings.SplitN(l, " ", 4)
+		if len(f) < 3 {
+			return nil, fmt.Errorf("log line of %s/%s %q: want TIME STREAM TAG TEXT", name, c, l)
+		}
+		at, err := time.Parse(time.RFC3339Nano, f[0])
+		if err != nil {
+			return nil, fmt.Errorf("log line of %s/%s %q: %w", name, c, l, err)
+		}
+		text := ""
+		if len(f) == 4 {
+			text = f[3]
+		}
+		lines = append(lines, logLine{At: at, Text: text})
+	}
+	return lines, nil
+}
+
 // ctr runs the ctr CLI against this node's containerd and returns its
 // standard output; a failure's error holds its standard error. The two are
 // kept apart since containerd 2's ctr warns on standard error at every call
