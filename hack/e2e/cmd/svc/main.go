@@ -51,7 +51,9 @@ func main() {
 	defer stop()
 	if *after >= 0 {
 		time.AfterFunc(*after, func() {
-			ready.Store(true)
+			// Stamped before /ready answers ok: nothing that answer causes
+			// can come before the stamp, nor find it missing.
+			defer ready.Store(true)
 			if *stampPath != "" {
 				now := time.Now()
 				line := fmt.Sprintf("%d %s\n", now.UnixNano(), now.UTC().Format(time.RFC3339Nano))
