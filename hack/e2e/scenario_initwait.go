@@ -71,11 +71,13 @@ func initWait(t *T) error {
 	if _, err := b.ReadStamp("init.end"); err == nil {
 		return fmt.Errorf("the init container finished before the service existed")
 	}
+	// The service is up the moment listen returns in the kernel, before
+	// net.Listen returns here: its start is taken before.
+	up := time.Now()
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		return fmt.Errorf("open the service: %w", err)
 	}
-	up := time.Now()
 	defer ln.Close()
 	go func() {
 		for {
@@ -86,7 +88,9 @@ func initWait(t *T) error {
 			c.Close()
 		}
 	}()
-	appStarted, err := t.WaitStamp(b, "app.started", 30*time.Second)
+	// The kubelet starts the app at its next sync after the init container
+	// exited: within its 10 s resync on a loaded node, often sooner.
+	appStarted, err := t.WaitStamp(b, "app.started", 60*time.Second)
 	if err != nil {
 		return err
 	}
