@@ -180,7 +180,9 @@ func nativeChain(t *T) error {
 		return err
 	}
 	defer t.Stop(b)
-	appStarted, err := t.WaitStamp(b, "app.started", 60*time.Second)
+	// Two hops, each ended by a hook and often a kubelet sync (10 s, and
+	// more on a loaded node) before the next container: 25 s is usual.
+	appStarted, err := t.WaitStamp(b, "app.started", 2*time.Minute)
 	if err != nil {
 		return err
 	}
