@@ -47,7 +47,7 @@ func deleteDuringWait(t *T) error {
 	}
 	gone := time.Now()
 	t.Figure("removed→gone", "%s", ms(gone.Sub(removed)))
-	t.Figure("hook start→gone", "%s (bound %s + %s)", ms(gone.Sub(hookBegin)), timeout, grace)
+	t.Figure("hook start→gone", "%s (bound %s + %s + %s slack)", ms(gone.Sub(hookBegin)), timeout, grace, slack)
 	hookEnd, err := b.ReadStamp("hook.end")
 	if err != nil {
 		return fmt.Errorf("the hook's end: %w", err)
