@@ -60,27 +60,41 @@ func jobShutdown(t *T) error {
 	if err != nil {
 		return fmt.Errorf("the app's work never ended: %w", err)
 	}
-	proxyLog, err := t.Node.ContainerLogLines(b.Name, "proxy")
+	// The runtime may copy a container's last lines a moment after the
+	// kubelet reports it exited.
+	var stop logLine
+	err = poll(t.Ctx, 10*time.Second, 100*time.Millisecond, func() error {
+		proxyLog, err := t.Node.ContainerLogLines(b.Name, "proxy")
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if stop, ok = firstLine(proxyLog, "stopping the command", "reason=POST /quitquitquit"); !ok {
+			return fmt.Errorf("the proxy's podseq run was never stopped through /quitquitquit: its log has no such line")
+		}
+		if _, ok := firstLine(proxyLog, "stopped on request: exiting 0"); !ok {
+			return fmt.Errorf("the proxy's podseq run did not exit 0 on request: its log has no \"stopped on request: exiting 0\"")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	stop, ok := firstLine(proxyLog, "stopping the command", "reason=POST /quitquitquit")
-	if !ok {
-		return fmt.Errorf("the proxy's podseq run was never stopped through /quitquitquit: its log has no such line")
-	}
-	if _, ok := firstLine(proxyLog, "stopped on request: exiting 0"); !ok {
-		return fmt.Errorf("the proxy's podseq run did not exit 0 on request: its log has no \"stopped on request: exiting 0\"")
-	}
-	appLog, err := t.Node.ContainerLogLines(b.Name, "app")
-	if err != nil {
-		return err
-	}
-	if _, ok := firstLine(appLog, "--shutdown: stopped the podseq run of"); !ok {
-		return fmt.Errorf("the app's podseq wait does not say it stopped the proxy's podseq run")
 	}
 	if stop.At.Before(done) {
 		return fmt.Errorf("the proxy was asked to stop at %s, before the app's work ended at %s",
 			stop.At.Format(time.StampMicro), done.Format(time.StampMicro))
+	}
+	err = poll(t.Ctx, 10*time.Second, 100*time.Millisecond, func() error {
+		appLog, err := t.Node.ContainerLogLines(b.Name, "app")
+		if err == nil {
+			if _, ok := firstLine(appLog, "--shutdown: stopped the podseq run of"); !ok {
+				err = fmt.Errorf("the app's podseq wait does not say it stopped the proxy's podseq run")
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	t.Figure("app done→proxy asked to stop", "%s", ms(stop.At.Sub(done)))
 	return nil
