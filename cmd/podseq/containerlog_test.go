@@ -2,14 +2,18 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"unsafe"
+
+	"github.com/podseq/podseq/containerlog"
 )
 
 func init() {
@@ -171,5 +175,69 @@ func TestHookSeesItsSidecarDie(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "podseq wait: not ready after ") || !strings.Contains(log.String(), "the sidecar died: command exited with code 3") {
 		t.Errorf("the container's log lacks the hook's line:\n%s", log.String())
+	}
+}
+
+// TestHookFirstLineIsTheFailure: a failing podseq wait run as kubelet runs a
+// postStart hook (beside the container's main process, no terminal, stdout
+// and stderr captured) prints its failure line first, whatever the timeout:
+// 12 s (two progress lines' worth) and the default 2 minutes (23). The
+// progress lines go to the container's log.
+func TestHookFirstLineIsTheFailure(t *testing.T) {
+	t.Parallel()
+	firstProgress := regexp.MustCompile(`(?m)^podseq wait: waiting 5(\.\d+)?s: tcp://127\.0\.0\.1:1: connection refused \(`)
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		timeout   string
+		wantLines int // progress lines in the container's log, one every 5 s
+	}{
+		{"12s", []string{"--timeout=12s"}, "12s", 2},
+		{"default", nil, "2m0s", 23},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append(append([]string{"wait"}, tc.args...), "tcp://127.0.0.1:1")
+			hook, log := inContainer(t, args...)
+			lines := stderrLines(hook)
+			first := "podseq: not ready after " + tc.timeout + ": tcp://127.0.0.1:1: connection refused ("
+			if len(lines) < 2 || !strings.HasPrefix(lines[0], first) || !strings.HasPrefix(lines[len(lines)-1], "hook exit 1 ") {
+				t.Fatalf("the hook's captured output:\n%s\nwant its first line %q..., then exit 1", hook, first)
+			}
+			if strings.Contains(hook, "waiting ") {
+				t.Errorf("the hook's captured output holds progress lines:\n%s", hook)
+			}
+			progress := strings.Count(log, "podseq wait: waiting ")
+			if progress != tc.wantLines || !firstProgress.MatchString(log) ||
+				!strings.Contains(log, "podseq wait: "+strings.TrimPrefix(lines[0], "podseq: ")) {
+				t.Errorf("the container's log:\n%s\nwant %d progress lines from 5s on, then the failure line; got %d", log, tc.wantLines, progress)
+			}
+		})
+	}
+}
+
+// Where the progress lines of podseq wait go: never first in what kubelet
+// captures of a hook, always where someone watches or the container's log is.
+func TestProgressOnStderr(t *testing.T) {
+	t.Parallel()
+	other := errors.New("process 1 is in another mount namespace")
+	for _, tc := range []struct {
+		name     string
+		terminal bool
+		logErr   error
+		inPod    bool
+		want     bool
+	}{
+		{"a hook (beside the main process)", false, nil, true, false},
+		{"a hook, in a terminal (kubectl exec -t)", true, nil, true, true},
+		{"an init container (the main process)", false, containerlog.ErrMain, true, true},
+		{"stderr is the main process's", false, containerlog.ErrSame, true, true},
+		{"in a pod, the container's log out of reach", false, other, true, false},
+		{"outside a pod (a script, CI)", false, other, false, true},
+		{"outside a pod, in a terminal", true, other, false, true},
+	} {
+		if got := progressOnStderr(tc.terminal, tc.logErr, tc.inPod); got != tc.want {
+			t.Errorf("%s: progress on stderr %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

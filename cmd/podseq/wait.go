@@ -48,6 +48,19 @@ TARGETS:
    A podseq run admin endpoint (http://localhost:15780/ready) is recognised and holds the
    request until the sidecar is ready: podseq wait is released at once, with no polling.
 
+OUTPUT (nothing on stdout):
+   Kubelet keeps a failed hook's stdout and stderr, first line first, as the container's
+   waiting message, and podseq writes the failure line to --termination-log: the failure
+   line (what, how long, the last error) is the first line of a failed hook, whatever the
+   timeout. Where each line goes:
+   ready, failure, --shutdown   stderr; in a hook also the container's log (kubectl logs)
+   progress, every 5s           in a hook: the container's log only, through the main
+                                process's stderr (/proc/1/fd/2, --container-log);
+                                stderr when it is a terminal, when podseq wait is the
+                                container's main process (an init container, an app's
+                                gate: its stderr is the container's log), or outside a pod
+   --quiet keeps only the failure line.
+
 EXAMPLES:
    A sidecar's ready endpoint, in the sidecar's postStart (the app is listed after it):
       lifecycle:
@@ -141,7 +154,7 @@ func waitAction(c *cli.Context) error {
 		// a second thread after every attempt costs a third more CPU.
 		runtime.GOMAXPROCS(1)
 	}
-	log, closeLog := waitLogger(c, c.Bool("quiet"))
+	log, progressLog, closeLog := waitLogger(c, c.Bool("quiet"))
 	defer closeLog()
 	sigCtx, stop := cancelOnSignal(c.Context)
 	stopSignals := sync.OnceFunc(stop)
@@ -169,7 +182,7 @@ func waitAction(c *cli.Context) error {
 	}
 
 	progress := &probes.Progress{Every: entrypoint.ProgressEvery, Func: func(r probes.Report) {
-		log.Info(fmt.Sprintf("waiting %s: %s", r.Elapsed().Truncate(time.Millisecond), r.Pending()))
+		progressLog.Info(fmt.Sprintf("waiting %s: %s", r.Elapsed().Truncate(time.Millisecond), r.Pending()))
 	}}
 	report, err := probes.Wait(ctx, targets, sched, observe, progress)
 	elapsed := report.Elapsed().Round(time.Millisecond)
@@ -182,7 +195,7 @@ func waitAction(c *cli.Context) error {
 	failLog := log
 	if c.Bool("quiet") {
 		var closeFailLog func()
-		failLog, closeFailLog = waitLogger(c, false)
+		failLog, _, closeFailLog = waitLogger(c, false)
 		defer closeFailLog()
 	}
 	var sig signalError

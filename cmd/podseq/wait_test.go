@@ -431,6 +431,7 @@ func TestWaitHelp(t *testing.T) {
 	for _, want := range []string{
 		"postStart", "initContainers", "tcp://", "grpc://", "unix://", "file://", "-- COMMAND", "--exec-probe", "127",
 		"EXIT CODES", "130", "143", "PODSEQ_TIMEOUT", "--fail-open",
+		"progress, every 5s", "/proc/1/fd/2", "first line of a failed hook",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("wait --help lacks %q", want)
