@@ -61,6 +61,18 @@ func probeFlags() []cli.Flag {
 	}
 }
 
+// disabledFlag is the off switch of wait and run, --disabled or
+// PODSEQ_DISABLED=true: the one emergency switch for every mode (README,
+// "The off switch").
+func disabledFlag(what string) cli.Flag {
+	return &cli.BoolFlag{Name: "disabled", EnvVars: envName("disabled"),
+		Usage: what + ". The emergency switch: PODSEQ_DISABLED=true in a container's env (a ConfigMap through envFrom for a whole namespace) turns every podseq wait and podseq run there off"}
+}
+
+// disabledBy starts the one line that says podseq was switched off; it is
+// printed even with --quiet, since a switch left on must show.
+const disabledBy = "disabled by --disabled or PODSEQ_DISABLED"
+
 // outputFlags are the flags that say what podseq prints.
 func outputFlags() []cli.Flag {
 	return []cli.Flag{

@@ -32,6 +32,10 @@ ADMIN SERVER (--listen, default :15780; --listen=none for none):
    GET  /metrics           Prometheus metrics: podseq_ready, podseq_time_to_ready_seconds, ...
    POST /quitquitquit      stops the command (--stop-signal, --grace, SIGKILL); loopback only
 
+OFF SWITCH (--disabled, PODSEQ_DISABLED=true):
+   The emergency switch: the command starts at once, with no --birth-deps gate, no --after
+   wait and no --outlive hold; --death-deps still stop it. One line says so.
+
 STOPPING:
    On SIGTERM podseq sends --stop-signal (SIGTERM unless told otherwise) to the command (or
    its process group with --signal-group), waits --grace, then sends SIGKILL.
@@ -93,6 +97,7 @@ func runCommand() *cli.Command {
 			Usage: "start the command in its own process group and signal the whole group"},
 		&cli.StringFlag{Name: "stop-signal", EnvVars: envName("stop-signal"), Value: "SIGTERM",
 			Usage: "`SIGNAL` that stops the command: sent in place of SIGTERM, and on /quitquitquit"},
+		disabledFlag("start the command at once, waiting for nothing: no --birth-deps, no --after steps, no --outlive hold of SIGTERM (--death-deps still stop it, so a Job completes); say so on one line"),
 	}
 	flags = append(flags, probeFlags()...)
 	flags = append(flags, outputFlags()...)

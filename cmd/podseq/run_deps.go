@@ -129,11 +129,48 @@ func applyDeps(c *cli.Context, cfg *entrypoint.Config) error {
 		return fmt.Errorf("--step-timeout needs a COMMAND (after --)")
 	}
 	cfg.Timeout = d.stepTimeout
-	return entrypoint.Ordering{
+	o := entrypoint.Ordering{
 		Name: d.name, Graveyard: d.graveyard,
 		Birth: d.birth, BirthTimeout: d.timeout,
 		Death: d.death, Outlive: d.outlive,
 		After: d.after, OnErrorContinue: d.onErrorContinue,
 		TerminationLog: c.String("termination-log"), CreateTerminationLog: c.IsSet("termination-log"),
-	}.Apply(cfg)
+	}
+	if !c.Bool("disabled") {
+		return o.Apply(cfg)
+	}
+	fmt.Fprintf(c.App.ErrWriter, "podseq: run %s: %s\n", disabledBy, disabledRun(d, len(cfg.Command) > 0))
+	o.Birth, o.After, o.Outlive = nil, nil, nil
+	if err := o.Apply(cfg); err != nil {
+		// Switched off, the command starts even without its graveyard.
+		fmt.Fprintf(c.App.ErrWriter, "podseq: run %s: starting without tombstones: %v\n", disabledBy, err)
+	}
+	return nil
+}
+
+// disabledRun says what podseq run does, switched off: what it does not
+// wait for, and what it still does.
+func disabledRun(d deps, command bool) string {
+	what := "starting the command at once"
+	if !command {
+		what = "serving at once"
+	}
+	var skipped []string
+	if len(d.birth) > 0 {
+		skipped = append(skipped, "birth deps "+strings.Join(d.birth, ","))
+	}
+	if len(d.after) > 0 {
+		skipped = append(skipped, "steps "+strings.Join(d.after, ","))
+	}
+	if len(d.outlive) > 0 {
+		skipped = append(skipped, "the death of "+strings.Join(d.outlive, ",")+" before passing SIGTERM on (--outlive)")
+	}
+	if len(skipped) == 0 {
+		skipped = []string{"anything"}
+	}
+	what += ", not waiting for " + strings.Join(skipped, ", ")
+	if len(d.death) > 0 {
+		what += "; the death of " + strings.Join(d.death, ",") + " still stops it (--death-deps)"
+	}
+	return what
 }

@@ -80,8 +80,10 @@ EXAMPLES:
    A Job's app that stops its podseq run sidecar when it is done (exit code: the app's):
       command: ["/podseq", "wait", "--shutdown", "http://localhost:15780/ready", "--", "/app", "--once"]
 
-   Debugging a pod without editing it: PODSEQ_DISABLED=true in a container's env makes
-   podseq wait say so on one line and exit 0 (or exec COMMAND) at once.
+   The emergency switch, or debugging a pod without editing it: PODSEQ_DISABLED=true in a
+   container's env (for a whole namespace: envFrom an optional ConfigMap, see README) makes
+   podseq wait say so on one line and exit 0 (or exec COMMAND) at once, and podseq run
+   start its command at once.
 
    A command (exec probe), with a header on an HTTP target too:
       podseq wait --exec-probe '/bin/check --quick' --header "Authorization:Bearer $TOKEN" https://api:8443/healthz
@@ -94,10 +96,9 @@ func waitCommand() *cli.Command {
 			Usage: "overall deadline; kubelet never times out a postStart hook, so keep it finite"},
 		&cli.BoolFlag{Name: "fail-open", EnvVars: envName("fail-open"),
 			Usage: "after the timeout print a warning and exit 0 (or exec COMMAND), for pods that must start anyway"},
-		&cli.BoolFlag{Name: "disabled", EnvVars: envName("disabled"),
-			Usage: "do not wait: say so on one line and exit 0 (or exec COMMAND) at once; set PODSEQ_DISABLED=true in a pod's env to debug it without editing its commands"},
+		disabledFlag("do not wait: say so on one line and exit 0 (or exec COMMAND; with --shutdown run it, then stop the podseq run targets) at once"),
 		&cli.BoolFlag{Name: "shutdown", EnvVars: envName("shutdown"),
-			Usage: "with -- COMMAND: run COMMAND as a child once ready (signals forwarded, as podseq run), and when it exits stop every podseq run waited on (POST /quitquitquit), then exit with COMMAND's code: a Job's app stops its sidecars"},
+			Usage: "with -- COMMAND: run COMMAND as a child once ready (signals forwarded, as podseq run), and when it exits stop every podseq run waited on (POST /quitquitquit), then exit with COMMAND's code: a Job's app stops its sidecars. Exit 2 before COMMAND runs when no target is a podseq run admin endpoint"},
 		&cli.StringFlag{Name: "termination-log", EnvVars: envName("termination-log"), Value: termination.DefaultPath,
 			Usage: "`PATH` where a failure line goes as the container's termination message (kubectl describe's Last State: Message, once kubelet killed the container after a failed hook), unless a message is there already; the default is written only if it exists; empty: none"},
 		&cli.StringSliceFlag{Name: "exec-probe", EnvVars: envName("exec-probe"),
@@ -143,6 +144,9 @@ func waitAction(c *cli.Context) error {
 	if shutdown && command == nil {
 		return usagef(c, "--shutdown needs -- COMMAND: the command to run before the sidecars waited on are stopped")
 	}
+	if shutdown && !slices.ContainsFunc(targets, mayBePodseqRun) {
+		return usagef(c, "--shutdown: no target is http:// or https://, so none is a podseq run admin endpoint and nothing would stop the sidecar after COMMAND: %s", howToStop)
+	}
 	var path string
 	if command != nil {
 		if path, err = lookCommand(command); err != nil {
@@ -187,6 +191,11 @@ func waitAction(c *cli.Context) error {
 	report, err := probes.Wait(ctx, targets, sched, observe, progress)
 	elapsed := report.Elapsed().Round(time.Millisecond)
 	if err == nil {
+		if shutdown && !slices.ContainsFunc(targets, (*probes.Target).IsPodseqRun) {
+			// Known now, before the app runs: nothing would stop the
+			// sidecar, and a Job's pod would never end.
+			return usagef(c, "--shutdown: no target is a podseq run admin endpoint (none answered with the %s header), so nothing would stop the sidecar after COMMAND; COMMAND not run: %s", probes.HoldHeader, howToStop)
+		}
 		log.Info(fmt.Sprintf("ready after %s (%s)", elapsed, attempts(report.Attempts())))
 		return start()
 	}
@@ -269,6 +278,13 @@ const stopTimeout = 5 * time.Second
 // A failure is a warning: the exit code stays the command's.
 func stopSidecars(targets []*probes.Target, log *slog.Logger) {
 	for _, t := range targets {
+		if mayBePodseqRun(t) && !t.IsPodseqRun() {
+			// Never seen to answer (disabled, --fail-open, not ready): one
+			// attempt tells whether it is a podseq run.
+			ctx, cancel := context.WithTimeout(context.Background(), probes.DefaultAttemptTimeout)
+			_ = t.Prober.Check(ctx)
+			cancel()
+		}
 		if !t.IsPodseqRun() {
 			continue
 		}
@@ -286,16 +302,29 @@ func stopSidecars(targets []*probes.Target, log *slog.Logger) {
 	}
 }
 
+// howToStop says how to give --shutdown a sidecar it can stop.
+const howToStop = "make the sidecar's entrypoint podseq run (podseq run --ready=URL -- SIDECAR) and wait on its admin endpoint, http://localhost:15780/ready (its --listen), or leave --shutdown out"
+
+// mayBePodseqRun reports whether t can turn out to be a podseq run admin
+// endpoint: an http(s) target, known only once it answered.
+func mayBePodseqRun(t *probes.Target) bool { return t.Kind == "http" || t.Kind == "https" }
+
 // waitDisabled is the off switch: nothing is checked or waited for, one line
 // says so (even with --quiet: a switch left on must show), and the command
-// after --, if any, is exec'd.
+// after --, if any, is exec'd. With --shutdown the command runs as a child
+// and the podseq run targets are stopped after it, as without the switch: a
+// Job's sidecar must stop all the same, or the Job never completes.
 func waitDisabled(c *cli.Context) error {
 	raw, command := splitCommand(c)
+	shutdown := c.Bool("shutdown") && command != nil
 	what := "exiting 0"
-	if command != nil {
+	switch {
+	case shutdown:
+		what = "running " + probes.QuoteCommand(command) + ", then stopping the podseq run targets (--shutdown)"
+	case command != nil:
 		what = "exec " + probes.QuoteCommand(command)
 	}
-	fmt.Fprintf(c.App.ErrWriter, "podseq: wait disabled by --disabled or PODSEQ_DISABLED: not waiting for %s; %s\n", plural(len(raw)+len(repeated(c, "exec-probe")), "target"), what)
+	fmt.Fprintf(c.App.ErrWriter, "podseq: wait %s: not waiting for %s; %s\n", disabledBy, plural(len(raw)+len(repeated(c, "exec-probe")), "target"), what)
 	if command == nil {
 		return nil
 	}
@@ -303,7 +332,18 @@ func waitDisabled(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return execCommand(path, command)
+	if !shutdown {
+		return execCommand(path, command)
+	}
+	opts, _, err := probeSettings(c)
+	if err != nil {
+		return usagef(c, "%v", err)
+	}
+	targets, err := parseTargets(raw, nil, opts)
+	if err != nil {
+		return usagef(c, "%v", err)
+	}
+	return runThenStop(c, command, targets, newLogger(c, c.Bool("quiet")))
 }
 
 // lookCommand finds the COMMAND after -- in PATH before the wait starts: a

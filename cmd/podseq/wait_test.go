@@ -757,17 +757,31 @@ func TestWaitShutdownForwardsSignals(t *testing.T) {
 	}
 }
 
-// --shutdown without a command to run is a usage error; with targets that
-// are no podseq run a warning says that nothing was stopped.
+// --shutdown without a command to run is a usage error; so is --shutdown
+// with no target that is a podseq run, which nothing would stop: refused
+// before the command runs, at once when no target is http(s), else once the
+// targets answered.
 func TestWaitShutdownUsage(t *testing.T) {
 	t.Parallel()
 	code, _, stderr := runInProcess("wait", "--shutdown", "tcp://127.0.0.1:1")
 	if want := "podseq wait: --shutdown needs -- COMMAND: the command to run before the sidecars waited on are stopped\n"; code != exitUsage || stderr != want {
 		t.Errorf("exit %d, stderr %q; want 2, %q", code, stderr, want)
 	}
-	code, _, stderr = runInProcess("wait", "--shutdown", "tcp://"+listening(t), "--", "true")
-	if code != 0 || !strings.Contains(stderr, "podseq: --shutdown: no target is a podseq run admin endpoint") {
-		t.Errorf("exit %d, stderr %q; want 0 and a warning", code, stderr)
+	mark := filepath.Join(t.TempDir(), "ran")
+	code, _, stderr = runInProcess("wait", "--shutdown", "--timeout=1h", "tcp://127.0.0.1:1", "--", "touch", mark)
+	if lines := stderrLines(stderr); code != exitUsage || len(lines) != 1 ||
+		!strings.HasPrefix(lines[0], "podseq wait: --shutdown: no target is http:// or https://, so none is a podseq run admin endpoint and nothing would stop the sidecar after COMMAND: make the sidecar's entrypoint podseq run") {
+		t.Errorf("--shutdown with only a tcp:// target: exit %d, stderr %q; want 2 and one line, at once", code, stderr)
+	}
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer plain.Close()
+	code, _, stderr = runInProcess("wait", "--shutdown", plain.URL+"/ready", "--", "touch", mark)
+	if lines := stderrLines(stderr); code != exitUsage || len(lines) != 1 ||
+		!strings.HasPrefix(lines[0], "podseq wait: --shutdown: no target is a podseq run admin endpoint (none answered with the Podseq-Hold header), so nothing would stop the sidecar after COMMAND; COMMAND not run: make the sidecar's entrypoint podseq run") {
+		t.Errorf("--shutdown with an http:// target that is not podseq run: exit %d, stderr %q; want 2 and one line", code, stderr)
+	}
+	if _, err := os.Stat(mark); err == nil {
+		t.Error("the command ran")
 	}
 }
 
