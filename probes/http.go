@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-retryablehttp"
 )
@@ -191,6 +192,12 @@ func (p *httpProber) Check(ctx context.Context) error {
 		return &DiedError{Reason: why, Here: inst != "" && inst == mainInstance()}
 	}
 	if !p.opts.Status.Contains(resp.StatusCode) {
+		if p.hold > 0 && rerr == nil {
+			// A podseq run says why it is not ready in its answer's body.
+			if why := reason(p.body[:n]); why != "" {
+				return fmt.Errorf("%s: %s", resp.Status, why)
+			}
+		}
 		return errors.New(resp.Status)
 	}
 	if rerr != nil {
@@ -279,4 +286,32 @@ func (s StatusSet) String() string {
 		return "200-399"
 	}
 	return s.text
+}
+
+// MaxReasonBytes caps the reason taken from a podseq admin endpoint's answer
+// (its body's first line) for a failure line.
+const MaxReasonBytes = 300
+
+// reason is the first line of body, at most MaxReasonBytes long, with any
+// control character or invalid UTF-8 replaced: what a podseq run says in a
+// 503 about why it is not ready.
+func reason(body []byte) string {
+	if i := bytes.IndexByte(body, '\n'); i >= 0 {
+		body = body[:i]
+	}
+	cut := len(body) > MaxReasonBytes
+	if cut {
+		body = body[:MaxReasonBytes]
+	}
+	s := strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(string(body), ""))
+	s = strings.TrimSpace(s)
+	if cut && s != "" {
+		s += "..."
+	}
+	return s
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -177,5 +178,42 @@ func TestPushMonitorHungEndpoint(t *testing.T) {
 	// 3 attempts of at most 200ms+100ms each fit in 5s many times over.
 	if len(got) != 2 || !got[0] || got[1] {
 		t.Errorf("onChange calls %v, want [true false]: the hung endpoint must turn not ready", got)
+	}
+}
+
+// A podseq admin endpoint's 503 says why it is not ready in its body: the
+// error carries that reason (its first line, bounded), not the status alone.
+// Any other server's body is not repeated.
+func TestPushReasonInError(t *testing.T) {
+	t.Parallel()
+	answer := func(hold bool, body string) string {
+		return serve(t, func(w http.ResponseWriter, r *http.Request) {
+			if hold {
+				w.Header().Set(HoldHeader, "10ms")
+			}
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(body))
+		})
+	}
+	long := strings.Repeat("x", 2*MaxReasonBytes)
+	for _, tc := range []struct {
+		name string
+		hold bool
+		body string
+		want string
+	}{
+		{"podseq run", true, "not ready: http://127.0.0.1:1/ready: connection refused\nsecond line\n", "503 Service Unavailable: not ready: http://127.0.0.1:1/ready: connection refused"},
+		{"control characters", true, "not \x1b[31mready\r\x00", "503 Service Unavailable: not [31mready"},
+		{"bounded", true, long, "503 Service Unavailable: " + long[:MaxReasonBytes] + "..."},
+		{"empty body", true, "", "503 Service Unavailable"},
+		{"not podseq run", false, "<html>busy</html>", "503 Service Unavailable"},
+	} {
+		tg := mustParse(t, answer(tc.hold, tc.body)+"/ready", Options{})
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		err := tg.Prober.Check(ctx)
+		cancel()
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: Check = %v, want %q", tc.name, err, tc.want)
+		}
 	}
 }
