@@ -55,7 +55,7 @@ func (p *execProber) Check(ctx context.Context) error {
 		return nil
 	}
 	if ctx.Err() != nil {
-		return shortError{"attempt timed out (command killed)", ctx.Err()}
+		return shortError{attemptTimedOut + " (command killed)", ctx.Err()}
 	}
 	msg := strings.Join(strings.Fields(out.String()), " ")
 	var ee *exec.ExitError

@@ -227,7 +227,7 @@ func TestHostileTCPAndExec(t *testing.T) {
 		t.Fatalf("Wait = %v, want the deadline", err)
 	}
 	p := r.Pending()
-	wantErr(t, errors.New(p), "tcp://"+refused+": connection refused (", hang.Name+": attempt timed out (command killed) (")
+	wantErr(t, errors.New(p), "tcp://"+refused+": connection refused (", hang.Name+": attempt timed out after 300ms (command killed) (")
 }
 
 // A server that turns ready later releases the wait soon after, without the

@@ -138,7 +138,14 @@ func (r Report) Attempts() int {
 
 // Pending describes, on one line, every target that is not ready: its name,
 // its last error and how many attempts it took, separated by "; ".
-func (r Report) Pending() string {
+func (r Report) Pending() string { return r.PendingWith(nil) }
+
+// PendingWith is Pending with each last error worded by word (nil:
+// err.Error()), such as an AttemptTimeoutError with its flag's name.
+func (r Report) PendingWith(word func(error) string) string {
+	if word == nil {
+		word = func(err error) string { return err.Error() }
+	}
 	var b strings.Builder
 	for _, s := range r.Targets {
 		if s.Ready {
@@ -151,7 +158,7 @@ func (r Report) Pending() string {
 		b.WriteString(": ")
 		switch {
 		case s.LastErr != nil:
-			b.WriteString(oneLine(s.LastErr.Error()))
+			b.WriteString(oneLine(word(s.LastErr)))
 		case r.Cause != nil && !errors.Is(r.Cause, context.DeadlineExceeded):
 			// Canceled (by a signal) during the first attempt: no deadline
 			// passed.
@@ -180,6 +187,42 @@ func oneLine(s string) string {
 	}
 	return strings.Join(strings.Fields(s), " ")
 }
+
+// attemptTimedOut is how a prober says that its attempt's context ended.
+const attemptTimedOut = "attempt timed out"
+
+// AttemptTimeoutError is the error of an attempt that ran into the
+// per-attempt limit, Schedule.AttemptTimeout (not the overall deadline).
+// Its message names the limit: "attempt timed out after 1s".
+type AttemptTimeoutError struct {
+	// Limit is the per-attempt limit that ended the attempt.
+	Limit time.Duration
+	// Err is what the prober said: "attempt timed out", "reading body:
+	// attempt timed out", ...
+	Err error
+}
+
+// Error says what timed out and after how long.
+func (e *AttemptTimeoutError) Error() string { return e.Words("") }
+
+// Words is Error with the name of the setting of the limit (a flag, such
+// as "--attempt-timeout") after it, when name is not empty: "attempt timed
+// out after 1s (--attempt-timeout)".
+func (e *AttemptTimeoutError) Words(name string) string {
+	limit := " after " + e.Limit.String()
+	if name != "" {
+		limit += " (" + name + ")"
+	}
+	msg := e.Err.Error()
+	if i := strings.Index(msg, attemptTimedOut); i >= 0 {
+		i += len(attemptTimedOut)
+		return msg[:i] + limit + msg[i:]
+	}
+	return attemptTimedOut + limit + ": " + msg
+}
+
+// Unwrap returns what the prober said.
+func (e *AttemptTimeoutError) Unwrap() error { return e.Err }
 
 // Observer is called after every attempt, from the target's own goroutine.
 type Observer func(Attempt)
@@ -371,6 +414,9 @@ func probeTarget(ctx context.Context, t *Target, s Schedule, observe Observer, u
 		} else {
 			actx, cancel := context.WithTimeout(ctx, hold+s.attemptTimeout())
 			err = runAttempt(ctx, actx, t.Prober)
+			if err != nil && !held && errors.Is(err, context.DeadlineExceeded) && errors.Is(actx.Err(), context.DeadlineExceeded) && !cut() {
+				err = &AttemptTimeoutError{Limit: s.attemptTimeout(), Err: err}
+			}
 			cancel()
 		}
 		end := time.Now()

@@ -90,7 +90,7 @@ func TestWaitAttemptTimeout(t *testing.T) {
 		defer mu.Unlock()
 		attempts++
 		longest = max(longest, a.Duration)
-		if a.Target != tg || a.Err == nil || a.Err.Error() != "attempt timed out" {
+		if a.Target != tg || a.Err == nil || a.Err.Error() != "attempt timed out after 100ms" {
 			t.Errorf("attempt %+v, want a timeout of the target", a)
 		}
 	}
@@ -404,6 +404,29 @@ func TestWaitNoProgressAtTheDeadline(t *testing.T) {
 		}
 		if n := calls.Load(); n != 0 {
 			t.Fatalf("round %d: %d progress lines at the deadline, want 0", i, n)
+		}
+	}
+}
+
+// An AttemptTimeoutError names its limit where the prober said the attempt
+// timed out, and the setting's name when the caller gives it.
+func TestAttemptTimeoutErrorWords(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		prober, name, want string
+	}{
+		{"attempt timed out", "", "attempt timed out after 1s"},
+		{"attempt timed out", "--attempt-timeout", "attempt timed out after 1s (--attempt-timeout)"},
+		{"reading body: attempt timed out", "--attempt-timeout", "reading body: attempt timed out after 1s (--attempt-timeout)"},
+		{"attempt timed out (command killed)", "--attempt-timeout", "attempt timed out after 1s (--attempt-timeout) (command killed)"},
+		{"rpc error: deadline", "", "attempt timed out after 1s: rpc error: deadline"},
+	} {
+		e := &AttemptTimeoutError{Limit: time.Second, Err: shortError{tc.prober, context.DeadlineExceeded}}
+		if got := e.Words(tc.name); got != tc.want {
+			t.Errorf("Words(%q) of %q = %q, want %q", tc.name, tc.prober, got, tc.want)
+		}
+		if !errors.Is(e, context.DeadlineExceeded) {
+			t.Errorf("%q: errors.Is(DeadlineExceeded) is false", tc.prober)
 		}
 	}
 }

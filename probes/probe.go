@@ -350,7 +350,7 @@ func shortErr(err error) error {
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return shortError{"attempt timed out", err}
+		return shortError{attemptTimedOut, err}
 	case errors.Is(err, context.Canceled):
 		return shortError{"canceled", err}
 	}

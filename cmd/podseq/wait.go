@@ -186,7 +186,7 @@ func waitAction(c *cli.Context) error {
 	}
 
 	progress := &probes.Progress{Every: entrypoint.ProgressEvery, Func: func(r probes.Report) {
-		progressLog.Info(fmt.Sprintf("waiting %s: %s", r.Elapsed().Truncate(time.Millisecond), r.Pending()))
+		progressLog.Info(fmt.Sprintf("waiting %s: %s", r.Elapsed().Truncate(time.Millisecond), r.PendingWith(wordErr)))
 	}}
 	report, err := probes.Wait(ctx, targets, sched, observe, progress)
 	elapsed := report.Elapsed().Round(time.Millisecond)
@@ -209,12 +209,12 @@ func waitAction(c *cli.Context) error {
 	}
 	var sig signalError
 	if errors.As(context.Cause(ctx), &sig) {
-		failLog.Error(fmt.Sprintf("%s after %s: %s", sig, elapsed, report.Pending()))
+		failLog.Error(fmt.Sprintf("%s after %s: %s", sig, elapsed, report.PendingWith(wordErr)))
 		return cli.Exit("", sig.exitCode())
 	}
 	var de *probes.DiedError
 	if errors.As(context.Cause(ctx), &de) {
-		line := fmt.Sprintf("not ready after %s: %s", elapsed, report.Pending())
+		line := fmt.Sprintf("not ready after %s: %s", elapsed, report.PendingWith(wordErr))
 		failLog.Error(line)
 		writeTerminationMessage(c, failLog, line)
 		return cli.Exit("", exitNotReady)
@@ -222,7 +222,7 @@ func waitAction(c *cli.Context) error {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		return cli.Exit(fmt.Sprintf("podseq wait: %v", err), exitNotReady)
 	}
-	line := fmt.Sprintf("not ready after %s: %s", timeout, report.Pending())
+	line := fmt.Sprintf("not ready after %s: %s", timeout, report.PendingWith(wordErr))
 	if c.Bool("fail-open") {
 		failLog.Warn(line + "; starting anyway (--fail-open)")
 		return start()
@@ -238,6 +238,16 @@ func waitAction(c *cli.Context) error {
 		stopSidecars(targets, log)
 	}
 	return cli.Exit("", exitNotReady)
+}
+
+// wordErr words an attempt's error for podseq wait's lines: a limit says
+// which flag sets it.
+func wordErr(err error) string {
+	var at *probes.AttemptTimeoutError
+	if errors.As(err, &at) {
+		return at.Words("--attempt-timeout")
+	}
+	return err.Error()
 }
 
 // writeTerminationMessage writes podseq's failure line to --termination-log.

@@ -925,3 +925,16 @@ func TestWaitCarriesPodseqRunReason(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s\nwant 1 and a first line matching %s", code, stderr, want)
 	}
 }
+
+// An attempt that ran into --attempt-timeout says so, with the limit and the
+// flag that sets it.
+func TestWaitNamesTheAttemptLimit(t *testing.T) {
+	t.Parallel()
+	silent := listening(t) // accepts, never answers
+	code, _, stderr := runInProcess("wait", "--timeout=1s", "--attempt-timeout=200ms", "http://"+silent+"/ready")
+	lines := stderrLines(stderr)
+	want := "podseq: not ready after 1s: http://" + silent + "/ready: attempt timed out after 200ms (--attempt-timeout) ("
+	if code != exitNotReady || len(lines) == 0 || !strings.HasPrefix(lines[0], want) {
+		t.Errorf("exit %d, stderr:\n%s\nwant 1 and %q...", code, stderr, want)
+	}
+}
