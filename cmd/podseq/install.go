@@ -23,8 +23,10 @@ renamed into place, so no container ever sees a half-written executable, a faile
 leaves nothing behind, and a running copy of an older podseq is replaced all the same.
 
 EXAMPLE:
-   A sidecar whose image is not podseq's holds back the app until it is ready: the copy
-   runs in the sidecar's own postStart hook, against the sidecar's own endpoint.
+   A sidecar whose image is not podseq's holds back the app until it is ready. The init
+   container install-podseq makes the copy, before any other container starts; the
+   sidecar's postStart hook runs that copy, /podseq-bin/podseq, against the sidecar's own
+   endpoint.
    initContainers:
    - name: install-podseq
      image: podseq:dev

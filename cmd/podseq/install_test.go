@@ -154,3 +154,30 @@ func TestInstallHelpExample(t *testing.T) {
 		t.Errorf("the example waits on podseq run's admin port, and no container runs podseq run:\n%s", example)
 	}
 }
+
+// install --help says who makes the copy (the init container, not a hook),
+// and every Job example of --shutdown in any --help is one that works in a
+// pod: a finite --timeout, and podseq where podseq install put it.
+func TestHelpCopyAndJobExamples(t *testing.T) {
+	_, stdout, _ := runInProcess("install", "--help")
+	words := strings.Join(strings.Fields(stdout), " ")
+	if !strings.Contains(words, "The init container install-podseq makes the copy, before any other container starts") || strings.Contains(words, "the copy runs in the sidecar's own postStart hook") {
+		t.Errorf("install --help does not say that the init container makes the copy:\n%s", stdout)
+	}
+	seen := 0
+	for _, cmd := range []string{"wait", "run", "install"} {
+		_, help, _ := runInProcess(cmd, "--help")
+		for _, line := range strings.Split(help, "\n") {
+			if !strings.Contains(line, `"--shutdown"`) {
+				continue
+			}
+			seen++
+			if !strings.Contains(line, `["/podseq-bin/podseq", "wait", "--shutdown", "--timeout=`) {
+				t.Errorf("%s --help: %q, want /podseq-bin/podseq and a --timeout", cmd, strings.TrimSpace(line))
+			}
+		}
+	}
+	if seen < 2 {
+		t.Errorf("%d --shutdown examples in wait and run --help, want one each", seen)
+	}
+}

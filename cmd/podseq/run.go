@@ -59,8 +59,10 @@ EXAMPLES:
       podseq run --name build --graveyard /graveyard --listen 127.0.0.1:0 -- make
       podseq run --name test --graveyard /graveyard --after build -- make test
 
-   A Job's app stops the sidecar when it is done (or: curl -X POST .../quitquitquit):
-      command: ["/podseq", "wait", "--shutdown", "http://localhost:15780/ready", "--", "/app"]
+   A Job's app stops the sidecar when it is done (or: curl -X POST .../quitquitquit), with
+   podseq copied into the app's container by podseq install:
+      command: ["/podseq-bin/podseq", "wait", "--shutdown", "--timeout=2m",
+                "http://localhost:15780/ready", "--", "/app"]
 
 EXIT CODES:
    N     the command's exit code

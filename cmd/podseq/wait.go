@@ -77,8 +77,10 @@ EXAMPLES:
    An app's entrypoint that starts the app once its database answers:
       command: ["/podseq", "wait", "--timeout=5m", "tcp://postgres:5432", "--", "/app", "--serve"]
 
-   A Job's app that stops its podseq run sidecar when it is done (exit code: the app's):
-      command: ["/podseq", "wait", "--shutdown", "http://localhost:15780/ready", "--", "/app", "--once"]
+   A Job's app that stops its podseq run sidecar when it is done (exit code: the app's);
+   podseq is in the app's container through podseq install (see podseq install --help):
+      command: ["/podseq-bin/podseq", "wait", "--shutdown", "--timeout=2m",
+                "http://localhost:15780/ready", "--", "/app", "--once"]
 
    The emergency switch, or debugging a pod without editing it: PODSEQ_DISABLED=true in a
    container's env (for a whole namespace: envFrom an optional ConfigMap, see README) makes
