@@ -14,6 +14,17 @@ import (
 	"github.com/podseq/podseq/internal/cliexit"
 )
 
+// Kubernetes releases podseq supports, as podseq --help and README.md say
+// them (a test holds them to one wording).
+const (
+	// kubernetesVersions is where podseq works: postStart ordering needs
+	// nothing newer.
+	kubernetesVersions = "Kubernetes 1.27 and later"
+	// nativeVersions is where native sidecars, and podseq's native mode,
+	// work.
+	nativeVersions = "Kubernetes 1.29 and later"
+)
+
 // newApp builds the command line. It writes only to the given streams, so
 // tests run it in-process.
 func newApp(stdout, stderr io.Writer) *cli.App {
@@ -24,7 +35,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Description: "podseq wait blocks a container's postStart hook (or an init container) until what it\n" +
 			"waits for is ready, so that kubelet holds back every container listed after it.\n" +
 			"podseq run is a sidecar's entrypoint: it supervises the sidecar and releases every\n" +
-			"podseq wait the instant the sidecar is ready.",
+			"podseq wait the instant the sidecar is ready.\n\n" +
+			"Works on " + kubernetesVersions + " (native sidecars: " + nativeVersions + "), with no API\n" +
+			"permission and nothing installed in the cluster.",
 		Writer:                    stdout,
 		ErrWriter:                 stderr,
 		HideHelpCommand:           true,
