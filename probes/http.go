@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -41,6 +42,9 @@ type httpProber struct {
 	body []byte         // reused body buffer
 	// sent counts the requests of the latest attempt, redirects included.
 	sent int
+	// died is how the command of the podseq run answering here died, as it
+	// said in its last answer; "" unless it did.
+	died string
 }
 
 func newHTTP(u *url.URL, o *Options) (Prober, error) {
@@ -165,8 +169,15 @@ func (p *httpProber) Check(ctx context.Context) error {
 		if strings.Contains(err.Error(), "server response headers exceeded") { // net/http's words, unexported
 			return fmt.Errorf("response headers longer than %d bytes: the most an attempt reads", MaxHeaderBytes)
 		}
-		return shortErr(err)
+		err = shortErr(err)
+		if p.died != "" && errors.Is(err, syscall.ECONNREFUSED) {
+			// The podseq run that said its command died is gone: the
+			// refusal says less than that death.
+			return shortError{err.Error() + " (" + (&DiedError{Reason: p.died}).Error() + ")", err}
+		}
+		return err
 	}
+	p.died = ""
 	n, rerr := io.ReadFull(resp.Body, p.body)
 	if errors.Is(rerr, io.ErrUnexpectedEOF) || errors.Is(rerr, io.EOF) {
 		rerr = nil
@@ -189,6 +200,7 @@ func (p *httpProber) Check(ctx context.Context) error {
 	}
 	if why := resp.Header.Get(DiedHeader); why != "" && p.hold > 0 && resp.StatusCode == http.StatusServiceUnavailable {
 		inst := resp.Header.Get(InstanceHeader)
+		p.died = why
 		return &DiedError{Reason: why, Here: inst != "" && inst == mainInstance()}
 	}
 	if !p.opts.Status.Contains(resp.StatusCode) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -215,5 +216,44 @@ func TestPushReasonInError(t *testing.T) {
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("%s: Check = %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// A podseq run that said its command died and is then gone (refused): the
+// error keeps the death, which says more than the refusal. Any answer after
+// that forgets it.
+func TestPushDiedThenRefused(t *testing.T) {
+	t.Parallel()
+	ln := localListener(t)
+	died := true
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(HoldHeader, "1s")
+		if died {
+			w.Header().Set(DiedHeader, "command exited with code 3")
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}), ErrorLog: quietLog()}
+	go srv.Serve(ln) //nolint:errcheck // ends with ErrServerClosed
+	tg := mustParse(t, "http://"+ln.Addr().String()+"/ready", Options{})
+	check := func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		return tg.Prober.Check(ctx)
+	}
+	var de *DiedError
+	if err := check(); !errors.As(err, &de) {
+		t.Fatalf("Check = %v, want a DiedError", err)
+	}
+	srv.Close()
+	err := check()
+	if want := "connection refused (the sidecar died: command exited with code 3)"; err == nil || err.Error() != want || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("Check after it is gone = %v, want %q, still ECONNREFUSED", err, want)
+	}
+	// A plain refusal, with no death before it, is a plain refusal.
+	fresh := mustParse(t, "http://"+ln.Addr().String()+"/ready", Options{})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := fresh.Prober.Check(ctx); err == nil || err.Error() != "connection refused" {
+		t.Errorf("Check of a fresh target = %v, want connection refused", err)
 	}
 }
