@@ -10,7 +10,7 @@ build: ## the static binaries, bin/podseq and bin/kubectl-podseq (podseq inject)
 	GOARCH=$(GOARCH) VERSION=$(VERSION) OUT=$(BIN) hack/build.sh
 	GOARCH=$(GOARCH) VERSION=$(VERSION) OUT=$(dir $(BIN))kubectl-podseq PKG=./cmd/kubectl-podseq hack/build.sh
 
-demo: build ## a simulated sidecar turns ready; podseq wait is released the moment it does
+demo: build ## a simulated pod, kubelet's way, with real podseq: the app starts only after its sidecar is ready (Go 1.26)
 	cd hack && go run ./demo -podseq ../$(BIN)
 
 test: ## every test: vet, gofmt, race detector, brief fuzzing, manifest checks
