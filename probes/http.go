@@ -107,16 +107,38 @@ func tlsConfig(o *Options) (*tls.Config, error) {
 	if o.CAFile != "" {
 		pem, err := os.ReadFile(o.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("--ca-file: %w", err)
+			return nil, &CAFileError{Path: o.CAFile, Err: err}
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", o.CAFile)
+			return nil, &CAFileError{Path: o.CAFile, Err: ErrNoPEM}
 		}
 		c.RootCAs = pool
 	}
 	return c, nil
 }
+
+// ErrNoPEM is the error of a CA file with no PEM certificate in it.
+var ErrNoPEM = errors.New("no PEM certificate in it")
+
+// CAFileError says what is wrong with Options.CAFile: it cannot be read
+// (Err wraps the *fs.PathError, which names the file), or it holds no
+// certificate (ErrNoPEM).
+type CAFileError struct {
+	Path string
+	Err  error
+}
+
+// Error names the file, once.
+func (e *CAFileError) Error() string {
+	if errors.Is(e.Err, ErrNoPEM) {
+		return "CA file " + e.Path + ": " + e.Err.Error()
+	}
+	return "CA file: " + e.Err.Error()
+}
+
+// Unwrap returns what is wrong.
+func (e *CAFileError) Unwrap() error { return e.Err }
 
 // Hold is the hold the target grants, once it said it is a podseq admin
 // endpoint; zero before.

@@ -144,13 +144,17 @@ func TestParseRedactsPasswordInErrors(t *testing.T) {
 func TestParseBadCAFile(t *testing.T) {
 	t.Parallel()
 	_, err := Parse("https://127.0.0.1:1/", Options{CAFile: "/nonexistent/ca.pem"})
-	wantErr(t, err, "--ca-file", "no such file")
+	wantErr(t, err, "CA file: open /nonexistent/ca.pem", "no such file")
 	empty := t.TempDir() + "/empty.pem"
 	if err := writeFile(empty, "not a certificate"); err != nil {
 		t.Fatal(err)
 	}
 	_, err = Parse("grpcs://127.0.0.1:1", Options{CAFile: empty})
-	wantErr(t, err, "--ca-file", "no PEM certificate")
+	wantErr(t, err, "CA file "+empty+": no PEM certificate")
+	var ce *CAFileError
+	if err := CheckCAFile(empty); !errors.As(err, &ce) || ce.Path != empty || !errors.Is(err, ErrNoPEM) {
+		t.Errorf("CheckCAFile = %v, want a *CAFileError for %s wrapping ErrNoPEM", err, empty)
+	}
 }
 
 func TestExecRejects(t *testing.T) {

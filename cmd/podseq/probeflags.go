@@ -115,7 +115,7 @@ func probeSettings(c *cli.Context) (probes.Options, probes.Schedule, error) {
 	}
 	if o.CAFile != "" {
 		if err := probes.CheckCAFile(o.CAFile); err != nil {
-			return o, s, err
+			return o, s, wordCAFile(err)
 		}
 	}
 	o.Graveyard = c.Path("graveyard")
@@ -144,6 +144,18 @@ func probeSettings(c *cli.Context) (probes.Options, probes.Schedule, error) {
 		return o, s, fmt.Errorf("--log-format %q: want text or json", f)
 	}
 	return o, s, nil
+}
+
+// wordCAFile words a *probes.CAFileError as the --ca-file flag's.
+func wordCAFile(err error) error {
+	var ce *probes.CAFileError
+	switch {
+	case !errors.As(err, &ce):
+		return err
+	case errors.Is(err, probes.ErrNoPEM):
+		return fmt.Errorf("--ca-file %s: %w", ce.Path, ce.Err)
+	}
+	return fmt.Errorf("--ca-file: %w", ce.Err)
 }
 
 // The kinds of target that use the HTTP and the TLS flags.
