@@ -75,7 +75,7 @@ func (d Ordering) Apply(cfg *Config) error {
 			decl.OnError = tombstone.OnErrorContinue
 		}
 		if o.w, err = tombstone.CreateDeclared(d.Graveyard, d.Name, decl, time.Now()); err != nil {
-			return fmt.Errorf("--name %s: %w", d.Name, err)
+			return &OrderingError{Field: FieldName, Err: err}
 		}
 		if p := o.w.Previous(); p != nil {
 			log.Info("replaced the tombstone of a previous instance", "name", d.Name, "previous", p.Instance,
@@ -88,7 +88,7 @@ func (d Ordering) Apply(cfg *Config) error {
 			if cyc.After {
 				return cyc
 			}
-			return fmt.Errorf("--birth-deps: %w", cyc)
+			return &OrderingError{Field: FieldBirth, Err: cyc}
 		}
 	} else {
 		// Only reading: the graveyard must be there, it may be read-only.
@@ -137,6 +137,26 @@ func (d Ordering) Apply(cfg *Config) error {
 	return nil
 }
 
+// The fields of an Ordering that an OrderingError can name.
+const (
+	FieldName  = "Name"
+	FieldBirth = "Birth"
+)
+
+// OrderingError is why Apply refused an Ordering, and which of its fields
+// (FieldName, FieldBirth) is at fault; a command line words it with its own
+// flag's name.
+type OrderingError struct {
+	Field string
+	Err   error
+}
+
+// Error names the field as Ordering does.
+func (e *OrderingError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+// Unwrap returns what is wrong.
+func (e *OrderingError) Unwrap() error { return e.Err }
+
 // ordering is the running state of an Ordering.
 type ordering struct {
 	Ordering
@@ -161,7 +181,7 @@ func (o *ordering) birthTargets() ([]*probes.Target, error) {
 	for _, n := range o.Birth {
 		t, err := probes.Parse("tombstone://"+n, probes.Options{Graveyard: o.Graveyard})
 		if err != nil {
-			return nil, fmt.Errorf("--birth-deps: %w", err)
+			return nil, &OrderingError{Field: FieldBirth, Err: err}
 		}
 		ts = append(ts, t)
 	}

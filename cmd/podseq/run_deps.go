@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -137,15 +138,31 @@ func applyDeps(c *cli.Context, cfg *entrypoint.Config) error {
 		TerminationLog: c.String("termination-log"), CreateTerminationLog: c.IsSet("termination-log"),
 	}
 	if !c.Bool("disabled") {
-		return o.Apply(cfg)
+		return wordOrdering(o.Apply(cfg), d.name)
 	}
 	fmt.Fprintf(c.App.ErrWriter, "podseq: run %s: %s\n", disabledBy, disabledRun(d, len(cfg.Command) > 0))
 	o.Birth, o.After, o.Outlive = nil, nil, nil
-	if err := o.Apply(cfg); err != nil {
+	if err := wordOrdering(o.Apply(cfg), d.name); err != nil {
 		// Switched off, the command starts even without its graveyard.
 		fmt.Fprintf(c.App.ErrWriter, "podseq: run %s: starting without tombstones: %v\n", disabledBy, err)
 	}
 	return nil
+}
+
+// wordOrdering words an *entrypoint.OrderingError with the flag of the
+// field at fault: --name NAME, --birth-deps.
+func wordOrdering(err error, name string) error {
+	var oe *entrypoint.OrderingError
+	if !errors.As(err, &oe) {
+		return err
+	}
+	switch oe.Field {
+	case entrypoint.FieldName:
+		return fmt.Errorf("--name %s: %w", name, oe.Err)
+	case entrypoint.FieldBirth:
+		return fmt.Errorf("--birth-deps: %w", oe.Err)
+	}
+	return err
 }
 
 // disabledRun says what podseq run does, switched off: what it does not
