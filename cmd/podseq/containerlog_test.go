@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -240,4 +241,71 @@ func TestProgressOnStderr(t *testing.T) {
 			t.Errorf("%s: progress on stderr %v, want %v", tc.name, got, tc.want)
 		}
 	}
+}
+
+// openPTY opens a pseudo-terminal: its controlling side, and the terminal a
+// process writes to.
+func openPTY(t *testing.T) (control, term *os.File) {
+	t.Helper()
+	control, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("no pseudo-terminal: %v", err)
+	}
+	t.Cleanup(func() { control.Close() })
+	var unlock int32
+	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, control.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); errno != 0 {
+		t.Fatalf("unlockpt: %v", errno)
+	}
+	var n uint32
+	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, control.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); errno != 0 {
+		t.Fatalf("ptsname: %v", errno)
+	}
+	term, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { term.Close() })
+	return control, term
+}
+
+// In a pod (KUBERNETES_SERVICE_HOST) where the container's log is out of
+// reach, a failing wait whose output is captured prints no progress line
+// before its failure line; the same wait at a terminal (kubectl exec -t)
+// shows its progress there.
+func TestProgressAtATerminalOnly(t *testing.T) {
+	t.Parallel()
+	bin := podseqBinary(t)
+	env := append(os.Environ(), "KUBERNETES_SERVICE_HOST=10.0.0.1", "PODSEQ_CONTAINER_LOG=false")
+	args := []string{"wait", "--timeout=6s", "tcp://127.0.0.1:1"}
+	first := "podseq: not ready after 6s: tcp://127.0.0.1:1: connection refused ("
+	t.Run("captured", func(t *testing.T) {
+		t.Parallel()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		_ = cmd.Run()
+		if lines := stderrLines(out.String()); cmd.ProcessState.ExitCode() != exitNotReady || len(lines) == 0 || !strings.HasPrefix(lines[0], first) || strings.Contains(out.String(), "waiting ") {
+			t.Errorf("captured output:\n%s\nwant %q... first, and no progress line", out.String(), first)
+		}
+	})
+	t.Run("terminal", func(t *testing.T) {
+		t.Parallel()
+		control, term := openPTY(t)
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		cmd.Stdout, cmd.Stderr = term, term
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		term.Close() // the child holds it: the controlling side reads EIO once it exited
+		var out bytes.Buffer
+		_, _ = io.Copy(&out, control)
+		_ = cmd.Wait()
+		text := strings.ReplaceAll(out.String(), "\r\n", "\n")
+		// Then the pod IP hint: in a pod, a loopback target refused.
+		if lines := stderrLines(text); len(lines) < 2 || !strings.HasPrefix(lines[0], "podseq: waiting 5") || !strings.HasPrefix(lines[1], first) {
+			t.Errorf("at a terminal:\n%s\nwant a progress line, then the failure line", text)
+		}
+	})
 }
