@@ -184,7 +184,7 @@ func waitAction(c *cli.Context) error {
 			return execCommand(path, command)
 		}
 		stopSignals() // from here on, signals are the child's
-		return runThenStop(c, command, targets, log)
+		return runThenStop(c, command, targets, log, false)
 	}
 
 	progress := &probes.Progress{Every: entrypoint.ProgressEvery, Func: func(r probes.Report) {
@@ -237,7 +237,7 @@ func waitAction(c *cli.Context) error {
 	if shutdown {
 		// The app never runs: stop the sidecars anyway, or a Job's pod
 		// would never end.
-		stopSidecars(targets, log)
+		stopSidecars(targets, log, false)
 	}
 	return cli.Exit("", exitNotReady)
 }
@@ -271,9 +271,12 @@ func writeTerminationMessage(c *cli.Context, log *slog.Logger, line string) {
 // runThenStop runs command as podseq run runs its child (signals forwarded,
 // zombies reaped), then stops every podseq run among targets, and returns
 // the command's exit code.
-func runThenStop(c *cli.Context, command []string, targets []*probes.Target, log *slog.Logger) error {
+//
+// With probe, each http(s) target not known to be a podseq run is asked once
+// first: when nothing was waited for (the off switch), that tells which is.
+func runThenStop(c *cli.Context, command []string, targets []*probes.Target, log *slog.Logger, probe bool) error {
 	code, err := entrypoint.Run(c.Context, entrypoint.Config{Command: command, NoAdmin: true, Logger: log})
-	stopSidecars(targets, log)
+	stopSidecars(targets, log, probe)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("podseq wait: %v", err), code)
 	}
@@ -288,11 +291,12 @@ const stopTimeout = 5 * time.Second
 
 // stopSidecars asks every podseq run among targets to stop (--shutdown).
 // A failure is a warning: the exit code stays the command's.
-func stopSidecars(targets []*probes.Target, log *slog.Logger) {
+func stopSidecars(targets []*probes.Target, log *slog.Logger, probe bool) {
 	for _, t := range targets {
-		if mayBePodseqRun(t) && !t.IsPodseqRun() {
-			// Never seen to answer (disabled, --fail-open, not ready): one
-			// attempt tells whether it is a podseq run.
+		if probe && mayBePodseqRun(t) && !t.IsPodseqRun() {
+			// Never asked (the off switch): one attempt tells whether it is
+			// a podseq run. Never after a wait, whose last attempt on a
+			// target may still be running.
 			ctx, cancel := context.WithTimeout(context.Background(), probes.DefaultAttemptTimeout)
 			_ = t.Prober.Check(ctx)
 			cancel()
@@ -355,7 +359,7 @@ func waitDisabled(c *cli.Context) error {
 	if err != nil {
 		return usagef(c, "%v", err)
 	}
-	return runThenStop(c, command, targets, newLogger(c, c.Bool("quiet")))
+	return runThenStop(c, command, targets, newLogger(c, c.Bool("quiet")), true)
 }
 
 // lookCommand finds the COMMAND after -- in PATH before the wait starts: a
