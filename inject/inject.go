@@ -85,14 +85,14 @@ func Process(in []byte, o Options) (*Result, error) {
 // process is Process, which also returns how many documents it printed
 // anew rather than patched.
 func process(in []byte, o Options) (*Result, int, error) {
-	res, pr, err := run(in, o)
+	res, pr, err := run(in, o, false)
 	if err != nil {
 		return nil, 0, err
 	}
 	return res, pr.reprinted, nil
 }
 
-func run(in []byte, o Options) (*Result, *processor, error) {
+func run(in []byte, o Options, reprint bool) (*Result, *processor, error) {
 	if len(in) > MaxInputBytes {
 		return nil, nil, fmt.Errorf("%w: input of %d bytes: the limit is %d MiB", ErrBadInput, len(in), MaxInputBytes>>20)
 	}
@@ -101,7 +101,7 @@ func run(in []byte, o Options) (*Result, *processor, error) {
 			return nil, nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 		}
 	}
-	pr := &processor{o: &o, used: map[string]bool{}}
+	pr := &processor{o: &o, used: map[string]bool{}, reprint: reprint}
 	text := string(in)
 	var out strings.Builder
 	if isJSON(text) {
@@ -151,7 +151,8 @@ type processor struct {
 	o         *Options
 	used      map[string]bool // overrides that applied to some pod
 	warnings  []string
-	reprinted int // documents printed anew rather than patched
+	reprinted int  // documents printed anew rather than patched
+	reprint   bool // print every changed document anew (the layout before patches, for comparison)
 }
 
 // unused rejects overrides that named a container no pod has.
@@ -246,6 +247,9 @@ func mentionsPodseq(text string) bool {
 // tree's data (a layout it cannot split), the document is printed anew.
 func (pr *processor) encode(doc *yaml.Node, text string, x *expander, orig, after snapshot) (string, error) {
 	root := doc.Content[0]
+	if pr.reprint {
+		return encodeYAML(doc, text)
+	}
 	unrestore := x.restore(orig, after)
 	if out, ok := patchText(text, doc, root, orig); ok {
 		return out, nil
