@@ -2,6 +2,7 @@ package inject
 
 import (
 	"fmt"
+	"slices"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
@@ -201,13 +202,15 @@ func (x *expander) restore(orig, after snapshot) func() {
 		for _, k := range mg.added {
 			added[k] = true
 		}
-		var out []*yaml.Node // merged pairs that changed stay written out
+		var out, kept []*yaml.Node // merged pairs that changed stay written out
 		for j := 0; j+1 < len(cur); j += 2 {
 			k, v := cur[j], cur[j+1]
-			if added[k] && !dAfter.dirty(k) && !dAfter.dirty(v) {
-				continue
+			switch {
+			case !added[k]:
+				out = append(out, k, v)
+			case dAfter.dirty(k) || dAfter.dirty(v):
+				kept = append(kept, k, v)
 			}
-			out = append(out, k, v)
 		}
 		// Each merge key goes back before the original key that followed
 		// it, else after the last original key.
@@ -227,7 +230,11 @@ func (x *expander) restore(orig, after snapshot) func() {
 					}
 				}
 			}
-			out = append(out[:at], append([]*yaml.Node{mg.content[j], mg.content[j+1]}, out[at:]...)...)
+			ins := []*yaml.Node{mg.content[j], mg.content[j+1]}
+			if j+2 >= len(mg.content) || !slices.ContainsFunc(mg.content[j+2:], isMergeKey) {
+				ins = append(ins, kept...) // right after the last merge key
+			}
+			out = append(out[:at], append(ins, out[at:]...)...)
 		}
 		prev := mg.m.Content
 		mg.m.Content = out
@@ -274,4 +281,18 @@ func pairIndex(content []*yaml.Node, k *yaml.Node) int {
 		}
 	}
 	return -1
+}
+
+// snapshot records the tree under n and the merge keys' sources, which
+// expand took out of it.
+func (x *expander) snapshot(n *yaml.Node) snapshot {
+	s := takeSnapshot(n)
+	for _, mg := range x.merges {
+		for _, c := range mg.content {
+			for k, v := range takeSnapshot(c) {
+				s[k] = v
+			}
+		}
+	}
+	return s
 }

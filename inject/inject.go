@@ -217,7 +217,7 @@ func (pr *processor) doc(text string, line int, asJSON bool) (string, error) {
 	}
 	after := orig
 	if len(x.exps) > 0 || len(x.merges) > 0 {
-		after = takeSnapshot(doc)
+		after = x.snapshot(doc)
 	}
 	changed, err := pr.object(root)
 	if err != nil {

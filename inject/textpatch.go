@@ -629,12 +629,16 @@ func (l *layout) genChild(kind yaml.Kind, kv []*yaml.Node, col, wide int) (strin
 	if kind == yaml.MappingNode {
 		v = kv[1]
 	}
-	if !l.hasOriginal(v) || (v.Kind != yaml.SequenceNode && v.Kind != yaml.MappingNode) || len(v.Content) == 0 {
+	below := false
+	for _, c := range v.Content {
+		below = below || l.hasOriginal(c)
+	}
+	if !below || (v.Kind != yaml.SequenceNode && v.Kind != yaml.MappingNode) || len(v.Content) == 0 {
 		one := &yaml.Node{Kind: kind, Content: kv}
 		if kind == yaml.SequenceNode {
 			one.Content = kv[:1]
 		}
-		if v.Style&yaml.FlowStyle != 0 && len(l.orig[v].content) == 0 && len(v.Content) > 0 {
+		if o, ok := l.orig[v]; ok && v.Style&yaml.FlowStyle != 0 && len(o.content) == 0 && len(v.Content) > 0 {
 			v.Style &^= yaml.FlowStyle // an empty [] or {} that gets items turns to block
 		}
 		var b bytes.Buffer
@@ -664,16 +668,20 @@ func (l *layout) genChild(kind yaml.Kind, kv []*yaml.Node, col, wide int) (strin
 		if err != nil {
 			return "", err
 		}
-		head = strings.TrimSuffix(strings.TrimRight(k, "\r\n"), " x") + l.nl
+		head = strings.TrimSuffix(strings.TrimRight(k, "\r\n"), " x")
 		if v.Kind == yaml.MappingNode {
 			childCol = col + max(wide, 2)
 		} else {
 			childCol = col + wide
 		}
 	} else {
-		head = strings.Repeat(" ", col) + "-" + l.nl
+		head = strings.Repeat(" ", col) + "-"
 		childCol = col + 2
 	}
+	if v.Anchor != "" {
+		head += " &" + v.Anchor
+	}
+	head += l.nl
 	step := 1
 	if v.Kind == yaml.MappingNode {
 		step = 2
