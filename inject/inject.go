@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
@@ -192,7 +193,11 @@ func (pr *processor) doc(text string, line int, asJSON bool) (string, error) {
 	}
 	doc, err := parseDoc(text)
 	if err != nil {
-		err = absoluteLine(err, line)
+		if bad := notUTF8(text); bad != nil {
+			err = fmt.Errorf("%s: not UTF-8 text (byte 0x%02x)", lineOf(line+bad.line-1), bad.b)
+		} else {
+			err = absoluteLine(err, line)
+		}
 		if !mentionsPodseq(text) {
 			// Nothing in it asks for an order: it goes through as it is.
 			pr.warnings = append(pr.warnings, fmt.Sprintf("document at %s: copied as it is: %v", lineOf(line), err))
@@ -234,6 +239,32 @@ func (pr *processor) doc(text string, line int, asJSON bool) (string, error) {
 		return encodeJSON(doc, text)
 	}
 	return pr.encode(doc, text, x, orig, after)
+}
+
+// badByte is the first byte of a text that is not UTF-8, and its line.
+type badByte struct {
+	line int
+	b    byte
+}
+
+// notUTF8 finds the first byte that is not UTF-8, or returns nil. A text
+// that starts with a UTF-16 byte order mark is left to the parser.
+func notUTF8(text string) *badByte {
+	if strings.HasPrefix(text, "\xfe\xff") || strings.HasPrefix(text, "\xff\xfe") || utf8.ValidString(text) {
+		return nil
+	}
+	line := 1
+	for i := 0; i < len(text); {
+		r, w := utf8.DecodeRuneInString(text[i:])
+		if r == utf8.RuneError && w == 1 {
+			return &badByte{line: line, b: text[i]}
+		}
+		if r == '\n' {
+			line++
+		}
+		i += w
+	}
+	return nil
 }
 
 // mentionsPodseq reports whether a document's text names an annotation
