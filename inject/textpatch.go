@@ -483,11 +483,9 @@ func (l *layout) sameRemoved(n *yaml.Node, i int, o []*yaml.Node, removed map[*y
 
 // encodeChild prints child i of a collection alone, for comparison.
 func encodeChild(n *yaml.Node, i int) string {
-	var one *yaml.Node
+	one := &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{bare(n.Content[i])}}
 	if n.Kind == yaml.MappingNode {
-		one = &yaml.Node{Kind: yaml.MappingNode, Content: n.Content[i : i+2]}
-	} else {
-		one = &yaml.Node{Kind: yaml.SequenceNode, Content: n.Content[i : i+1]}
+		one = &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{bare(n.Content[i]), bare(n.Content[i+1])}}
 	}
 	b, err := yaml.Marshal(one)
 	if err != nil {
@@ -566,10 +564,56 @@ func (l *layout) renderChild(n *yaml.Node, i, col int) (string, error) {
 			if l.starts[r.line-1] < r.start { // after a dash: no indentation
 				g = strings.TrimLeft(g, " ")
 			}
-			s = lead + g
+			s = lead + keepGap(g, l.lineText(r.line)) + l.trail(r)
 		}
 	}
 	return reindent(s, col-r.col), nil
+}
+
+// keepGap gives the first line of a printed entry the blanks its original
+// line had before its end-of-line comment (the printer puts one).
+func keepGap(g, orig string) string {
+	i := strings.LastIndex(orig, "#")
+	if i < 1 || (orig[i-1] != ' ' && orig[i-1] != '\t') {
+		return g
+	}
+	gap := len(orig[:i]) - len(strings.TrimRight(orig[:i], " \t"))
+	first, rest, _ := strings.Cut(g, "\n")
+	first = strings.TrimSuffix(first, "\r")
+	if !strings.HasSuffix(first, " "+orig[i:]) {
+		return g
+	}
+	eol := g[len(first) : len(first)+len(g)-len(first)-len(rest)]
+	return strings.TrimSuffix(first, " "+orig[i:]) + orig[i-gap:] + eol + rest
+}
+
+// trail returns the comment and blank lines that end a region.
+func (l *layout) trail(r region) string {
+	end := l.lineAt(r.end)
+	if l.starts[end-1] != r.end {
+		return ""
+	}
+	k := end - 1
+	for k > r.line {
+		if t, _ := l.trivia(k); !t {
+			break
+		}
+		k--
+	}
+	return l.text[l.starts[k]:r.end]
+}
+
+// bare copies a tree for printing, without the comments above and below
+// its nodes (the original text keeps those).
+func bare(n *yaml.Node) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	c := &yaml.Node{Kind: n.Kind, Style: n.Style, Tag: n.Tag, Value: n.Value, Anchor: n.Anchor, Alias: n.Alias, LineComment: n.LineComment}
+	for _, x := range n.Content {
+		c.Content = append(c.Content, bare(x))
+	}
+	return c
 }
 
 // reindent shifts every line of s by delta columns.
@@ -634,12 +678,15 @@ func (l *layout) genChild(kind yaml.Kind, kv []*yaml.Node, col, wide int) (strin
 		below = below || l.hasOriginal(c)
 	}
 	if !below || (v.Kind != yaml.SequenceNode && v.Kind != yaml.MappingNode) || len(v.Content) == 0 {
-		one := &yaml.Node{Kind: kind, Content: kv}
-		if kind == yaml.SequenceNode {
-			one.Content = kv[:1]
-		}
 		if o, ok := l.orig[v]; ok && v.Style&yaml.FlowStyle != 0 && len(o.content) == 0 && len(v.Content) > 0 {
 			v.Style &^= yaml.FlowStyle // an empty [] or {} that gets items turns to block
+		}
+		one := &yaml.Node{Kind: kind}
+		for _, c := range kv {
+			one.Content = append(one.Content, bare(c))
+		}
+		if kind == yaml.SequenceNode {
+			one.Content = one.Content[:1]
 		}
 		var b bytes.Buffer
 		e := yaml.NewEncoder(&b)
