@@ -81,27 +81,35 @@ func classify(t *testing.T, in, out string) diffClass {
 	owned := ownedLines(t, out)
 	moved := map[string]int{}
 	for _, n := range removed {
-		moved[lineN(in, n)]++
+		l := lineN(in, n)
+		if !strings.HasSuffix(l, "\n") {
+			l += "\n" // the input's last line, which gets a break when inject adds after it
+		}
+		moved[l]++
 	}
 	c := diffClass{changed: len(removed) + len(added)}
 	for _, n := range added {
 		l := lineN(out, n)
+		body, eol := strings.TrimRight(l, "\r\n"), l[len(strings.TrimRight(l, "\r\n")):]
 		switch {
 		case owned[n]:
 			c.owned++
 		case moved[l] > 0:
 			moved[l]--
 			c.moved++
+		case strings.HasSuffix(body, ":") && (moved[body+" {}"+eol] > 0 || moved[body+" []"+eol] > 0):
+			// The key of an empty collection inject fills.
+			c.owned++
 		default:
 			c.notOwned = append(c.notOwned, "+ "+l)
 		}
 	}
 	for l, n := range moved {
-		t2 := strings.TrimSpace(l)
+		t2 := strings.Trim(strings.TrimSpace(l), `"'`)
 		if n == 0 {
 			continue
 		}
-		if strings.HasPrefix(t2, "command:") || strings.HasSuffix(t2, "[]") || strings.HasSuffix(t2, "{}") {
+		if strings.HasPrefix(t2, "command") || strings.HasSuffix(t2, "[]") || strings.HasSuffix(t2, "{}") {
 			c.replaced += n
 			continue
 		}

@@ -389,7 +389,11 @@ func (l *layout) render(root *yaml.Node) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return l.text[:c.start] + body + l.text[c.end:], nil
+	out := l.text[:c.start] + body + l.text[c.end:]
+	if !strings.HasSuffix(l.text, "\n") { // nor does the output end with one
+		out = strings.TrimSuffix(strings.TrimSuffix(out, "\n"), "\r")
+	}
+	return out, nil
 }
 
 // renderColl prints a located collection over its extent.
