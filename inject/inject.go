@@ -2,9 +2,12 @@
 // order: it reads manifests whose pod templates say, in annotations, which
 // container starts after which, and adds what podseq needs to enforce it
 // (an init container that installs podseq, postStart gates, wrapped
-// commands, native sidecars or tombstones). Edits go through kyaml, so
-// comments, unknown fields and the order of keys stay; documents it does
-// not change are copied byte for byte; --undo takes every change back.
+// commands, native sidecars or tombstones). Documents are parsed with
+// kyaml, edited as trees, and written back as a patch on their original
+// text (textpatch.go), so every line inject does not own stays byte for
+// byte; aliases and merge keys are written out where inject edits
+// (alias.go); documents it does not change are copied byte for byte;
+// --undo takes every change back.
 package inject
 
 import (
