@@ -305,7 +305,12 @@ func (pr *processor) encode(doc *yaml.Node, text string, x *expander, orig, afte
 
 // patchText renders the changed tree as a patch on text, and checks that
 // the result reads back as the tree.
-func patchText(text string, doc, root *yaml.Node, orig snapshot) (string, bool) {
+func patchText(text string, doc, root *yaml.Node, orig snapshot) (out string, ok bool) {
+	defer func() {
+		if recover() != nil { // a layout the patch does not know: printed anew
+			out, ok = "", false
+		}
+	}()
 	out, err := newLayout(text, root, orig).render(root)
 	if err != nil || !sameData(out, doc) {
 		return "", false
