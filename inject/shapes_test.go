@@ -149,3 +149,61 @@ func TestPatchShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestMovedContainerKeepsItsLines: a container that inject moves ahead (gate)
+// or into initContainers (native) carries its own lines, byte for byte:
+// the comment above it, its blank lines, its quoting and flow sequences;
+// the comment above the next container stays with that one, also when
+// injecting again.
+func TestMovedContainerKeepsItsLines(t *testing.T) {
+	t.Parallel()
+	const head = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    metadata:
+      annotations:
+        after.podseq.dev/app: proxy
+    spec:
+      containers:
+      # The app.
+      - name: app
+        image: app:1
+        command: ["/app"]
+`
+	const proxy = `
+      # The proxy: it must be ready first.
+      - name: proxy
+        image: 'proxy:1'
+        args: ["--port", "1080", '--mode=fast']
+
+        resources:
+          limits: {cpu: "1", memory: "64Mi"}   # small
+        readinessProbe:
+          tcpSocket:
+            port: 1080
+`
+	for _, mode := range []Mode{Gate, Native} {
+		o := Options{Mode: mode}
+		res, err := Process([]byte(head+proxy), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := string(res.Out)
+		if !strings.Contains(out, proxy) {
+			t.Errorf("%s: the proxy's lines did not move byte for byte:\n%s", mode, out)
+		}
+		if !strings.Contains(out, "      # The app.\n      - name: app\n") {
+			t.Errorf("%s: the app lost the comment above it:\n%s", mode, out)
+		}
+		if strings.Index(out, "- name: proxy") > strings.Index(out, "- name: app") && mode == Gate {
+			t.Errorf("gate: the proxy did not move ahead:\n%s", out)
+		}
+		again, err := Process(res.Out, o)
+		if err != nil || string(again.Out) != out {
+			t.Errorf("%s: not idempotent (%v):\n%s", mode, err, diff(out, string(again.Out)))
+		}
+	}
+}
