@@ -225,8 +225,8 @@ spec:
 // TestAliases: an alias or a merge key anywhere inject edits is written
 // out there, never dropped: injecting the aliased input gives the data of
 // injecting the same input with every alias written out; aliases nothing
-// edits stay; injecting again changes nothing and --undo gives the
-// input's data back.
+// edits stay; injecting again changes nothing, --undo gives the input's
+// data back, and injecting that gives the first output again.
 func TestAliases(t *testing.T) {
 	for _, tc := range aliasCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -269,6 +269,12 @@ func TestAliases(t *testing.T) {
 				if !strings.Contains(string(back.Out), k) {
 					t.Errorf("undo: %q is gone", k)
 				}
+			}
+			// What undo gives back round-trips: injected again, it gives
+			// the same output, byte for byte.
+			round, err := Process(back.Out, o)
+			if err != nil || string(round.Out) != string(res.Out) {
+				t.Errorf("inject of the undone output (%v) differs:\n%s", err, diff(string(res.Out), string(round.Out)))
 			}
 		})
 	}

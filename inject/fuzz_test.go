@@ -336,6 +336,10 @@ func FuzzInjectLayout(f *testing.F) {
 			if !sameObjects(t, in, string(back.Out)) {
 				t.Fatalf("undo does not restore the input's objects:\n%s", diff(in, string(back.Out)))
 			}
+			round, err := Process(back.Out, Options{})
+			if err != nil || string(round.Out) != string(res.Out) {
+				t.Fatalf("inject of the undone output (%v) differs:\n%s", err, diff(string(res.Out), string(round.Out)))
+			}
 			return
 		}
 		if string(back.Out) != in {
