@@ -143,11 +143,11 @@ func (x *expander) mergeKeys(n *yaml.Node) error {
 		case yaml.SequenceNode:
 			sources = v.Content
 		default:
-			return fmt.Errorf("line %d: a merge key (<<) takes a mapping or a list of mappings", k.Line)
+			return fmt.Errorf("yaml: line %d: a merge key (<<) takes a mapping or a list of mappings", k.Line)
 		}
 		for _, src := range sources {
 			if src.Kind != yaml.MappingNode {
-				return fmt.Errorf("line %d: a merge key (<<) takes a mapping or a list of mappings", k.Line)
+				return fmt.Errorf("yaml: line %d: a merge key (<<) takes a mapping or a list of mappings", k.Line)
 			}
 			for j := 0; j+1 < len(src.Content); j += 2 {
 				sk := src.Content[j]

@@ -348,3 +348,24 @@ func TestAliasBomb(t *testing.T) {
 		t.Errorf("a Pod with an alias bomb: %v", err)
 	}
 }
+
+// TestMergeKeyNotAMapping: a merge key whose value is not a mapping is
+// refused with one line where inject reads the document, and a document
+// inject does not read goes through.
+func TestMergeKeyNotAMapping(t *testing.T) {
+	t.Parallel()
+	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  <<: [a, b]\n"
+	res, err := Process([]byte(cm), Options{After: map[string][]string{"app": {"proxy"}}})
+	if err == nil || !strings.Contains(err.Error(), "no pod in the input has that container") {
+		t.Errorf("a ConfigMap with a bad merge key, with --after: %v", err)
+	}
+	res, err = Process([]byte(cm), Options{})
+	if err != nil || string(res.Out) != cm {
+		t.Errorf("a ConfigMap with a bad merge key: %v", err)
+	}
+	pod := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations: {after.podseq.dev/app: proxy}\nspec:\n  containers:\n  - name: proxy\n    <<: proxy:1\n  - {name: app, image: a}\n"
+	_, err = Process([]byte(cm+"---\n"+pod), Options{})
+	if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), "document at line 8: line 16: a merge key (<<) takes a mapping or a list of mappings") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("a Pod with a bad merge key: %v", err)
+	}
+}

@@ -218,10 +218,14 @@ func (pr *processor) doc(text string, line int, asJSON bool) (string, error) {
 	orig := takeSnapshot(doc)
 	x := &expander{}
 	if err := x.expand(doc); err != nil {
-		if !mentionsPodseq(text) && len(pr.o.After) == 0 && len(pr.o.Ready) == 0 {
+		// Refused where inject would have to read through the aliases:
+		// a document that names podseq, or a workload the flags apply to.
+		_, workload := templatePaths[str(root, "kind")]
+		flags := len(pr.o.After) > 0 || len(pr.o.Ready) > 0
+		if !mentionsPodseq(text) && !(flags && (workload || listKinds[str(root, "kind")])) {
 			return text, nil
 		}
-		return "", where(err)
+		return "", where(absoluteLine(err, line))
 	}
 	after := orig
 	if len(x.exps) > 0 || len(x.merges) > 0 {
