@@ -44,6 +44,7 @@ type expander struct {
 // errTooManyAliases is returned when aliases expand beyond the bound.
 type errTooManyAliases struct{}
 
+// Error says what the bound is.
 func (errTooManyAliases) Error() string {
 	return fmt.Sprintf("YAML aliases expand to more than %d nodes: inject cannot write them out", MaxExpandedNodes)
 }
@@ -56,6 +57,7 @@ func (x *expander) expand(n *yaml.Node) error {
 	return x.mergeKeys(n)
 }
 
+// aliases replaces every alias under n by a copy, and records it.
 func (x *expander) aliases(n *yaml.Node) error {
 	for i, c := range n.Content {
 		if c.Kind == yaml.AliasNode {
@@ -98,6 +100,7 @@ func (x *expander) copyOf(n *yaml.Node, depth int) (*yaml.Node, error) {
 	return cp, nil
 }
 
+// isMergeKey reports whether a mapping key is YAML's merge key, <<.
 func isMergeKey(k *yaml.Node) bool {
 	return k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "!!merge" || k.Tag == "" || k.ShortTag() == "!!merge") && k.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0
 }

@@ -33,6 +33,7 @@ type snap struct {
 	content []*yaml.Node
 }
 
+// snapOf records one node.
 func snapOf(n *yaml.Node) snap {
 	return snap{kind: n.Kind, style: n.Style, tag: n.Tag, value: n.Value, anchor: n.Anchor, alias: n.Alias, content: append([]*yaml.Node(nil), n.Content...)}
 }
@@ -40,6 +41,7 @@ func snapOf(n *yaml.Node) snap {
 // snapshot records every node of a tree.
 type snapshot map[*yaml.Node]snap
 
+// takeSnapshot records the tree under n.
 func takeSnapshot(n *yaml.Node) snapshot {
 	s := snapshot{}
 	var walk func(n *yaml.Node)
@@ -63,8 +65,10 @@ type dirtyChecker struct {
 	memo map[*yaml.Node]bool
 }
 
+// newDirty compares with the snapshot s.
 func newDirty(s snapshot) *dirtyChecker { return &dirtyChecker{s: s, memo: map[*yaml.Node]bool{}} }
 
+// dirty reports whether n or a node under it changed.
 func (d *dirtyChecker) dirty(n *yaml.Node) bool {
 	if v, ok := d.memo[n]; ok {
 		return v
@@ -85,6 +89,7 @@ func (d *dirtyChecker) dirty(n *yaml.Node) bool {
 	return v
 }
 
+// sameNodes reports whether two lists hold the same nodes in the same order.
 func sameNodes(a, b []*yaml.Node) bool {
 	if len(a) != len(b) {
 		return false
@@ -133,6 +138,7 @@ type layout struct {
 	wide   int                       // the document's usual sequence offset (0: compact)
 }
 
+// newLayout locates the nodes of the snapshot orig, parsed from text.
 func newLayout(text string, root *yaml.Node, orig snapshot) *layout {
 	l := &layout{text: text, orig: orig, reg: map[*yaml.Node]region{}, colls: map[*yaml.Node]*coll{},
 		val: map[*yaml.Node]*yaml.Node{}, parent: map[*yaml.Node]*yaml.Node{}, nl: "\n"}
@@ -162,10 +168,10 @@ func newLayout(text string, root *yaml.Node, orig snapshot) *layout {
 	return l
 }
 
-// lines is the number of lines; lineText returns line n (1-based) without
-// its line break.
+// lines is the number of lines.
 func (l *layout) lines() int { return len(l.starts) - 1 }
 
+// lineText returns line n (1-based) without its line break.
 func (l *layout) lineText(n int) string {
 	return strings.TrimRight(l.text[l.starts[n-1]:l.starts[n]], "\r\n")
 }
@@ -212,12 +218,13 @@ func (l *layout) trivia(n int) (bool, int) {
 	return t == "" || strings.HasPrefix(t, "#"), ind
 }
 
+// blankLine reports whether line n holds only blanks.
 func (l *layout) blankLine(n int) bool {
 	return strings.TrimSpace(l.lineText(n)) == ""
 }
 
-// properties matches what may stand between a dash and the first key of
-// its item: anchors and tags.
+// onlyProperties reports whether s holds nothing but anchors and tags, as
+// may stand between a dash and the first key of its item.
 func onlyProperties(s string) bool {
 	for _, f := range strings.Fields(s) {
 		if !strings.HasPrefix(f, "&") && !strings.HasPrefix(f, "!") {
@@ -672,6 +679,8 @@ func (l *layout) gen(n *yaml.Node, i, col int) (string, error) {
 	return l.genChild(n.Kind, n.Content[i:min(i+2, len(n.Content))], col, wide)
 }
 
+// genChild prints a pair (kind mapping) or an item (kind sequence) at
+// column col, with sequences offset by wide (0: compact).
 func (l *layout) genChild(kind yaml.Kind, kv []*yaml.Node, col, wide int) (string, error) {
 	v := kv[0]
 	if kind == yaml.MappingNode {
