@@ -207,3 +207,68 @@ spec:
 		}
 	}
 }
+
+// TestNativeIntoOtherIndentation: a sidecar that native mode moves into
+// initContainers indented otherwise than containers (Helm output mixes
+// them) is shifted as a block, its block scalar and comments included;
+// injecting again changes nothing and --undo gives the input back byte for
+// byte.
+func TestNativeIntoOtherIndentation(t *testing.T) {
+	t.Parallel()
+	const in = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    metadata:
+      annotations:
+        after.podseq.dev/app: proxy
+        podseq.dev/mode: native
+    spec:
+      initContainers:
+          - name: migrate
+            image: app:1
+            command: ["/app", "migrate"]
+      containers:
+      - name: app
+        image: app:1
+        command: ["/app"]
+      # the proxy
+      - name: proxy
+        image: proxy:1
+        readinessProbe:
+          tcpSocket: {port: 1080}
+        env:
+        - name: A
+          value: |
+            multi
+            line
+`
+	const moved = `          # the proxy
+          - name: proxy
+            image: proxy:1
+            readinessProbe:
+              tcpSocket: {port: 1080}
+            env:
+            - name: A
+              value: |
+                multi
+                line
+`
+	res, reprinted, err := process([]byte(in), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reprinted != 0 || !strings.Contains(string(res.Out), moved) {
+		t.Errorf("the proxy was not moved as a block (printed anew: %d):\n%s", reprinted, res.Out)
+	}
+	again, err := Process(res.Out, Options{})
+	if err != nil || string(again.Out) != string(res.Out) {
+		t.Errorf("not idempotent (%v):\n%s", err, diff(string(res.Out), string(again.Out)))
+	}
+	back, err := Process(res.Out, Options{Undo: true})
+	if err != nil || string(back.Out) != in {
+		t.Errorf("undo (%v) does not restore the input:\n%s", err, diff(in, string(back.Out)))
+	}
+}
