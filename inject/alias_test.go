@@ -220,6 +220,61 @@ spec:
       annotations: {after.podseq.dev/app: proxy, podseq.dev/mode: native}
     spec: *podspec
 `, nil},
+	{"template, metadata, probe and ports", `apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata:
+    name: shared
+  data:
+    probe: &probe
+      httpGet: {path: /ready, port: admin}
+      periodSeconds: 2
+    ports: &ports
+    - name: admin
+      containerPort: 15000
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata:
+    name: web
+  spec:
+    template: &tmpl
+      metadata: &md
+        annotations:
+          after.podseq.dev/app: proxy
+      spec:
+        containers:
+        - name: proxy
+          image: proxy:1
+          ports: *ports
+          readinessProbe: *probe
+        - name: app
+          image: app:1
+          command: [/app]
+- apiVersion: apps/v1
+  kind: StatefulSet
+  metadata:
+    name: db
+  spec:
+    serviceName: db
+    template: *tmpl
+- apiVersion: apps/v1
+  kind: DaemonSet
+  metadata:
+    name: agent
+  spec:
+    template:
+      metadata: *md
+      spec:
+        containers:
+        - name: proxy
+          image: proxy:1
+          ports: *ports
+          readinessProbe: *probe
+        - name: app
+          image: app:1
+`, []string{"ports: *ports", "readinessProbe: *probe"}},
 }
 
 // TestAliases: an alias or a merge key anywhere inject edits is written
