@@ -37,6 +37,7 @@ type merge struct {
 // expander writes out the aliases and merge keys of one document.
 type expander struct {
 	exps    []expansion
+	aliasOf map[*yaml.Node]*yaml.Node // copy -> the alias it replaced
 	merges  []merge
 	created int
 }
@@ -67,6 +68,12 @@ func (x *expander) aliases(n *yaml.Node) error {
 			}
 			n.Content[i] = cp
 			x.exps = append(x.exps, expansion{parent: n, alias: c, copy: cp})
+			x.aliasOf[cp] = c
+			// The aliases the copy holds are expanded (and may go back)
+			// in turn.
+			if err := x.aliases(cp); err != nil {
+				return err
+			}
 			continue
 		}
 		if err := x.aliases(c); err != nil {
@@ -76,18 +83,22 @@ func (x *expander) aliases(n *yaml.Node) error {
 	return nil
 }
 
-// copyOf returns a deep copy of n with its aliases written out, without
-// anchors, comments or positions.
+// copyOf returns a deep copy of n without anchors, comments or
+// positions; the aliases in n, and the copies that stand for aliases, are
+// copied as aliases.
 func (x *expander) copyOf(n *yaml.Node, depth int) (*yaml.Node, error) {
 	if n == nil {
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}, nil
 	}
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
 	x.created++
 	if x.created > MaxExpandedNodes || depth > 1000 {
 		return nil, errTooManyAliases{}
+	}
+	if a, ok := x.aliasOf[n]; ok {
+		n = a
+	}
+	if n.Kind == yaml.AliasNode {
+		return &yaml.Node{Kind: yaml.AliasNode, Alias: n.Alias, Value: n.Value}, nil
 	}
 	cp := &yaml.Node{Kind: n.Kind, Style: n.Style, Tag: n.Tag, Value: n.Value}
 	for _, c := range n.Content {
@@ -103,6 +114,19 @@ func (x *expander) copyOf(n *yaml.Node, depth int) (*yaml.Node, error) {
 // isMergeKey reports whether a mapping key is YAML's merge key, <<.
 func isMergeKey(k *yaml.Node) bool {
 	return k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "!!merge" || k.Tag == "" || k.ShortTag() == "!!merge") && k.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0
+}
+
+// expandedCopy is a copy of n with the aliases in it written out.
+func (x *expander) expandedCopy(n *yaml.Node) (*yaml.Node, error) {
+	cp, err := x.copyOf(n, 0)
+	if err != nil {
+		return nil, err
+	}
+	holder := &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{cp}}
+	if err := x.aliases(holder); err != nil {
+		return nil, err
+	}
+	return holder.Content[0], nil
 }
 
 // mergeKeys writes out the merge keys of every mapping under n, deepest
@@ -158,11 +182,11 @@ func (x *expander) mergeKeys(n *yaml.Node) error {
 					continue
 				}
 				explicit[sk.Value] = true
-				ck, err := x.copyOf(sk, 0)
+				ck, err := x.expandedCopy(sk)
 				if err != nil {
 					return err
 				}
-				cv, err := x.copyOf(src.Content[j+1], 0)
+				cv, err := x.expandedCopy(src.Content[j+1])
 				if err != nil {
 					return err
 				}
@@ -251,9 +275,6 @@ func (x *expander) restore(orig, after snapshot) func() {
 			e := &x.exps[i]
 			if e.restored {
 				continue
-			}
-			if _, ok := orig[e.parent]; !ok {
-				continue // inside a copy
 			}
 			if dAfter.dirty(e.copy) || dOrig.dirty(e.alias.Alias) {
 				continue

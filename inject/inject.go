@@ -216,7 +216,7 @@ func (pr *processor) doc(text string, line int, asJSON bool) (string, error) {
 		return text, nil
 	}
 	orig := takeSnapshot(doc)
-	x := &expander{}
+	x := &expander{aliasOf: map[*yaml.Node]*yaml.Node{}}
 	if err := x.expand(doc); err != nil {
 		// Refused where inject would have to read through the aliases:
 		// a document that names podseq, or a workload the flags apply to.
