@@ -416,7 +416,7 @@ func TestDecorateReachesEveryLayout(t *testing.T) {
 	t.Parallel()
 	seen := map[string]int{}
 	x := uint32(7)
-	for range 1500 {
+	for range 500 {
 		seed, layout := make([]byte, 16), make([]byte, 8)
 		for i := range seed {
 			x = x*1664525 + 1013904223
