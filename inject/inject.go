@@ -245,7 +245,7 @@ func (pr *processor) doc(text string, line int, asJSON bool) (string, error) {
 	if asJSON {
 		return encodeJSON(doc, text)
 	}
-	return pr.encode(doc, text, x, orig, after)
+	return pr.encode(doc, text, line, x, orig, after)
 }
 
 // badByte is the first byte of a text that is not UTF-8, and its line.
@@ -283,7 +283,7 @@ func mentionsPodseq(text string) bool {
 // encode writes a changed document as a patch on its original text, with
 // the aliases nothing changed put back; if the patch does not give the
 // tree's data (a layout it cannot split), the document is printed anew.
-func (pr *processor) encode(doc *yaml.Node, text string, x *expander, orig, after snapshot) (string, error) {
+func (pr *processor) encode(doc *yaml.Node, text string, line int, x *expander, orig, after snapshot) (string, error) {
 	root := doc.Content[0]
 	if pr.reprint {
 		return encodeYAML(doc, text)
@@ -297,6 +297,7 @@ func (pr *processor) encode(doc *yaml.Node, text string, x *expander, orig, afte
 		return out, nil
 	}
 	pr.reprinted++
+	pr.warnings = append(pr.warnings, fmt.Sprintf("document at %s: printed anew, as kustomize prints YAML: its layout could not be patched line by line", lineOf(line)))
 	out, err := encodeYAML(doc, text)
 	if err != nil {
 		return "", err

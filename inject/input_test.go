@@ -65,3 +65,17 @@ spec:
 		})
 	}
 }
+
+// TestPrintedAnewIsSaid: a document whose layout the patch cannot split
+// (here its root is a flow mapping) is printed anew, with one warning line.
+func TestPrintedAnewIsSaid(t *testing.T) {
+	t.Parallel()
+	in := "# all in flow style\n{apiVersion: v1, kind: Pod, metadata: {name: web, annotations: {after.podseq.dev/app: proxy}}, spec: {containers: [{name: proxy, image: p, readinessProbe: {tcpSocket: {port: 1080}}}, {name: app, image: a, command: [/app]}]}}\n"
+	res, reprinted, err := process([]byte(in), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reprinted != 1 || len(res.Warnings) != 1 || res.Warnings[0] != "document at line 1: printed anew, as kustomize prints YAML: its layout could not be patched line by line" {
+		t.Errorf("printed anew %d, warnings %q", reprinted, res.Warnings)
+	}
+}
