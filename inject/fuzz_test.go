@@ -14,11 +14,12 @@ import (
 
 // FuzzInject checks, on any input that inject accepts: injecting its output
 // changes nothing, undoing its output gives the input back (byte for byte
-// when the input is laid out as kyaml prints it, the same objects
-// otherwise), and every failure is a bad-input error. Seeds: the golden
-// and bad inputs of testdata.
+// when the input is laid out as kyaml prints it and has no aliases, the
+// same objects otherwise), and every failure is a bad-input error. Seeds: the golden
+// and bad inputs of testdata, the realistic layouts, the alias cases and
+// the patch shapes.
 func FuzzInject(f *testing.F) {
-	for _, dir := range []string{"testdata/golden/*.in.*", "testdata/bad/*"} {
+	for _, dir := range []string{"testdata/golden/*.in.*", "testdata/bad/*", "testdata/layout/*"} {
 		files, _ := filepath.Glob(dir)
 		for _, file := range files {
 			b, err := os.ReadFile(file)
@@ -27,6 +28,12 @@ func FuzzInject(f *testing.F) {
 			}
 			f.Add(b)
 		}
+	}
+	for _, tc := range aliasCases {
+		f.Add([]byte(tc.in))
+	}
+	for _, tc := range patchShapes {
+		f.Add([]byte(tc.in))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		o := Options{Image: "podseq:fuzz"}
@@ -54,7 +61,7 @@ func FuzzInject(f *testing.F) {
 		if string(back.Out) == string(in) {
 			return
 		}
-		if canonical(string(in)) {
+		if canonical(string(in)) && !hasAliases(string(in)) {
 			t.Fatalf("undo does not restore the input byte for byte:\n%s", diff(string(in), string(back.Out)))
 		}
 		if !sameObjects(t, string(in), string(back.Out)) {
@@ -83,6 +90,29 @@ func canonical(in string) bool {
 		}
 	}
 	return true
+}
+
+// hasAliases reports whether a YAML input holds an alias or a merge key,
+// which inject writes out where it edits (undo gives their data back).
+func hasAliases(in string) bool {
+	var walk func(n *yaml.Node) bool
+	walk = func(n *yaml.Node) bool {
+		if n.Kind == yaml.AliasNode || isMergeKey(n) {
+			return true
+		}
+		for _, c := range n.Content {
+			if walk(c) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, ch := range splitYAML(in) {
+		if doc, err := parseDoc(ch.text); err == nil && walk(doc) {
+			return true
+		}
+	}
+	return false
 }
 
 // sameObjects compares two inputs document by document, as data.
@@ -265,6 +295,174 @@ func TestGenWorkloadReachesEveryMode(t *testing.T) {
 	for _, k := range []string{"gate", "native", "tombstone", "error"} {
 		if seen[k] == 0 {
 			t.Errorf("no generated workload gave %s (%v)", k, seen)
+		}
+	}
+	t.Logf("%v", seen)
+}
+
+// FuzzInjectLayout injects workloads laid out as people write them: the
+// generator's workload (FuzzInjectPods) with comment lines, end-of-line
+// comments and blank lines here and there, env and volumeMounts shared
+// through anchors and aliases, and CRLF line endings, chosen by the
+// fuzzer's bytes. Injecting is idempotent byte for byte, every document
+// is patched (none printed anew), and --undo gives the input back byte for
+// byte (its data where inject wrote an alias out).
+func FuzzInjectLayout(f *testing.F) {
+	f.Add([]byte{0, 2, 1, 0, 0, 1, 3, 0}, []byte{1, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add([]byte{6, 3, 7, 7, 135, 129, 2, 3, 4, 5, 2}, []byte{255, 0, 7, 14, 21})
+	f.Add([]byte{7, 4, 255, 128, 64, 32, 16, 8, 4, 2, 1, 3}, []byte{3, 0, 0, 0, 0, 0, 0, 1})
+	f.Add([]byte{1, 5, 9, 136, 135, 134, 133, 4, 3, 2, 1, 0, 1, 1}, []byte{2, 9, 8, 7})
+	f.Fuzz(func(t *testing.T, seed, layout []byte) {
+		in := decorate(genWorkload(seed), layout)
+		res, reprinted, err := process([]byte(in), Options{})
+		if err != nil {
+			if !errors.Is(err, ErrBadInput) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error not one bad-input line: %v\ninput:\n%s", err, in)
+			}
+			return
+		}
+		if reprinted != 0 {
+			t.Fatalf("printed anew instead of patched:\ninput:\n%s\noutput:\n%s", in, res.Out)
+		}
+		again, err := Process(res.Out, Options{})
+		if err != nil || string(again.Out) != string(res.Out) {
+			t.Fatalf("not idempotent (%v):\n%s\ninput:\n%s", err, diff(string(res.Out), string(again.Out)), in)
+		}
+		back, err := Process(res.Out, Options{Undo: true})
+		if err != nil {
+			t.Fatalf("undo fails: %v", err)
+		}
+		if strings.Contains(in, "*") && string(res.Out) != in {
+			if !sameObjects(t, in, string(back.Out)) {
+				t.Fatalf("undo does not restore the input's objects:\n%s", diff(in, string(back.Out)))
+			}
+			round, err := Process(back.Out, Options{})
+			if err != nil || string(round.Out) != string(res.Out) {
+				t.Fatalf("inject of the undone output (%v) differs:\n%s", err, diff(string(res.Out), string(round.Out)))
+			}
+			return
+		}
+		if string(back.Out) != in {
+			t.Fatalf("undo does not restore the input:\n%s\ninput:\n%s", diff(in, string(back.Out)), in)
+		}
+	})
+}
+
+// decorate lays a generated workload out as people do, as the bytes of
+// layout say: anchors and aliases for env and volumeMounts, comments,
+// blank lines, CRLF.
+func decorate(in string, layout []byte) string {
+	x := uint32(2166136261)
+	for _, b := range layout {
+		x = (x ^ uint32(b)) * 16777619
+	}
+	next := func() uint32 {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		return x
+	}
+	lines := strings.SplitAfter(in, "\n")
+	var out []string
+	anchored := map[string]bool{}
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		ind := l[:len(l)-len(strings.TrimLeft(l, " "))]
+		body := strings.TrimSpace(l)
+		// The first container's data mount is anchored, the next ones alias
+		// it; the same for an env added after each image.
+		if body == "volumeMounts:" && next()%2 == 0 {
+			if !anchored["vm"] {
+				anchored["vm"] = true
+				l = ind + "volumeMounts: &vm\n"
+			} else if i+2 < len(lines) && strings.Contains(lines[i+1], "- name: data") {
+				l = ind + "volumeMounts: *vm\n"
+				i += 2
+			}
+		}
+		if strings.HasPrefix(body, "image: example.com/") && next()%3 == 0 {
+			if !anchored["env"] {
+				anchored["env"] = true
+				l += ind + "env: &env\n" + ind + "- name: MODE\n" + ind + "  value: \"fast\"   # quoted\n"
+			} else {
+				l += ind + "env: *env\n"
+			}
+		}
+		switch r := next() % 16; {
+		case r == 0 && i > 0:
+			out = append(out, "\n")
+		case r == 1:
+			out = append(out, ind+"# about the next line\n")
+		case r == 2 && i > 0:
+			out = append(out, "\n", ind+"# a block\n", ind+"#\n", ind+"# of comments\n")
+		case r == 3 && !strings.Contains(l, "#"):
+			l = strings.TrimSuffix(l, "\n") + "   # note\n"
+		}
+		out = append(out, l)
+	}
+	if next()%4 == 0 {
+		out = append(out, "# the end\n")
+	}
+	s := strings.Join(out, "")
+	if next()%3 == 0 {
+		s = strings.ReplaceAll(s, "\n", "\r\n")
+	}
+	return s
+}
+
+// TestDecorateReachesEveryLayout: FuzzInjectLayout's decorations all occur,
+// and inject patches every decorated workload it accepts.
+func TestDecorateReachesEveryLayout(t *testing.T) {
+	t.Parallel()
+	seen := map[string]int{}
+	x := uint32(7)
+	for range 500 {
+		seed, layout := make([]byte, 16), make([]byte, 8)
+		for i := range seed {
+			x = x*1664525 + 1013904223
+			seed[i] = byte(x >> 24)
+		}
+		for i := range layout {
+			x = x*1664525 + 1013904223
+			layout[i] = byte(x >> 24)
+		}
+		in := decorate(genWorkload(seed), layout)
+		for _, k := range []string{"*vm", "*env", "\r\n", "# a block", "   # note", "\n\n"} {
+			if strings.Contains(in, k) {
+				seen[k]++
+			}
+		}
+		res, reprinted, err := process([]byte(in), Options{})
+		if err != nil {
+			seen["error"]++
+			continue
+		}
+		seen["injected"]++
+		if reprinted != 0 {
+			t.Fatalf("printed anew:\n%s", in)
+		}
+		again, err := Process(res.Out, Options{})
+		if err != nil || string(again.Out) != string(res.Out) {
+			t.Fatalf("not idempotent (%v):\n%s\ninput:\n%s", err, diff(string(res.Out), string(again.Out)), in)
+		}
+		back, err := Process(res.Out, Options{Undo: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(in, "*") && string(res.Out) != in {
+			if !sameObjects(t, in, string(back.Out)) {
+				t.Fatalf("undo does not restore the input's objects:\n%s\ninput:\n%s", diff(in, string(back.Out)), in)
+			}
+			seen["alias undone"]++
+			continue
+		}
+		if string(back.Out) != in {
+			t.Fatalf("undo does not restore the input:\n%s\ninput:\n%s", diff(in, string(back.Out)), in)
+		}
+	}
+	for _, k := range []string{"*vm", "*env", "\r\n", "# a block", "   # note", "\n\n", "injected", "error", "alias undone"} {
+		if seen[k] == 0 {
+			t.Errorf("no decorated workload had %q (%v)", k, seen)
 		}
 	}
 	t.Logf("%v", seen)

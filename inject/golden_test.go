@@ -79,9 +79,12 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			o := optionsFromHeader(t, string(in))
-			res, err := Process(in, o)
+			res, reprinted, err := process(in, o)
 			if err != nil {
 				t.Fatalf("inject: %v", err)
+			}
+			if reprinted != 0 {
+				t.Errorf("%d documents printed anew instead of patched", reprinted)
 			}
 			got := string(res.Out)
 			if len(res.Warnings) > 0 {

@@ -2,9 +2,12 @@
 // order: it reads manifests whose pod templates say, in annotations, which
 // container starts after which, and adds what podseq needs to enforce it
 // (an init container that installs podseq, postStart gates, wrapped
-// commands, native sidecars or tombstones). Edits go through kyaml, so
-// comments, unknown fields and the order of keys stay; documents it does
-// not change are copied byte for byte; --undo takes every change back.
+// commands, native sidecars or tombstones). Documents are parsed with
+// kyaml, edited as trees, and written back as a patch on their original
+// text (textpatch.go), so every line inject does not own stays byte for
+// byte; aliases and merge keys are written out where inject edits
+// (alias.go); documents it does not change are copied byte for byte;
+// --undo takes every change back.
 package inject
 
 import (
@@ -15,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
@@ -78,37 +82,52 @@ type Result struct {
 // YAML stream or a JSON document. It returns an error wrapping ErrBadInput,
 // and no output, if any document is bad.
 func Process(in []byte, o Options) (*Result, error) {
+	res, _, err := process(in, o)
+	return res, err
+}
+
+// process is Process, which also returns how many documents it printed
+// anew rather than patched.
+func process(in []byte, o Options) (*Result, int, error) {
+	res, pr, err := run(in, o, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	return res, pr.reprinted, nil
+}
+
+func run(in []byte, o Options, reprint bool) (*Result, *processor, error) {
 	if len(in) > MaxInputBytes {
-		return nil, fmt.Errorf("%w: input of %d bytes: the limit is %d MiB", ErrBadInput, len(in), MaxInputBytes>>20)
+		return nil, nil, fmt.Errorf("%w: input of %d bytes: the limit is %d MiB", ErrBadInput, len(in), MaxInputBytes>>20)
 	}
 	if !o.Undo {
 		if err := checkOptions(&o); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
+			return nil, nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 		}
 	}
-	pr := &processor{o: &o, used: map[string]bool{}}
+	pr := &processor{o: &o, used: map[string]bool{}, reprint: reprint}
 	text := string(in)
 	var out strings.Builder
 	if isJSON(text) {
 		s, err := pr.doc(text, 1, true)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out.WriteString(s)
 	} else {
 		for _, ch := range splitYAML(text) {
 			s, err := pr.doc(ch.text, ch.line, false)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			out.WriteString(ch.sep)
 			out.WriteString(s)
 		}
 	}
 	if err := pr.unused(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &Result{Out: []byte(out.String()), Warnings: pr.warnings}, nil
+	return &Result{Out: []byte(out.String()), Warnings: pr.warnings}, pr, nil
 }
 
 func isJSON(text string) bool {
@@ -133,9 +152,11 @@ func checkOptions(o *Options) error {
 
 // processor carries what spans documents.
 type processor struct {
-	o        *Options
-	used     map[string]bool // overrides that applied to some pod
-	warnings []string
+	o         *Options
+	used      map[string]bool // overrides that applied to some pod
+	warnings  []string
+	reprinted int  // documents printed anew rather than patched
+	reprint   bool // print every changed document anew (the layout before patches, for comparison)
 }
 
 // unused rejects overrides that named a container no pod has.
@@ -175,7 +196,17 @@ func (pr *processor) doc(text string, line int, asJSON bool) (string, error) {
 	}
 	doc, err := parseDoc(text)
 	if err != nil {
-		return "", where(absoluteLine(err, line))
+		if bad := notUTF8(text); bad != nil {
+			err = fmt.Errorf("%s: not UTF-8 text (byte 0x%02x)", lineOf(line+bad.line-1), bad.b)
+		} else {
+			err = absoluteLine(err, line)
+		}
+		if !mentionsPodseq(text) {
+			// Nothing in it asks for an order: it goes through as it is.
+			pr.warnings = append(pr.warnings, fmt.Sprintf("document at %s: copied as it is: %v", lineOf(line), err))
+			return text, nil
+		}
+		return "", where(err)
 	}
 	root := doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
@@ -183,6 +214,22 @@ func (pr *processor) doc(text string, line int, asJSON bool) (string, error) {
 	}
 	if root.Kind != yaml.MappingNode {
 		return text, nil
+	}
+	orig := takeSnapshot(doc)
+	x := &expander{aliasOf: map[*yaml.Node]*yaml.Node{}}
+	if err := x.expand(doc); err != nil {
+		// Refused where inject would have to read through the aliases:
+		// a document that names podseq, or a workload the flags apply to.
+		_, workload := templatePaths[str(root, "kind")]
+		flags := len(pr.o.After) > 0 || len(pr.o.Ready) > 0
+		if !mentionsPodseq(text) && !(flags && (workload || listKinds[str(root, "kind")])) {
+			return text, nil
+		}
+		return "", where(absoluteLine(err, line))
+	}
+	after := orig
+	if len(x.exps) > 0 || len(x.merges) > 0 {
+		after = x.snapshot(doc)
 	}
 	changed, err := pr.object(root)
 	if err != nil {
@@ -198,7 +245,82 @@ func (pr *processor) doc(text string, line int, asJSON bool) (string, error) {
 	if asJSON {
 		return encodeJSON(doc, text)
 	}
-	return encodeYAML(doc, text)
+	return pr.encode(doc, text, line, x, orig, after)
+}
+
+// badByte is the first byte of a text that is not UTF-8, and its line.
+type badByte struct {
+	line int
+	b    byte
+}
+
+// notUTF8 finds the first byte that is not UTF-8, or returns nil. A text
+// that starts with a UTF-16 byte order mark is left to the parser.
+func notUTF8(text string) *badByte {
+	if strings.HasPrefix(text, "\xfe\xff") || strings.HasPrefix(text, "\xff\xfe") || utf8.ValidString(text) {
+		return nil
+	}
+	line := 1
+	for i := 0; i < len(text); {
+		r, w := utf8.DecodeRuneInString(text[i:])
+		if r == utf8.RuneError && w == 1 {
+			return &badByte{line: line, b: text[i]}
+		}
+		if r == '\n' {
+			line++
+		}
+		i += w
+	}
+	return nil
+}
+
+// mentionsPodseq reports whether a document's text names an annotation
+// inject reads or writes.
+func mentionsPodseq(text string) bool {
+	return strings.Contains(text, "podseq.dev/")
+}
+
+// encode writes a changed document as a patch on its original text, with
+// the aliases nothing changed put back; if the patch does not give the
+// tree's data (a layout it cannot split), the document is printed anew.
+func (pr *processor) encode(doc *yaml.Node, text string, line int, x *expander, orig, after snapshot) (string, error) {
+	root := doc.Content[0]
+	if pr.reprint {
+		return encodeYAML(doc, text)
+	}
+	unrestore := x.restore(orig, after)
+	if out, ok := patchText(text, doc, root, orig); ok {
+		return out, nil
+	}
+	unrestore()
+	if out, ok := patchText(text, doc, root, orig); ok {
+		return out, nil
+	}
+	pr.reprinted++
+	pr.warnings = append(pr.warnings, fmt.Sprintf("document at %s: printed anew, as kustomize prints YAML: its layout could not be patched line by line", lineOf(line)))
+	out, err := encodeYAML(doc, text)
+	if err != nil {
+		return "", err
+	}
+	if i := strings.IndexByte(text, '\n'); i > 0 && text[i-1] == '\r' {
+		out = strings.ReplaceAll(out, "\n", "\r\n")
+	}
+	return out, nil
+}
+
+// patchText renders the changed tree as a patch on text, and checks that
+// the result reads back as the tree.
+func patchText(text string, doc, root *yaml.Node, orig snapshot) (out string, ok bool) {
+	defer func() {
+		if recover() != nil { // a layout the patch does not know: printed anew
+			out, ok = "", false
+		}
+	}()
+	out, err := newLayout(text, root, orig).render(root)
+	if err != nil || !sameData(out, doc) {
+		return "", false
+	}
+	return out, true
 }
 
 // object processes an object, or each item of a List; it reports whether
@@ -236,6 +358,9 @@ func (pr *processor) object(root *yaml.Node) (bool, error) {
 		if k := podseqKey(annotations(root)); k != "" {
 			return false, &docError{obj: obj, msg: fmt.Sprintf("annotation %s is on the %s, not on its pod template: move it to %s.metadata.annotations", k, obj.kind, strings.Join(templatePaths[obj.kind], "."))}
 		}
+	}
+	if err := scalarAnnotations(obj, tmpl); err != nil {
+		return false, err
 	}
 	injected := get(path(tmpl, "metadata", "annotations"), UndoKey) != nil
 	// The settings as the input shows them, including those an earlier
@@ -309,4 +434,27 @@ func absoluteLine(err error, start int) error {
 		return lineOf(n+start-1) + ": "
 	})
 	return errors.New(msg)
+}
+
+// scalarAnnotations rejects a podseq annotation whose value is a list or a
+// mapping (annotations are strings), naming what it is.
+func scalarAnnotations(obj object, tmpl *yaml.Node) error {
+	a := path(tmpl, "metadata", "annotations")
+	if a == nil || a.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(a.Content); i += 2 {
+		k, v := a.Content[i].Value, a.Content[i+1]
+		if podseqKey(map[string]string{k: ""}) == "" || v.Kind == yaml.ScalarNode {
+			continue
+		}
+		what := map[yaml.Kind]string{yaml.SequenceNode: "a list", yaml.MappingNode: "a mapping", yaml.AliasNode: "an alias"}[v.Kind]
+		flow, err := yaml.MarshalWithOptions(&yaml.Node{Kind: v.Kind, Style: yaml.FlowStyle, Content: v.Content, Tag: v.Tag}, &yaml.EncoderOptions{})
+		shown := strings.TrimSpace(string(flow))
+		if err != nil || len(shown) > 80 || strings.Contains(shown, "\n") {
+			shown = "..."
+		}
+		return &docError{obj: obj, msg: fmt.Sprintf("annotation %s is %s (%s): annotations are strings, write it as one (quoted)", k, what, shown)}
+	}
+	return nil
 }

@@ -48,7 +48,7 @@ Documents without an order, and every other kind, are copied byte for byte.
 
 EXIT CODES:
    0     done: the whole output is on standard output
-   1     the output could not be written
+   1     the output could not be written (standard output closed, or a write failed)
    2     bad input or flag: one line names the document (Kind/namespace/name), the
          container and what is wrong; nothing is written`
 
@@ -79,6 +79,9 @@ func injectCommand() *cli.Command {
 }
 
 func injectAction(c *cli.Context) error {
+	if outputClosed(c.App.Writer) {
+		return cli.Exit("podseq inject: standard output is closed: the output would be lost", exitInjectFailed)
+	}
 	if c.String("filename") == "" {
 		return usagef("missing -f FILE (- for standard input)")
 	}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -170,5 +172,49 @@ func TestHelp(t *testing.T) {
 	if out != string(want) {
 		n, w, g := testio.FirstDiff(string(want), out)
 		t.Errorf("help differs from %s at line %d:\n  want: %s\n  got:  %s\n(go test ./cmd/kubectl-podseq -run TestHelp -update)", golden, n, w, g)
+	}
+}
+
+// TestMain runs main when the test binary is started as the command (by
+// TestInjectStdoutClosed).
+func TestMain(m *testing.M) {
+	if os.Getenv("PODSEQ_TEST_RUN_MAIN") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// TestInjectStdoutClosed: with standard output closed, inject exits 1 with
+// one line, and writes nothing; output redirected to /dev/null is fine.
+func TestInjectStdoutClosed(t *testing.T) {
+	t.Parallel()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		redirect string
+		code     int
+		stderr   string
+	}{
+		{">&-", 1, "podseq inject: standard output is closed: the output would be lost\n"},
+		{">/dev/null", 0, ""},
+	} {
+		cmd := exec.Command("/bin/sh", "-c", `exec "$0" inject -f - --after app=proxy `+tc.redirect, self)
+		cmd.Env = append(os.Environ(), "PODSEQ_TEST_RUN_MAIN=1")
+		cmd.Stdin = strings.NewReader(deployment)
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != tc.code || errb.String() != tc.stderr {
+			t.Errorf("stdout %s: exit %d, stderr %q; want exit %d, stderr %q", tc.redirect, code, errb.String(), tc.code, tc.stderr)
+		}
 	}
 }

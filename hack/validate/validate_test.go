@@ -281,3 +281,51 @@ func checkInjected(t *testing.T, what string, in []byte, mode inject.Mode) {
 		t.Errorf("%s: not restricted: %s", what, details)
 	}
 }
+
+// TestLayoutInputs: the realistic layouts of inject/testdata/layout (a
+// Helm-rendered stream, CRLF, comments everywhere, several documents),
+// injected as patches on their text, pass validation, and fail no Pod
+// Security restricted check their input passed.
+func TestLayoutInputs(t *testing.T) {
+	files, _ := filepath.Glob("../../inject/testdata/layout/*.yaml")
+	if len(files) < 4 {
+		t.Fatalf("found %d layout inputs", len(files))
+	}
+	injected := 0
+	for _, f := range files {
+		inText, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := inject.Process(inText, inject.Options{Image: "podseq:dev"})
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		outs, ins := objects(t, string(res.Out)), objects(t, string(inText))
+		if len(outs) != len(ins) {
+			t.Fatalf("%s: %d objects out, %d in", f, len(outs), len(ins))
+		}
+		for i := range outs {
+			w, ok := decode(t, outs[i])
+			if !ok || w.tmpl.Annotations[inject.InjectedKey] == "" {
+				continue
+			}
+			injected++
+			name := fmt.Sprintf("%s: %T %s", filepath.Base(f), w.obj, w.meta.Name)
+			if errs := validate(w); len(errs) > 0 {
+				t.Errorf("%s: the API server rejects it: %v", name, errs.ToAggregate())
+			}
+			in, _ := decode(t, ins[i])
+			before, _ := restricted(t, in.tmpl)
+			after, details := restricted(t, w.tmpl)
+			for r := range after {
+				if !before[r] {
+					t.Errorf("%s: fails Pod Security restricted check %q, which its input passed: %s", name, r, details)
+				}
+			}
+		}
+	}
+	if injected < 5 {
+		t.Errorf("validated %d injected objects", injected)
+	}
+}
