@@ -176,3 +176,32 @@ func TestPlanPodBadInput(t *testing.T) {
 		t.Errorf("a pod with no order: %v, changed %v", err, plan)
 	}
 }
+
+// FuzzPlanPodSameAsProcess: where both take a Pod given as JSON, PlanPod
+// and Process give the same output, and PlanPod refuses a pod to order only
+// where Process refuses it too.
+func FuzzPlanPodSameAsProcess(f *testing.F) {
+	f.Add(webPod)
+	f.Add(strings.Replace(webPod, `"restartPolicy": "Always"`, `"restartPolicy": "Never"`, 1))
+	f.Add(strings.Replace(webPod, `"a/b~c": "kept"`, `"podseq.dev/mode": "native", "ready.podseq.dev/proxy": "tcp://localhost:1"`, 1))
+	f.Add(`{"kind":"Pod","metadata":{"annotations":{"after.podseq.dev/a":"b"}},"spec":{"containers":[{"name":"a","command":["x"]},{"name":"b","readinessProbe":{"tcpSocket":{"port":1.5e3}}}]}}`)
+	f.Add(`{"kind":"Pod","spec":{"containers":[{"name":"a\u003c","n":null,"b":true,"f":-0.5}]}}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		if !isJSON(in) {
+			return
+		}
+		plan, perr := PlanPod([]byte(in), Options{})
+		res, rerr := Process([]byte(in), Options{})
+		var pe *PodError
+		switch {
+		case perr == nil && rerr == nil:
+			if string(plan.Pod) != string(res.Out) {
+				t.Fatalf("PlanPod:\n%s\nProcess:\n%s", plan.Pod, res.Out)
+			}
+		case errors.As(perr, &pe) && rerr == nil:
+			t.Fatalf("PlanPod refused (%v) what Process took", perr)
+		case perr == nil && rerr != nil && plan.Changed:
+			t.Fatalf("PlanPod planned what Process refused (%v)", rerr)
+		}
+	})
+}
