@@ -62,11 +62,11 @@ func (s *Server) review(req *AdmissionRequest, strict bool) (resp *AdmissionResp
 	name := podName(pod, req)
 	line := func(why string) string { return "podseq: pod " + name + ": " + why }
 	// What the webhook said on an earlier invocation is said again, or not.
-	orig := pod
+	orig, raw := pod, []byte(req.Object)
 	if _, ok := annotationsOf(pod)[NotInjectedKey]; ok {
-		pod = withoutAnnotation(pod, NotInjectedKey)
+		pod, raw = withoutAnnotation(pod, NotInjectedKey), nil
 	}
-	plan, planErr := s.plan(pod)
+	plan, planErr := s.plan(pod, raw)
 	var pe *inject.PodError
 	switch {
 	case planErr == nil:
@@ -111,17 +111,19 @@ type planned struct {
 	warnings []string
 }
 
-// plan runs inject's planner on a pod; a panic in it is an error, not a
-// dead webhook.
-func (s *Server) plan(pod map[string]any) (p *planned, err error) {
+// plan runs inject's planner on a pod, given decoded and, when it is at
+// hand, as JSON (nil: encoded from pod); a panic in the planner is an
+// error, not a dead webhook.
+func (s *Server) plan(pod map[string]any, in []byte) (p *planned, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("internal error: %v", r)
 		}
 	}()
-	in, err := json.Marshal(pod)
-	if err != nil {
-		return nil, fmt.Errorf("internal error: encode the pod: %w", err)
+	if in == nil {
+		if in, err = json.Marshal(pod); err != nil {
+			return nil, fmt.Errorf("internal error: encode the pod: %w", err)
+		}
 	}
 	pp, err := inject.PlanPod(in, s.cfg.Inject)
 	if err != nil {

@@ -43,7 +43,10 @@ var deep = map[string]bool{
 
 // Pointer escapes one key for a JSON pointer (RFC 6901): ~ is ~0, / is ~1.
 func Pointer(key string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(key)
+	if !strings.ContainsAny(key, "~/") {
+		return key
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(key, "~", "~0"), "/", "~1")
 }
 
 // decodeObject decodes a JSON object, numbers kept as written.
