@@ -47,39 +47,11 @@ func (e *PodError) Error() string {
 // cannot order; otherwise an error wrapping ErrBadInput for input that is
 // not a Pod object.
 func PlanPod(in []byte, o Options) (*PodPlan, error) {
-	if len(in) > MaxDocBytes {
-		return nil, fmt.Errorf("%w: a pod of %d bytes: the limit is %d MiB", ErrBadInput, len(in), MaxDocBytes>>20)
-	}
-	if !isJSON(string(in)) {
-		return nil, fmt.Errorf("%w: the pod is not a JSON object", ErrBadInput)
-	}
-	if err := checkOptions(&o); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
-	}
-	root, err := jsonNode(in)
+	root, changed, warnings, err := planPod(in, o)
 	if err != nil {
-		return nil, fmt.Errorf("%w: malformed JSON: %v", ErrBadInput, err)
-	}
-	if root.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%w: the pod is not a JSON object", ErrBadInput)
-	}
-	if k := str(root, "kind"); k != "Pod" {
-		return nil, fmt.Errorf("%w: kind %q: want Pod", ErrBadInput, k)
-	}
-	pr := &processor{o: &o, used: map[string]bool{}}
-	changed, err := pr.object(root)
-	if err != nil {
-		var de *docError
-		if errors.As(err, &de) {
-			return nil, &PodError{Container: de.container, Reason: de.msg}
-		}
 		return nil, err
 	}
-	plan := &PodPlan{Pod: in, Changed: changed}
-	prefix := objectOf(root).String() + ": "
-	for _, w := range pr.warnings {
-		plan.Warnings = append(plan.Warnings, strings.TrimPrefix(w, prefix))
-	}
+	plan := &PodPlan{Pod: in, Changed: changed, Warnings: warnings}
 	if changed {
 		out, err := encodeJSON(root, string(in))
 		if err != nil {
@@ -88,6 +60,124 @@ func PlanPod(in []byte, o Options) (*PodPlan, error) {
 		plan.Pod = []byte(out)
 	}
 	return plan, nil
+}
+
+// PodObjects is what PlanPodObjects made of one Pod: the pod before and
+// after, as encoding/json decodes JSON (numbers as json.Number).
+type PodObjects struct {
+	// Original is the input; Planned the pod planned (Original itself when
+	// nothing changed).
+	Original, Planned map[string]any
+	// Changed and Warnings are PlanPod's.
+	Changed  bool
+	Warnings []string
+}
+
+// PlanPodObjects plans as PlanPod does and returns the pods as values, not
+// text: what an admission webhook diffs into a patch, without printing the
+// plan and reading it back.
+func PlanPodObjects(in []byte, o Options) (*PodObjects, error) {
+	var orig map[string]any
+	root, changed, warnings, err := planPodWith(in, o, func(root *yaml.Node) { orig, _ = nodeValue(root).(map[string]any) })
+	if err != nil {
+		return nil, err
+	}
+	res := &PodObjects{Original: orig, Planned: orig, Changed: changed, Warnings: warnings}
+	if changed {
+		res.Planned, _ = nodeValue(root).(map[string]any)
+	}
+	return res, nil
+}
+
+func planPod(in []byte, o Options) (*yaml.Node, bool, []string, error) {
+	return planPodWith(in, o, nil)
+}
+
+// planPodWith parses and plans a Pod; before, if not nil, sees the parsed
+// pod before the planner changes it.
+func planPodWith(in []byte, o Options, before func(*yaml.Node)) (*yaml.Node, bool, []string, error) {
+	if len(in) > MaxDocBytes {
+		return nil, false, nil, fmt.Errorf("%w: a pod of %d bytes: the limit is %d MiB", ErrBadInput, len(in), MaxDocBytes>>20)
+	}
+	if !isJSON(string(in)) {
+		return nil, false, nil, fmt.Errorf("%w: the pod is not a JSON object", ErrBadInput)
+	}
+	if err := checkOptions(&o); err != nil {
+		return nil, false, nil, fmt.Errorf("%w: %v", ErrBadInput, err)
+	}
+	root, err := jsonNode(in)
+	if err != nil {
+		return nil, false, nil, fmt.Errorf("%w: malformed JSON: %v", ErrBadInput, err)
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, false, nil, fmt.Errorf("%w: the pod is not a JSON object", ErrBadInput)
+	}
+	if k := str(root, "kind"); k != "Pod" {
+		return nil, false, nil, fmt.Errorf("%w: kind %q: want Pod", ErrBadInput, k)
+	}
+	if before != nil {
+		before(root)
+	}
+	pr := &processor{o: &o, used: map[string]bool{}}
+	changed, err := pr.object(root)
+	if err != nil {
+		var de *docError
+		if errors.As(err, &de) {
+			return nil, false, nil, &PodError{Container: de.container, Reason: de.msg}
+		}
+		return nil, false, nil, err
+	}
+	var warnings []string
+	prefix := objectOf(root).String() + ": "
+	for _, w := range pr.warnings {
+		warnings = append(warnings, strings.TrimPrefix(w, prefix))
+	}
+	return root, changed, warnings, nil
+}
+
+// nodeValue is a node as encoding/json decodes the JSON encodeJSON prints
+// of it (with UseNumber).
+func nodeValue(n *yaml.Node) any {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 1 {
+			return nodeValue(n.Content[0])
+		}
+		return nil
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			m[n.Content[i].Value] = nodeValue(n.Content[i+1])
+		}
+		return m
+	case yaml.SequenceNode:
+		s := make([]any, len(n.Content))
+		for i, c := range n.Content {
+			s[i] = nodeValue(c)
+		}
+		return s
+	case yaml.AliasNode:
+		return nodeValue(n.Alias)
+	}
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+		return n.Value
+	}
+	switch n.ShortTag() {
+	case "!!null":
+		return nil
+	case "!!bool":
+		switch n.Value {
+		case "true":
+			return true
+		case "false":
+			return false
+		}
+	case "!!int", "!!float":
+		if n.Value != "" && (n.Value[0] == '-' || n.Value[0] >= '0' && n.Value[0] <= '9') && json.Valid([]byte(n.Value)) {
+			return json.Number(n.Value)
+		}
+	}
+	return n.Value
 }
 
 // jsonNode reads one JSON value into the nodes the YAML parser makes of it

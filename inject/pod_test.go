@@ -3,6 +3,7 @@ package inject
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -50,10 +51,7 @@ func TestPlanPodSameAsProcess(t *testing.T) {
 			if !plan.Changed || string(plan.Pod) != string(res.Out) {
 				t.Fatalf("PlanPod (changed %t):\n%s\nProcess:\n%s", plan.Changed, plan.Pod, res.Out)
 			}
-			var pod map[string]any
-			if err := json.Unmarshal(plan.Pod, &pod); err != nil {
-				t.Fatalf("not JSON: %v\n%s", err, plan.Pod)
-			}
+			samePlanObjects(t, []byte(in), plan.Pod)
 			again, err := PlanPod(plan.Pod, o)
 			if err != nil {
 				t.Fatal(err)
@@ -198,10 +196,50 @@ func FuzzPlanPodSameAsProcess(f *testing.F) {
 			if string(plan.Pod) != string(res.Out) {
 				t.Fatalf("PlanPod:\n%s\nProcess:\n%s", plan.Pod, res.Out)
 			}
+			if json.Valid([]byte(in)) {
+				objs, err := PlanPodObjects([]byte(in), Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var want any
+				dec := json.NewDecoder(strings.NewReader(string(plan.Pod)))
+				dec.UseNumber()
+				if err := dec.Decode(&want); err != nil {
+					t.Fatalf("PlanPod's output is not JSON: %v\n%s", err, plan.Pod)
+				}
+				if !reflect.DeepEqual(any(objs.Planned), want) {
+					t.Fatalf("PlanPodObjects:\n%v\nPlanPod:\n%v", objs.Planned, want)
+				}
+			}
 		case errors.As(perr, &pe) && rerr == nil:
 			t.Fatalf("PlanPod refused (%v) what Process took", perr)
 		case perr == nil && rerr != nil && plan.Changed:
 			t.Fatalf("PlanPod planned what Process refused (%v)", rerr)
 		}
 	})
+}
+
+// samePlanObjects checks that PlanPodObjects gives in and out as encoding/json
+// decodes them.
+func samePlanObjects(t *testing.T, in, out []byte) {
+	t.Helper()
+	objs, err := PlanPodObjects(in, Options{Image: "podseq:v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode := func(b []byte) map[string]any {
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.UseNumber()
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, b)
+		}
+		return m
+	}
+	if !reflect.DeepEqual(objs.Original, decode(in)) {
+		t.Errorf("Original:\n%v\nwant\n%v", objs.Original, decode(in))
+	}
+	if !reflect.DeepEqual(objs.Planned, decode(out)) {
+		t.Errorf("Planned:\n%v\nwant\n%v", objs.Planned, decode(out))
+	}
 }

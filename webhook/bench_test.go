@@ -128,12 +128,13 @@ func BenchmarkAdmission(b *testing.B) {
 	}
 	e, p := results["empty"], results["podseq"]
 	if e.p99 > 0 && p.p99 > 0 {
-		b.Logf("%d clients over TLS on loopback (GOMAXPROCS %d):\n"+
+		fmt.Printf("%d clients over TLS on loopback (GOMAXPROCS %d):\n"+
 			"  handler       reviews/s     p50 ms   p99 ms   alloc B/review\n"+
 			"  empty patch   %9.0f   %8.2f %8.2f   %10.0f\n"+
 			"  podseq        %9.0f   %8.2f %8.2f   %10.0f\n"+
 			"  podseq/empty: p99 %.2fx, throughput %.2fx (goals: p99 under 5 ms, under 2x)",
 			benchClients, runtime.GOMAXPROCS(0), e.perSec, e.p50, e.p99, e.allocPerReview, p.perSec, p.p50, p.p99, p.allocPerReview,
 			p.p99/e.p99, p.perSec/e.perSec)
+		fmt.Println()
 	}
 }

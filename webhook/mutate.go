@@ -53,20 +53,32 @@ func (s *Server) review(req *AdmissionRequest, strict bool) (resp *AdmissionResp
 		s.log.Warn("review of another operation than CREATE", "uid", req.UID, "operation", req.Operation)
 		return resp, ResultError
 	}
-	pod, err := decodeObject(req.Object)
-	if err != nil {
+	plan, planErr := s.plan(req.Object)
+	if errors.Is(planErr, inject.ErrBadInput) {
+		resp.Result = &Status{Code: http.StatusOK, Message: "podseq: the request's object is not a Pod (" + oneLine(planErr.Error()) + "): admitted unchanged"}
+		s.log.Warn("review without a pod", "uid", req.UID, "err", planErr)
+		return resp, ResultError
+	}
+	var orig map[string]any
+	if planErr == nil {
+		orig = plan.pod0
+	} else if o, err := decodeObject(req.Object); err == nil {
+		orig = o
+	} else {
 		resp.Result = &Status{Code: http.StatusOK, Message: "podseq: the request's object is not a JSON object: admitted unchanged"}
 		s.log.Warn("review without a pod", "uid", req.UID, "err", err)
 		return resp, ResultError
 	}
-	name := podName(pod, req)
+	name := podName(orig, req)
 	line := func(why string) string { return "podseq: pod " + name + ": " + why }
 	// What the webhook said on an earlier invocation is said again, or not.
-	orig, raw := pod, []byte(req.Object)
-	if _, ok := annotationsOf(pod)[NotInjectedKey]; ok {
-		pod, raw = withoutAnnotation(pod, NotInjectedKey), nil
+	pod := orig
+	if _, ok := annotationsOf(orig)[NotInjectedKey]; ok {
+		pod = withoutAnnotation(orig, NotInjectedKey)
+		if plan != nil {
+			plan.pod = withoutAnnotation(plan.pod, NotInjectedKey)
+		}
 	}
-	plan, planErr := s.plan(pod, raw)
 	var pe *inject.PodError
 	switch {
 	case planErr == nil:
@@ -105,37 +117,25 @@ func (s *Server) review(req *AdmissionRequest, strict bool) (resp *AdmissionResp
 	return resp, ResultPatched
 }
 
-// planned is a plan made from a decoded pod.
+// planned is a plan: the pod as it came and as planned.
 type planned struct {
-	pod      map[string]any
-	warnings []string
+	pod0, pod map[string]any
+	warnings  []string
 }
 
-// plan runs inject's planner on a pod, given decoded and, when it is at
-// hand, as JSON (nil: encoded from pod); a panic in the planner is an
-// error, not a dead webhook.
-func (s *Server) plan(pod map[string]any, in []byte) (p *planned, err error) {
+// plan runs inject's planner on a pod given as JSON; a panic in the
+// planner is an error, not a dead webhook.
+func (s *Server) plan(in []byte) (p *planned, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("internal error: %v", r)
+			p, err = nil, fmt.Errorf("internal error: %v", r)
 		}
 	}()
-	if in == nil {
-		if in, err = json.Marshal(pod); err != nil {
-			return nil, fmt.Errorf("internal error: encode the pod: %w", err)
-		}
-	}
-	pp, err := inject.PlanPod(in, s.cfg.Inject)
+	objs, err := inject.PlanPodObjects(in, s.cfg.Inject)
 	if err != nil {
 		return nil, err
 	}
-	out := pod
-	if pp.Changed {
-		if out, err = decodeObject(pp.Pod); err != nil {
-			return nil, fmt.Errorf("internal error: decode the plan: %w", err)
-		}
-	}
-	return &planned{pod: out, warnings: pp.Warnings}, nil
+	return &planned{pod0: objs.Original, pod: objs.Planned, warnings: objs.Warnings}, nil
 }
 
 // notInjected admits the pod as it came (without an earlier reason), with
