@@ -100,9 +100,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if _, err := inject.PlanPod([]byte(`{"kind":"Pod"}`), cfg.Inject); err != nil && errors.Is(err, inject.ErrBadInput) {
-		return nil, fmt.Errorf("the planner's options: %w", err)
-	}
 	s := &Server{cfg: cfg, log: cfg.Logger, m: newMetrics()}
 	c, err := newCertLoader(cfg.CertDir, cfg.CertCheck, s.log, s.m)
 	if err != nil {
