@@ -1,4 +1,6 @@
-# podseq's image: nothing but the static binary, run as a non-root user.
+# podseq's image: nothing but the static binaries, run as a non-root user:
+# /podseq, and /kubectl-podseq beside it for `podseq inject` and `podseq
+# webhook` (the admission webhook, manifests/webhook), which run it.
 #
 #   make image                      # docker build -t podseq:dev .
 #   docker build --build-arg VERSION=v1.2.3 --platform linux/arm64 -t podseq:v1.2.3 .
@@ -18,11 +20,13 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-# The same build as `make build` (hack/build.sh): the same flags, the same binary.
-RUN GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/podseq sh hack/build.sh
+# The same build as `make build` (hack/build.sh): the same flags, the same binaries.
+RUN GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/kubectl-podseq PKG=./cmd/kubectl-podseq sh hack/build.sh && \
+	GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/podseq sh hack/build.sh
 
 FROM scratch
 # go build leaves the binary 0755; COPY makes it owned by 0:0.
+COPY --from=build /out/kubectl-podseq /kubectl-podseq
 COPY --from=build /out/podseq /podseq
 # 65532 is distroless's "nonroot"; no /etc/passwd is needed for a numeric user.
 USER 65532:65532

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds podseq's image WITHOUT Docker: the same image as the Dockerfile
-# (only /podseq, 0755, owned 0:0; user 65532:65532; entrypoint /podseq), as a
+# (/podseq and /kubectl-podseq, 0755, owned 0:0; user 65532:65532;
+# entrypoint /podseq), as a
 # docker-archive tarball that `minikube image load`, `kind load image-archive`,
 # `ctr images import` and `docker load` accept.
 #
@@ -22,16 +23,19 @@ amd64 | arm64) ;;
 esac
 OUT=${OUT:-bin/podseq-image-$GOARCH.tar}
 BIN=bin/linux-$GOARCH/podseq
+KBIN=bin/linux-$GOARCH/kubectl-podseq
 
 # The build of `make build` and the Dockerfile (hack/build.sh), for linux.
 mkdir -p "$(dirname "$BIN")" "$(dirname "$OUT")"
 GOOS=linux GOARCH=$GOARCH VERSION=$VERSION OUT=$BIN hack/build.sh
+GOOS=linux GOARCH=$GOARCH VERSION=$VERSION OUT=$KBIN PKG=./cmd/kubectl-podseq hack/build.sh
 
 # mkimage lives in the hack module so that podseq never links the registry
 # library; it runs on the build machine's own platform.
 out_abs=$(cd "$(dirname "$OUT")" && pwd)/$(basename "$OUT")
 bin_abs=$(pwd)/$BIN
+kbin_abs=$(pwd)/$KBIN
 arch=$GOARCH
 (cd hack && env -u GOOS -u GOARCH go run ./mkimage -o "$out_abs" -tag "$IMAGE" -arch "$arch" \
-	-file "$bin_abs:/podseq:0755" -entrypoint /podseq -user 65532:65532)
+	-file "$bin_abs:/podseq:0755" -file "$kbin_abs:/kubectl-podseq:0755" -entrypoint /podseq -user 65532:65532)
 echo "$OUT"

@@ -1,6 +1,7 @@
 // Command kubectl-podseq adds podseq to existing Kubernetes workloads:
 // `kubectl podseq inject -f FILE` (as a kubectl plugin), or `podseq inject`,
-// which runs it. It is a command of its own so that the podseq binary copied
+// which runs it; and serves the admission webhook that does the same in the
+// cluster (`podseq webhook`, `kubectl podseq unordered`). It is a command of its own so that the podseq binary copied
 // into every pod stays small: the YAML library inject edits with is larger
 // than the rest of podseq.
 package main
@@ -42,13 +43,16 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		DisableSliceFlagSeparator: true, // targets and dependency lists contain commas
 		ExitErrHandler:            func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
-			return cli.Exit("podseq: no command: use inject (see kubectl-podseq inject --help)", exitUsage)
+			return cli.Exit("podseq: no command: use inject, webhook or unordered (see kubectl-podseq --help)", exitUsage)
 		},
-		Commands: []*cli.Command{injectCommand()},
+		Commands: []*cli.Command{injectCommand(), webhookCommand(), unorderedCommand()},
 	}
 	app.OnUsageError = usageError
 	for _, c := range app.Commands {
 		c.OnUsageError = usageError
+		for _, sub := range c.Subcommands {
+			sub.OnUsageError = usageError
+		}
 	}
 	return app
 }
@@ -64,7 +68,11 @@ func usageError(c *cli.Context, err error, _ bool) error {
 	if rest, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
 		msg = "unknown flag --" + rest
 	}
-	return cli.Exit(fmt.Sprintf("podseq inject: %s (see podseq inject --help)", msg), exitUsage)
+	name := "inject"
+	if c != nil && c.Command != nil && c.Command.Name != "" {
+		name = c.Command.FullName()
+	}
+	return cli.Exit(fmt.Sprintf("podseq %s: %s (see podseq %s --help)", name, msg, name), exitUsage)
 }
 
 // usagef returns a usage error (exit 2).

@@ -50,6 +50,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			runCommand(),
 			installCommand(),
 			injectCommand(),
+			webhookCommand(),
 		},
 	}
 	for _, c := range app.Commands {

@@ -26,20 +26,24 @@ func injectCommand() *cli.Command {
 
 // injectAction replaces podseq by kubectl-podseq inject, found next to this
 // executable or on $PATH.
-func injectAction(c *cli.Context) error {
-	bin, err := findInject()
+func injectAction(c *cli.Context) error { return execInjectBinary(c, "inject") }
+
+// execInjectBinary replaces podseq by kubectl-podseq COMMAND with the
+// command's arguments.
+func execInjectBinary(c *cli.Context, command string) error {
+	bin, err := findInject(command)
 	if err != nil {
 		return usagef(c, "%v", err)
 	}
 	// SkipFlagParsing: the arguments are all there, "--" and what follows too.
-	args := append([]string{injectBinary, "inject"}, c.Args().Slice()...)
+	args := append([]string{injectBinary, command}, c.Args().Slice()...)
 	if err := syscall.Exec(bin, args, os.Environ()); err != nil {
-		return cli.Exit(fmt.Sprintf("podseq inject: run %s: %v", bin, err), exitCannotExec)
+		return cli.Exit(fmt.Sprintf("podseq %s: run %s: %v", command, bin, err), exitCannotExec)
 	}
 	return nil
 }
 
-func findInject() (string, error) {
+func findInject(command string) (string, error) {
 	if self, err := os.Executable(); err == nil {
 		p := filepath.Join(filepath.Dir(self), injectBinary)
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
@@ -48,7 +52,7 @@ func findInject() (string, error) {
 	}
 	p, err := exec.LookPath(injectBinary)
 	if errors.Is(err, exec.ErrNotFound) {
-		return "", fmt.Errorf("inject is the command %s, which is neither next to podseq nor on $PATH: install it beside podseq (make build builds bin/%s)", injectBinary, injectBinary)
+		return "", fmt.Errorf("%s is the command %s, which is neither next to podseq nor on $PATH: install it beside podseq (make build builds bin/%s)", command, injectBinary, injectBinary)
 	}
 	return p, err
 }

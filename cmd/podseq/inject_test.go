@@ -63,16 +63,22 @@ func TestInjectPassesArgumentsOnce(t *testing.T) {
 	}
 }
 
-// podseqAlone copies the podseq binary into a directory of its own, where a
+// podseqAlone puts the podseq binary into a directory of its own, where a
 // kubectl-podseq beside it is the test's to place, and returns both paths.
+// A hard link, where it can: a copy is a file open for writing, which a
+// parallel test's fork can hold open in its child while this test runs it
+// (ETXTBSY, golang/go#22315).
 func podseqAlone(t *testing.T) (dir, self string) {
 	t.Helper()
+	dir = t.TempDir()
+	self = filepath.Join(dir, "podseq")
+	if os.Link(podseqBinary(t), self) == nil {
+		return dir, self
+	}
 	b, err := os.ReadFile(podseqBinary(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir = t.TempDir()
-	self = filepath.Join(dir, "podseq")
 	if err := os.WriteFile(self, b, 0o755); err != nil {
 		t.Fatal(err)
 	}

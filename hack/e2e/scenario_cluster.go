@@ -21,6 +21,7 @@ var folderScenarios = map[string]string{
 	"demo-push":   "cluster-demo",
 	"statefulset": "cluster-statefulset",
 	"init-wait":   "cluster-init-wait",
+	"webhook":     "cluster-webhook",
 }
 
 func init() {

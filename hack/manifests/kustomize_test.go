@@ -17,50 +17,74 @@ import (
 // TestKustomizeImage builds every directory with kustomize (the library
 // behind `kubectl apply -k`) after the one edit the README asks for, setting
 // the podseq image as `kustomize edit set image podseq=IMAGE` does, and
-// expects every podseq container to run IMAGE and nothing to name podseq:dev.
+// expects every podseq container the unedited build has to run IMAGE, and
+// nothing to name podseq:dev (the webhook's PODSEQ_WEBHOOK_IMAGE, the image
+// it adds to pods, included).
 func TestKustomizeImage(t *testing.T) {
 	const (
 		newName = "registry.example.com/team/podseq"
 		newTag  = "v1.2.3"
 	)
 	dirs, files := loadAll(t), readTree(t)
-	for dir, objs := range dirs {
+	build := func(t *testing.T, mem filesys.FileSystem, dir string) []byte {
+		t.Helper()
+		m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, path.Join("/manifests", dir))
+		if err != nil {
+			t.Fatalf("kustomize build %s: %v", dir, err)
+		}
+		out, err := m.AsYaml()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	count := func(t *testing.T, dir string, out []byte) []object {
+		t.Helper()
+		built, err := decodeFile(dir+" (built)", out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return built
+	}
+	for dir := range dirs {
 		t.Run(dir, func(t *testing.T) {
 			want := 0
-			eachContainer(objs, func(_ object, c corev1.Container) {
+			eachContainer(count(t, dir, build(t, copyManifests(t, files), dir)), func(_ object, c corev1.Container) {
 				if isPodseqImage(c.Image) {
 					want++
 				}
 			})
+			inFiles := 0
+			eachContainer(dirs[dir], func(_ object, c corev1.Container) {
+				if isPodseqImage(c.Image) {
+					inFiles++
+				}
+			})
+			if want < inFiles {
+				t.Fatalf("kustomize build %s: %d podseq containers, fewer than the %d of its files", dir, want, inFiles)
+			}
 			mem := copyManifests(t, files)
-			k := path.Join("/manifests", dir, "kustomization.yaml")
-			setImage(t, mem, k, newName, newTag)
-			m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, path.Dir(k))
-			if err != nil {
-				t.Fatalf("kustomize build %s: %v", dir, err)
-			}
-			out, err := m.AsYaml()
-			if err != nil {
-				t.Fatal(err)
-			}
+			setImage(t, mem, path.Join("/manifests", dir, "kustomization.yaml"), newName, newTag)
+			out := build(t, mem, dir)
 			if bytes.Contains(out, []byte(devImage)) {
 				t.Errorf("kustomize build %s still names %s:\n%s", dir, devImage, out)
 			}
-			built, err := decodeFile(dir+" (built)", out)
-			if err != nil {
-				t.Fatal(err)
-			}
 			got := 0
-			eachContainer(built, func(o object, c corev1.Container) {
+			eachContainer(count(t, dir, out), func(o object, c corev1.Container) {
 				if isPodseqImage(c.Image) {
 					got++
 					if c.Image != newName+":"+newTag {
 						t.Errorf("%s: container %s: image %q, want %s:%s", o, c.Name, c.Image, newName, newTag)
 					}
 				}
+				for _, e := range c.Env {
+					if e.Name == "PODSEQ_WEBHOOK_IMAGE" && e.Value != newName+":"+newTag {
+						t.Errorf("%s: container %s: PODSEQ_WEBHOOK_IMAGE %q, want %s:%s", o, c.Name, e.Value, newName, newTag)
+					}
+				}
 			})
 			if got != want {
-				t.Errorf("kustomize build %s: %d podseq containers, want %d as in the files", dir, got, want)
+				t.Errorf("kustomize build %s: %d podseq containers, want %d as before the edit", dir, got, want)
 			}
 		})
 	}

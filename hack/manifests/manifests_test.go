@@ -18,9 +18,11 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -36,9 +38,11 @@ const root = "../../manifests"
 // use; decoding it strictly rejects any other field.
 type kustomization struct {
 	metav1.TypeMeta `json:",inline"`
-	Resources       []string      `json:"resources"`
-	Namespace       string        `json:"namespace,omitempty"`
-	Images          []types.Image `json:"images,omitempty"`
+	Resources       []string                 `json:"resources"`
+	Namespace       string                   `json:"namespace,omitempty"`
+	Images          []types.Image            `json:"images,omitempty"`
+	Patches         []types.Patch            `json:"patches,omitempty"`
+	Replacements    []types.ReplacementField `json:"replacements,omitempty"`
 }
 
 // kinds maps apiVersion/kind to a new value of its Go type. A manifest of
@@ -55,7 +59,16 @@ var kinds = map[string]func() any{
 	"batch/v1/Job":                      func() any { return new(batchv1.Job) },
 	"batch/v1/CronJob":                  func() any { return new(batchv1.CronJob) },
 	"rbac.authorization.k8s.io/v1/Role": func() any { return new(rbacv1.Role) },
-	"rbac.authorization.k8s.io/v1/RoleBinding":      func() any { return new(rbacv1.RoleBinding) },
+	"rbac.authorization.k8s.io/v1/RoleBinding":        func() any { return new(rbacv1.RoleBinding) },
+	"rbac.authorization.k8s.io/v1/ClusterRole":        func() any { return new(rbacv1.ClusterRole) },
+	"rbac.authorization.k8s.io/v1/ClusterRoleBinding": func() any { return new(rbacv1.ClusterRoleBinding) },
+	"v1/Namespace":                  func() any { return new(corev1.Namespace) },
+	"policy/v1/PodDisruptionBudget": func() any { return new(policyv1.PodDisruptionBudget) },
+	"admissionregistration.k8s.io/v1/MutatingWebhookConfiguration": func() any {
+		return new(admissionregistrationv1.MutatingWebhookConfiguration)
+	},
+	"cert-manager.io/v1/Issuer":                     func() any { return new(cmIssuer) },
+	"cert-manager.io/v1/Certificate":                func() any { return new(cmCertificate) },
 	"kustomize.config.k8s.io/v1beta1/Kustomization": func() any { return new(kustomization) },
 }
 
@@ -250,6 +263,13 @@ func checkKustomization(report func(string), dir string, objs []object) {
 		return
 	}
 	for _, r := range k.Resources {
+		if !strings.HasSuffix(r, ".yaml") && !strings.HasSuffix(r, ".yml") {
+			// Another folder of manifests/, built with its own kustomization.
+			if _, err := os.Stat(filepath.Join(root, dir, r, "kustomization.yaml")); err != nil {
+				errorf("%s/kustomization.yaml: resource %s is not a folder with a kustomization.yaml", dir, r)
+			}
+			continue
+		}
 		if !files[r] {
 			errorf("%s/kustomization.yaml: resource %s is not a manifest of the directory", dir, r)
 		}

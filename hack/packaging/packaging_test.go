@@ -208,9 +208,11 @@ func TestDockerBuildIsMakeBuild(t *testing.T) {
 	}
 
 	// The Dockerfile's build stage: its ARGs, its RUN that builds, and the
-	// path the final stage copies the binary from.
+	// paths the final stage copies the binaries from (/podseq, and
+	// /kubectl-podseq beside it).
 	env := map[string]string{"TARGETARCH": runtime.GOARCH, "VERSION": version}
-	var run, from string
+	var run string
+	from := map[string]string{} // image path -> build stage path
 	for _, in := range parseDockerfile(read(t, "Dockerfile")) {
 		switch {
 		case in.cmd == "ARG":
@@ -221,17 +223,21 @@ func TestDockerBuildIsMakeBuild(t *testing.T) {
 		case in.cmd == "RUN" && strings.Contains(in.args, buildScript):
 			run = in.args
 		case in.cmd == "COPY" && strings.HasPrefix(in.args, "--from=build "):
-			from = strings.Fields(in.args)[1]
+			f := strings.Fields(in.args)
+			from[f[len(f)-1]] = f[1]
 		}
 	}
-	if run == "" || from == "" {
-		t.Fatalf("Dockerfile: no RUN of %s (%q) or no COPY --from=build (%q)", buildScript, run, from)
+	if run == "" || from["/podseq"] == "" || from["/kubectl-podseq"] == "" {
+		t.Fatalf("Dockerfile: no RUN of %s (%q), or no COPY --from=build of /podseq and /kubectl-podseq (%q)", buildScript, run, from)
 	}
 	if env["TARGETOS"] != "linux" {
 		t.Fatalf("Dockerfile: ARG TARGETOS=%q, want linux", env["TARGETOS"])
 	}
-	dockerBin := filepath.Join(tmp, "docker-podseq")
-	cmd := exec.Command("sh", "-c", strings.ReplaceAll(run, from, dockerBin))
+	dockerDir := filepath.Join(tmp, "docker")
+	for _, src := range from {
+		run = strings.ReplaceAll(run, src, filepath.Join(dockerDir, path.Base(src)))
+	}
+	cmd := exec.Command("sh", "-c", run)
 	cmd.Dir = ctx
 	cmd.Env = os.Environ()
 	for k, v := range env {
@@ -241,28 +247,32 @@ func TestDockerBuildIsMakeBuild(t *testing.T) {
 		t.Fatalf("the Dockerfile's build in its context: %v\n%s", err, out)
 	}
 
-	makeBin := filepath.Join(tmp, "make-podseq")
-	cmd = exec.Command("make", "--no-print-directory", "build", "BIN="+makeBin, "VERSION="+version, "GOARCH="+runtime.GOARCH)
+	// make build makes bin/podseq and bin/kubectl-podseq beside it.
+	makeDir := filepath.Join(tmp, "make")
+	cmd = exec.Command("make", "--no-print-directory", "build", "BIN="+filepath.Join(makeDir, "podseq"), "VERSION="+version, "GOARCH="+runtime.GOARCH)
 	cmd.Dir = repo
 	cmd.Env = append(os.Environ(), "GOOS=linux")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make build: %v\n%s", err, out)
 	}
 
-	a, err := os.ReadFile(dockerBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(makeBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(a, b) {
-		t.Errorf("the Dockerfile's binary (%d bytes) differs from make build's (%d bytes)", len(a), len(b))
-	}
-	out, err := exec.Command(makeBin, "--version").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), version) {
-		t.Errorf("%s --version: %v, %q, want %s in it", makeBin, err, out, version)
+	for dst, src := range from {
+		name := path.Base(src)
+		a, err := os.ReadFile(filepath.Join(dockerDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(makeDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("the Dockerfile's %s (%d bytes) differs from make build's %s (%d bytes)", dst, len(a), name, len(b))
+		}
+		out, err := exec.Command(filepath.Join(makeDir, name), "--version").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), version) {
+			t.Errorf("%s --version: %v, %q, want %s in it", name, err, out, version)
+		}
 	}
 }
 
