@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/podseq/podseq/internal/version"
 )
 
 // Size limits. Kubernetes stores no object over 1.5 MiB (etcd's request
@@ -40,7 +42,8 @@ type Options struct {
 	Ready map[string][]string
 	// Mode overrides podseq.dev/mode for every pod; "" leaves it to each.
 	Mode Mode
-	// Image is the podseq image the install init container runs.
+	// Image is the podseq image the install init container runs; empty
+	// means the image of this build's version (version.DefaultImage).
 	Image string
 	// Timeout bounds every wait inject writes (a Go duration); default 2m.
 	Timeout string
@@ -57,7 +60,7 @@ func (o *Options) timeout() string {
 
 func (o *Options) image() string {
 	if o.Image == "" {
-		return "podseq:dev"
+		return version.DefaultImage()
 	}
 	return o.Image
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/internal/cliexit"
+	"github.com/podseq/podseq/internal/version"
 )
 
 // newApp builds the command line. It writes only to the given streams, so
@@ -20,7 +21,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:    "podseq",
 		Usage:   "put the containers of a Kubernetes pod in order",
-		Version: version,
+		Version: version.String(),
 		Description: "podseq wait blocks a container's postStart hook (or an init container) until what it\n" +
 			"waits for is ready, so that kubelet holds back every container listed after it.\n" +
 			"podseq run is a sidecar's entrypoint: it supervises the sidecar and releases every\n" +
