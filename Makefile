@@ -32,7 +32,7 @@ e2e-matrix: ## the core e2e scenarios on Kubernetes v1.27, v1.34 and v1.37, one 
 	hack/e2e/matrix.sh
 
 image: ## the image, with Docker
-	docker build --platform linux/$(GOARCH) --build-arg VERSION=$(VERSION) -t $${IMAGE:-podseq:dev} .
+	docker build --platform linux/$(GOARCH) --build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse HEAD) -t $${IMAGE:-podseq:dev} .
 
 image-tar: ## the same image without Docker: bin/podseq-image-$(GOARCH).tar
 	GOARCH=$(GOARCH) VERSION=$(VERSION) hack/image-tar.sh
