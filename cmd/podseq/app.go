@@ -90,6 +90,12 @@ func helpArgs(app *cli.App, args []string) []string {
 	return args
 }
 
+// withImage puts the podseq image of this build's examples
+// (version.ExampleImage) for {{image}} in a help text.
+func withImage(help string) string {
+	return strings.ReplaceAll(help, "{{image}}", version.ExampleImage())
+}
+
 // commandKey is the App.Metadata key of the arguments after "--".
 const commandKey = "command"
 

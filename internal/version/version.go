@@ -88,6 +88,16 @@ func DefaultImage() string {
 	return Image(String())
 }
 
+// ExampleImage is the image help texts show in examples people copy: this
+// release's image, or in a dev build the release image with a placeholder
+// tag, ghcr.io/podseq/podseq:vX.Y.Z (podseq:dev is on no registry).
+func ExampleImage() string {
+	if v := String(); IsRelease(v) {
+		return Image(v)
+	}
+	return Repository + ":vX.Y.Z"
+}
+
 // ImageReason says, for help texts, why DefaultImage is what it is.
 func ImageReason() string {
 	v := String()

@@ -63,3 +63,10 @@ func TestUnstamped(t *testing.T) {
 		t.Errorf("ImageReason() = %q", r)
 	}
 }
+
+// A dev build's help examples name the release image with a placeholder tag.
+func TestExampleImage(t *testing.T) {
+	if got := ExampleImage(); got != "ghcr.io/podseq/podseq:vX.Y.Z" {
+		t.Errorf("ExampleImage() = %q", got)
+	}
+}
