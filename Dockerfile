@@ -1,9 +1,9 @@
-# podseq's image: nothing but the static binaries, run as a non-root user:
-# /podseq, and /kubectl-podseq beside it for `podseq inject` and `podseq
-# webhook` (the admission webhook, manifests/webhook), which run it.
+# podseq's image: nothing but the static binaries, /podseq and /kubectl-podseq
+# (podseq inject runs the one found next to podseq), run as a non-root user.
 #
 #   make image                      # docker build -t podseq:dev .
-#   docker build --build-arg VERSION=v1.2.3 --platform linux/arm64 -t podseq:v1.2.3 .
+#   docker build --build-arg VERSION=v1.2.3 --build-arg REVISION=$(git rev-parse HEAD) \
+#     --platform linux/arm64 -t podseq:v1.2.3 .
 #
 # Without Docker, `make image-tar` builds the same image (hack/image-tar.sh).
 # The image works with readOnlyRootFilesystem: true, runAsNonRoot: true and
@@ -20,14 +20,21 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-# The same build as `make build` (hack/build.sh): the same flags, the same binaries.
-RUN GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/kubectl-podseq PKG=./cmd/kubectl-podseq sh hack/build.sh && \
-	GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/podseq sh hack/build.sh
+# The same build as `make build` (hack/build.sh): the same flags, the same binary.
+RUN GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/podseq sh hack/build.sh && \
+    GOOS=$TARGETOS GOARCH=$TARGETARCH VERSION=$VERSION OUT=/out/kubectl-podseq PKG=./cmd/kubectl-podseq sh hack/build.sh
 
 FROM scratch
-# go build leaves the binary 0755; COPY makes it owned by 0:0.
-COPY --from=build /out/kubectl-podseq /kubectl-podseq
+ARG VERSION=dev
+ARG REVISION=unknown
+# The labels hack/image-tar.sh (and so make release) writes too.
+LABEL org.opencontainers.image.source=https://github.com/podseq/podseq \
+      org.opencontainers.image.version=$VERSION \
+      org.opencontainers.image.revision=$REVISION \
+      org.opencontainers.image.licenses=Apache-2.0
+# go build leaves the binaries 0755; COPY makes them owned by 0:0.
 COPY --from=build /out/podseq /podseq
+COPY --from=build /out/kubectl-podseq /kubectl-podseq
 # 65532 is distroless's "nonroot"; no /etc/passwd is needed for a numeric user.
 USER 65532:65532
 ENTRYPOINT ["/podseq"]

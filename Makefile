@@ -4,7 +4,7 @@ GOARCH  ?= $(shell go env GOARCH)
 BIN     ?= bin/podseq
 export CGO_ENABLED := 0
 
-.PHONY: help build demo test lint fuzz bench e2e e2e-matrix image image-tar load-2-minikube kind-load clean
+.PHONY: help build demo test lint fuzz bench e2e e2e-matrix image image-tar release load-2-minikube kind-load clean
 
 build: ## the static binaries, bin/podseq and bin/kubectl-podseq (podseq inject), with hack/build.sh as the image's
 	GOARCH=$(GOARCH) VERSION=$(VERSION) OUT=$(BIN) hack/build.sh
@@ -32,10 +32,13 @@ e2e-matrix: ## the core e2e scenarios on Kubernetes v1.27, v1.34 and v1.37, one 
 	hack/e2e/matrix.sh
 
 image: ## the image, with Docker
-	docker build --platform linux/$(GOARCH) --build-arg VERSION=$(VERSION) -t $${IMAGE:-podseq:dev} .
+	docker build --platform linux/$(GOARCH) --build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse HEAD) -t $${IMAGE:-podseq:dev} .
 
 image-tar: ## the same image without Docker: bin/podseq-image-$(GOARCH).tar
 	GOARCH=$(GOARCH) VERSION=$(VERSION) hack/image-tar.sh
+
+release: ## every release artifact in dist/, no Docker or registry: make release VERSION=vX.Y.Z (hack/release)
+	cd hack/release && go run . -version '$(VERSION)' -repo ../.. -dist ../../dist
 
 load-2-minikube: ## build the image tarball, load it into minikube, apply manifests/demo
 	hack/load-2-minikube.sh
@@ -43,8 +46,8 @@ load-2-minikube: ## build the image tarball, load it into minikube, apply manife
 kind-load: ## build the image tarball and load it into kind
 	hack/kind-load.sh
 
-clean: ## remove bin/
-	rm -rf bin
+clean: ## remove bin/ and dist/
+	rm -rf bin dist
 
 help: ## this list
 	@awk -F ':.*## ' '/^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)

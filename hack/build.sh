@@ -21,4 +21,4 @@ VERSION=${VERSION:-dev}
 OUT=${OUT:-bin/podseq}
 PKG=${PKG:-./cmd/podseq}
 CGO_ENABLED=0 exec go build -trimpath -buildvcs=false -tags urfave_cli_no_docs \
-	-ldflags "-s -w -buildid= -X main.version=$VERSION" -o "$OUT" "$PKG"
+	-ldflags "-s -w -buildid= -X github.com/podseq/podseq/internal/version.stamped=$VERSION" -o "$OUT" "$PKG"

@@ -3,7 +3,7 @@
 # gofmt and go vet, every test under the race detector, brief fuzzing, the hack
 # module's tests (manifest checks: strict decoding, Pod Security restricted,
 # kustomize image override; image builder and push; one build for make and
-# the Dockerfile; make help).
+# the Dockerfile; make help), the release (hack/release) and actionlint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CGO_ENABLED=1 # the race detector needs cgo; the shipped binary is built with CGO_ENABLED=0
@@ -15,3 +15,5 @@ FUZZTIME=${FUZZTIME:-5s} hack/fuzz.sh
 if [ -f hack/go.mod ]; then (cd hack && go test -count=1 ./...); fi
 # podseq inject's output, checked by the API server's validation and Pod Security (heavy: its own module).
 (cd hack/validate && go test -count=1 ./...)
+# make release, twice (reproducible), every artifact checked; krew validates and installs it.
+(cd hack/release && go test -count=1 -timeout 30m ./...)

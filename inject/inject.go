@@ -21,6 +21,8 @@ import (
 	"unicode/utf8"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/podseq/podseq/internal/version"
 )
 
 // Size limits. Kubernetes stores no object over 1.5 MiB (etcd's request
@@ -44,7 +46,8 @@ type Options struct {
 	Ready map[string][]string
 	// Mode overrides podseq.dev/mode for every pod; "" leaves it to each.
 	Mode Mode
-	// Image is the podseq image the install init container runs.
+	// Image is the podseq image the install init container runs; empty
+	// means the image of this build's version (version.DefaultImage).
 	Image string
 	// Timeout bounds every wait inject writes (a Go duration); default 2m.
 	Timeout string
@@ -61,7 +64,7 @@ func (o *Options) timeout() string {
 
 func (o *Options) image() string {
 	if o.Image == "" {
-		return "podseq:dev"
+		return version.DefaultImage()
 	}
 	return o.Image
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -40,12 +39,7 @@ const execOutputTail = 200
 
 func (p *execProber) Check(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, p.argv[0], p.argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		// Kill the whole group: a command that forked must not leave its
-		// children holding the hook open.
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
+	ownProcessGroup(cmd)
 	cmd.WaitDelay = 100 * time.Millisecond // stop waiting for pipes a grandchild holds
 	var out bytes.Buffer
 	cmd.Stdout = &tailWriter{buf: &out}

@@ -104,7 +104,7 @@ func lockName(dir, name string) (*os.File, error) {
 	}
 	deadline := time.Now().Add(lockRetry)
 	for {
-		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err = flock(lock, lockExclusive)
 		if err == nil {
 			return lock, nil
 		}
@@ -126,7 +126,7 @@ func lockInstance(dir, name, instance string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := flock(f, lockExclusive); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
@@ -169,7 +169,7 @@ func CheckGraveyard(dir string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("graveyard %s is not a directory", dir)
 	}
-	if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
+	if err := canWrite(dir); err != nil {
 		return graveyardErr(dir, err)
 	}
 	return nil
@@ -284,7 +284,7 @@ func (w *Writer) write() error {
 		}
 		return fmt.Errorf("writing tombstone %s: %w", path, unwrapPath(err))
 	}
-	if d, err := os.OpenFile(w.dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0); err == nil {
+	if d, err := os.OpenFile(w.dir, os.O_RDONLY|openDirFlags, 0); err == nil {
 		_ = d.Sync() // best effort: some filesystems refuse fsync on a directory
 		d.Close()
 	}
@@ -327,9 +327,9 @@ func alive(dir, name string, t *Tombstone) (alive, known bool) {
 		return false, t.InstanceLock && errors.Is(err, fs.ErrNotExist)
 	}
 	defer f.Close()
-	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	err = flock(f, lockShared)
 	if err == nil {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = flock(f, lockRelease)
 		return false, true
 	}
 	if errors.Is(err, syscall.EWOULDBLOCK) {

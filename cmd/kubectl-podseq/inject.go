@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/inject"
+	"github.com/podseq/podseq/internal/version"
 )
 
 // exitInjectFailed is inject's exit code when its output cannot be written;
@@ -67,8 +68,8 @@ func injectCommand() *cli.Command {
 				Usage: "`CONTAINER=TARGET`: what ready means for CONTAINER (repeat for more targets)"},
 			&cli.StringFlag{Name: "mode", EnvVars: envName("inject-mode"),
 				Usage: "`MODE` gate, native or tombstone, for every pod (default: each pod's podseq.dev/mode, else by its restartPolicy)"},
-			&cli.StringFlag{Name: "image", EnvVars: envName("inject-image"), Value: "podseq:" + version,
-				Usage: "`IMAGE` of the init container that installs podseq (the podseq image of this version)"},
+			&cli.StringFlag{Name: "image", EnvVars: envName("inject-image"), Value: version.DefaultImage(),
+				Usage: "`IMAGE` of the init container that installs podseq: " + version.ImageReason()},
 			&cli.DurationFlag{Name: "timeout", EnvVars: envName("inject-timeout"), Value: 2 * time.Minute,
 				Usage: "`DURATION`: the deadline of every wait inject writes"},
 			&cli.BoolFlag{Name: "undo", EnvVars: envName("inject-undo"),

@@ -15,10 +15,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/internal/cliexit"
+	"github.com/podseq/podseq/internal/version"
 )
-
-// version is stamped by the Makefile with -ldflags "-X main.version=...".
-var version = "dev"
 
 // Exit codes.
 const (
@@ -35,7 +33,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:                      "kubectl-podseq",
 		Usage:                     "add podseq to existing Kubernetes workloads",
-		Version:                   version,
+		Version:                   version.String(),
 		Reader:                    stdin,
 		Writer:                    stdout,
 		ErrWriter:                 stderr,

@@ -218,3 +218,37 @@ func TestInjectStdoutClosed(t *testing.T) {
 		}
 	}
 }
+
+// TestStampedImage builds kubectl-podseq as hack/build.sh stamps it and
+// checks the version it prints and the image its inject writes by default:
+// a release build writes its own release image, a build between releases
+// podseq:dev, and its --help says why.
+func TestStampedImage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, c := range []struct{ stamp, image, help string }{
+		{"v9.8.7", "ghcr.io/podseq/podseq:v9.8.7", "the image of this release, v9.8.7"},
+		{"v9.8.7-3-gabc1234", "podseq:dev", "this dev build (v9.8.7-3-gabc1234) writes podseq:dev"},
+	} {
+		bin := filepath.Join(dir, "kubectl-podseq-"+c.stamp)
+		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-X github.com/podseq/podseq/internal/version.stamped="+c.stamp, "-o", bin, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+		out, err := exec.Command(bin, "--version").Output()
+		if err != nil || string(out) != "kubectl-podseq version "+c.stamp+"\n" {
+			t.Errorf("%s --version: %q, %v", c.stamp, out, err)
+		}
+		cmd := exec.Command(bin, "inject", "-f", "-", "--after", "app=proxy")
+		cmd.Stdin = strings.NewReader(deployment)
+		out, err = cmd.Output()
+		if err != nil || !strings.Contains(string(out), "image: "+c.image+"\n") {
+			t.Errorf("%s: inject: %v, want image: %s in:\n%s", c.stamp, err, c.image, out)
+		}
+		out, err = exec.Command(bin, "inject", "--help").Output()
+		if err != nil || !strings.Contains(string(out), c.help) || !strings.Contains(string(out), `(default: "`+c.image+`")`) {
+			t.Errorf("%s: inject --help: %v, want %q and the default %s in:\n%s", c.stamp, err, c.help, c.image, out)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/inject"
+	"github.com/podseq/podseq/internal/version"
 	"github.com/podseq/podseq/webhook"
 )
 
@@ -65,8 +66,8 @@ func webhookCommand() *cli.Command {
 				Usage: "`DIR` holding tls.crt and tls.key (a mounted Secret), read again when they change"},
 			&cli.BoolFlag{Name: "strict", EnvVars: envName("webhook-strict"),
 				Usage: "deny a pod it cannot order on /mutate too (default: admit it unordered, with a warning)"},
-			&cli.StringFlag{Name: "image", EnvVars: envName("webhook-image"), Value: "podseq:" + version,
-				Usage: "`IMAGE` of the init container that installs podseq into each pod"},
+			&cli.StringFlag{Name: "image", EnvVars: envName("webhook-image"), Value: version.DefaultImage(),
+				Usage: "`IMAGE` of the init container that installs podseq into each pod: " + version.ImageReason()},
 			&cli.DurationFlag{Name: "timeout", EnvVars: envName("webhook-timeout"), Value: 2 * time.Minute,
 				Usage: "`DURATION`: the deadline of every wait written into a pod"},
 			&cli.DurationFlag{Name: "shutdown-delay", EnvVars: envName("webhook-shutdown-delay"), Value: webhook.DefaultShutdownDelay,

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/internal/cliexit"
+	"github.com/podseq/podseq/internal/version"
 )
 
 // Kubernetes releases podseq supports, as podseq --help and README.md say
@@ -31,7 +32,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:    "podseq",
 		Usage:   "put the containers of a Kubernetes pod in order",
-		Version: version,
+		Version: version.String(),
 		Description: "podseq wait blocks a container's postStart hook (or an init container) until what it\n" +
 			"waits for is ready, so that kubelet holds back every container listed after it.\n" +
 			"podseq run is a sidecar's entrypoint: it supervises the sidecar and releases every\n" +
@@ -101,6 +102,12 @@ func helpArgs(app *cli.App, args []string) []string {
 		return []string{args[0], rest[0], "--help"}
 	}
 	return args
+}
+
+// withImage puts the podseq image of this build's examples
+// (version.ExampleImage) for {{image}} in a help text.
+func withImage(help string) string {
+	return strings.ReplaceAll(help, "{{image}}", version.ExampleImage())
 }
 
 // commandKey is the App.Metadata key of the arguments after "--".

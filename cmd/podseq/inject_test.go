@@ -63,16 +63,16 @@ func TestInjectPassesArgumentsOnce(t *testing.T) {
 	}
 }
 
-// podseqAlone puts the podseq binary into a directory of its own, where a
+// podseqAlone copies the podseq binary into a directory of its own, where a
 // kubectl-podseq beside it is the test's to place, and returns both paths.
-// A hard link, where it can: a copy is a file open for writing, which a
-// parallel test's fork can hold open in its child while this test runs it
-// (ETXTBSY, golang/go#22315).
 func podseqAlone(t *testing.T) (dir, self string) {
 	t.Helper()
 	dir = t.TempDir()
 	self = filepath.Join(dir, "podseq")
-	if os.Link(podseqBinary(t), self) == nil {
+	// A hard link, where it can be made: a copy written here is open for
+	// writing while parallel tests fork, and a child that inherited that
+	// descriptor until its exec makes ours fail with "text file busy".
+	if err := os.Link(podseqBinary(t), self); err == nil {
 		return dir, self
 	}
 	b, err := os.ReadFile(podseqBinary(t))

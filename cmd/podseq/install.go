@@ -29,7 +29,7 @@ EXAMPLE:
    endpoint.
    initContainers:
    - name: install-podseq
-     image: podseq:dev
+     image: {{image}}
      args: ["install", "/podseq-bin"]
      volumeMounts: [{name: podseq-bin, mountPath: /podseq-bin}]
    containers:
@@ -63,7 +63,7 @@ func installCommand() *cli.Command {
 		Name:        "install",
 		Usage:       "copy podseq into a directory (an emptyDir) for the pod's other containers",
 		ArgsUsage:   "DIR",
-		Description: installDescription,
+		Description: withImage(installDescription),
 		Flags:       flags,
 		Action:      installAction,
 	}

@@ -5,9 +5,6 @@ package main
 
 import "os"
 
-// version is stamped by the Makefile with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }

@@ -77,7 +77,7 @@ func podseqBinary(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(binDir, "podseq")
 	buildOnce.Do(func() {
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version=test", "-o", path, ".")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-X github.com/podseq/podseq/internal/version.stamped=test", "-o", path, ".")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out

@@ -46,7 +46,7 @@ func podseqBinaryTB(tb testing.TB) string {
 	}
 	path := filepath.Join(binDir, "podseq")
 	buildOnce.Do(func() {
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version=test", "-o", path, ".")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-X github.com/podseq/podseq/internal/version.stamped=test", "-o", path, ".")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)

@@ -71,7 +71,7 @@ EXAMPLES:
    A database's port, from an init container:
       initContainers:
       - name: wait-for-db
-        image: podseq:dev
+        image: {{image}}
         args: ["wait", "--timeout=5m", "tcp://postgres.default.svc:5432"]
 
    An app's entrypoint that starts the app once its database answers:
@@ -113,7 +113,7 @@ func waitCommand() *cli.Command {
 		Name:        "wait",
 		Usage:       "wait until every target is ready (a postStart hook or an init container)",
 		ArgsUsage:   "TARGET... [-- COMMAND [ARG...]]",
-		Description: waitDescription,
+		Description: withImage(waitDescription),
 		Flags:       flags,
 		Action:      waitAction,
 	}

@@ -106,7 +106,7 @@ func copyManifests(t *testing.T, files []treeFile) filesys.FileSystem {
 
 // setImage sets the podseq entry of a kustomization's images: to
 // newName:newTag, adding the entry if there is none, as
-// `kustomize edit set image podseq=newName:newTag` does.
+// `kustomize edit set image ghcr.io/podseq/podseq=newName:newTag` does.
 func setImage(t *testing.T, mem filesys.FileSystem, file, newName, newTag string) {
 	t.Helper()
 	data, err := mem.ReadFile(file)
@@ -117,9 +117,9 @@ func setImage(t *testing.T, mem filesys.FileSystem, file, newName, newTag string
 	if err := yaml.Unmarshal(data, &k); err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
-	i := slices.IndexFunc(k.Images, func(im types.Image) bool { return im.Name == "podseq" })
+	i := slices.IndexFunc(k.Images, func(im types.Image) bool { return im.Name == releaseRepo })
 	if i < 0 {
-		k.Images = append(k.Images, types.Image{Name: "podseq"})
+		k.Images = append(k.Images, types.Image{Name: releaseRepo})
 		i = len(k.Images) - 1
 	}
 	k.Images[i].NewName, k.Images[i].NewTag = newName, newTag
@@ -133,8 +133,9 @@ func setImage(t *testing.T, mem filesys.FileSystem, file, newName, newTag string
 }
 
 // TestKustomizationCatches: a directory without a kustomization, one that
-// leaves a file out, one without the podseq images: entry and a podseq image
-// written otherwise than podseq:dev are each reported.
+// leaves a file out, one without the podseq images: entry (or with one that
+// does not map to podseq:dev) and a podseq image written otherwise than as a
+// release's are each reported.
 func TestKustomizationCatches(t *testing.T) {
 	fresh := func(t *testing.T) []object {
 		t.Helper()
@@ -156,16 +157,25 @@ func TestKustomizationCatches(t *testing.T) {
 	}{
 		{"no kustomization", func(objs []object) []object { return objs[:len(objs)-1] }, "has no kustomization.yaml"},
 		{"file not listed", func(objs []object) []object { kust(objs).Resources = nil; return objs }, "does not list deployment.yaml"},
-		{"no images entry", func(objs []object) []object { kust(objs).Images = nil; return objs }, "no images: entry named podseq"},
+		{"no images entry", func(objs []object) []object { kust(objs).Images = nil; return objs }, "no images: entry mapping"},
 		{"other image entry only", func(objs []object) []object {
 			kust(objs).Images = []types.Image{{Name: "busybox", NewTag: "1.37"}}
 			return objs
-		}, "no images: entry named podseq"},
-		{"registry image written in place", func(objs []object) []object {
+		}, "no images: entry mapping"},
+		{"entry mapping elsewhere", func(objs []object) []object {
+			kust(objs).Images = []types.Image{{Name: releaseRepo, NewName: "registry.example.com/podseq", NewTag: "v1"}}
+			return objs
+		}, "no images: entry mapping"},
+		{"another registry written in place", func(objs []object) []object {
 			spec, _ := podSpec(objs[0].obj)
 			spec.Containers[0].Image = "ghcr.io/someone/podseq:v1"
 			return objs
-		}, "write podseq:dev"},
+		}, "write ghcr.io/podseq/podseq:vX.Y.Z"},
+		{"dev image written in place", func(objs []object) []object {
+			spec, _ := podSpec(objs[0].obj)
+			spec.Containers[0].Image = devImage
+			return objs
+		}, "write ghcr.io/podseq/podseq:vX.Y.Z"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -235,9 +236,11 @@ func TestManifests(t *testing.T) {
 // checkKustomization: the directory has a kustomization.yaml, every
 // resource listed exists, and every other YAML file of the directory is
 // listed, so `kubectl apply -k DIR` applies them all. Where a pod runs
-// podseq's image, the image is written podseq:dev and the kustomization has
-// an images: entry for it, so pointing every container at another registry
-// is one edit (README.md, "The image").
+// podseq's image, the image is written as a release's,
+// ghcr.io/podseq/podseq:vX.Y.Z (what people copy), and the kustomization has
+// an images: entry for it that maps it to podseq:dev, the image make
+// image-tar builds from the checkout and the e2e loads, so that pointing every
+// container at another image is one edit (README.md, "The image").
 func checkKustomization(report func(string), dir string, objs []object) {
 	errorf := func(format string, a ...any) { report(fmt.Sprintf(format, a...)) }
 	files := map[string]bool{}
@@ -253,8 +256,8 @@ func checkKustomization(report func(string), dir string, objs []object) {
 	eachContainer(objs, func(o object, c corev1.Container) {
 		if isPodseqImage(c.Image) {
 			podseqImages = append(podseqImages, c.Image)
-			if c.Image != devImage {
-				errorf("%s: container %s: image %q: write %s, and let the kustomization's images: entry name the real one", o, c.Name, c.Image, devImage)
+			if !releaseImage.MatchString(c.Image) {
+				errorf("%s: container %s: image %q: write %s:vX.Y.Z (a release), and let the kustomization's images: entry map it to %s", o, c.Name, c.Image, releaseRepo, devImage)
 			}
 		}
 	})
@@ -278,14 +281,23 @@ func checkKustomization(report func(string), dir string, objs []object) {
 	for f := range files {
 		errorf("%s/kustomization.yaml does not list %s", dir, f)
 	}
-	if len(podseqImages) > 0 && !slices.ContainsFunc(k.Images, func(i types.Image) bool { return i.Name == "podseq" }) {
-		errorf("%s/kustomization.yaml: no images: entry named podseq (the manifests run %s, which is on no registry)", dir, devImage)
+	if len(podseqImages) > 0 && !slices.ContainsFunc(k.Images, func(i types.Image) bool {
+		return i.Name == releaseRepo && i.NewName+":"+i.NewTag == devImage && i.Digest == ""
+	}) {
+		errorf("%s/kustomization.yaml: no images: entry mapping %s to %s (the image of the checkout, which the e2e loads)", dir, releaseRepo, devImage)
 	}
 }
 
-// devImage is how the manifests write podseq's image; each kustomization's
-// images: entry maps it to the image people actually pull.
+// devImage is the image of a checkout (make image-tar), which each
+// kustomization's images: entry maps podseq's image to.
 const devImage = "podseq:dev"
+
+// releaseRepo is where releases are published (internal/version.Repository;
+// hack/release's test checks the manifests name it), and releaseImage a
+// release's image as the manifests write it.
+const releaseRepo = "ghcr.io/podseq/podseq"
+
+var releaseImage = regexp.MustCompile(`^` + regexp.QuoteMeta(releaseRepo) + `:v[0-9]+\.[0-9]+\.[0-9]+$`)
 
 // podSpec returns the pod template of a workload.
 func podSpec(obj any) (*corev1.PodSpec, *metav1.ObjectMeta) {

@@ -19,15 +19,19 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // Spec is what goes into the image.
 type Spec struct {
-	Out        string   // the docker-archive tarball to write
-	Tag        string   // the image reference recorded in it
-	Arch       string   // amd64 or arm64
+	Out        string   // the docker-archive tarball to write (one architecture)
+	OCI        string   // or the OCI image layout directory to write (an index of every architecture)
+	Tag        string   // the image reference recorded in the tarball
+	Archs      []string // amd64 and/or arm64; one for a tarball
+	Labels     []string // config Labels, K=V
 	Entrypoint []string // config Entrypoint
 	Cmd        []string // config Cmd (nil: unset)
 	User       string   // config User
@@ -38,7 +42,7 @@ type Spec struct {
 
 // FileSpec is one -file SRC:DST[:MODE].
 type FileSpec struct {
-	Src  string
+	Src  string      // may hold {arch}, replaced by each image's architecture
 	Dst  string      // absolute path in the image
 	Mode fs.FileMode // 0: the source's permissions
 }
@@ -90,67 +94,153 @@ type entry struct {
 	linkname string
 }
 
-// build writes the image described by s.
+// archPlaceholder in a -file SRC is replaced by the image's architecture.
+const archPlaceholder = "{arch}"
+
+// build writes the image described by s: a docker-archive tarball of its one
+// architecture, or an OCI image layout whose index holds one image per
+// architecture, in the order given.
 func build(s Spec) error {
+	epoch, err := sourceDateEpoch()
+	if err != nil {
+		return usageErr{err}
+	}
+	if s.OCI != "" {
+		return writeLayout(s, epoch)
+	}
 	tag, err := name.NewTag(s.Tag)
 	if err != nil {
 		return usageErr{fmt.Errorf("-tag %q: %w", s.Tag, err)}
 	}
+	img, err := buildImage(s, s.Archs[0], epoch, false)
+	if err != nil {
+		return err
+	}
+	return writeAtomically(s.Out, func(w io.Writer) error {
+		return tarball.Write(tag, img, w)
+	})
+}
+
+// writeLayout writes s as an OCI image layout: its index.json names one
+// image index (so that `crane push DIR REF` pushes the whole index), which
+// holds one image per architecture. The layout is made beside s.OCI and
+// renamed into place, so a failed run leaves none half-written.
+func writeLayout(s Spec, epoch time.Time) (err error) {
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	for _, arch := range s.Archs {
+		img, err := buildImage(s, arch, epoch, true)
+		if err != nil {
+			return err
+		}
+		cfg, err := img.ConfigFile()
+		if err != nil {
+			return fmt.Errorf("read config: %w", err)
+		}
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
+			Add:        img,
+			Descriptor: v1.Descriptor{Platform: cfg.Platform()},
+		})
+	}
+	parent := filepath.Dir(s.OCI)
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(s.OCI)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", s.OCI, err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err = os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", s.OCI, err)
+	}
+	p, err := layout.Write(tmp, empty.Index)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", s.OCI, err)
+	}
+	if err = p.AppendIndex(idx); err != nil {
+		return fmt.Errorf("write %s: %w", s.OCI, err)
+	}
+	if err = replaceDir(tmp, s.OCI); err != nil {
+		return fmt.Errorf("write %s: %w", s.OCI, err)
+	}
+	return nil
+}
+
+// replaceDir renames the directory src to dst, removing what was at dst.
+func replaceDir(src, dst string) error {
+	if _, err := os.Lstat(dst); err == nil {
+		old := src + ".old"
+		if err := os.Rename(dst, old); err != nil {
+			return err
+		}
+		defer os.RemoveAll(old)
+	}
+	return os.Rename(src, dst)
+}
+
+// buildImage makes the image of one architecture: one layer of the files,
+// stamped with epoch, and the config. oci chooses the OCI media types (for a
+// layout) over Docker's (for a docker-archive tarball).
+func buildImage(s Spec, arch string, epoch time.Time, oci bool) (v1.Image, error) {
 	entries := map[string]*entry{}
 	for _, dir := range s.Rootfs {
 		if err := addTree(entries, dir); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for _, f := range s.Files {
-		fi, err := os.Stat(f.Src)
+		src := strings.ReplaceAll(f.Src, archPlaceholder, arch)
+		fi, err := os.Stat(src)
 		if err != nil {
-			return fmt.Errorf("-file %s: %w", f.Src, err)
+			return nil, fmt.Errorf("-file %s: %w", src, err)
 		}
 		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("-file %s: not a regular file", f.Src)
+			return nil, fmt.Errorf("-file %s: not a regular file", src)
 		}
 		mode := f.Mode
 		if mode == 0 {
 			mode = fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 		}
-		entries[f.Dst] = &entry{typ: tar.TypeReg, mode: mode, src: f.Src}
+		entries[f.Dst] = &entry{typ: tar.TypeReg, mode: mode, src: src}
 	}
 	addParents(entries)
-	if err := checkEntrypoint(s, entries); err != nil {
-		return err
-	}
-	epoch, err := sourceDateEpoch()
-	if err != nil {
-		return usageErr{err}
+	if err := checkEntrypoint(s, arch, entries); err != nil {
+		return nil, err
 	}
 
 	var layerTar bytes.Buffer
 	if err := writeLayer(&layerTar, entries, epoch); err != nil {
-		return err
+		return nil, err
 	}
 	data := layerTar.Bytes()
+	var opts []tarball.LayerOption
+	base := empty.Image
+	if oci {
+		opts = append(opts, tarball.WithMediaType(types.OCILayer))
+		base = mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(data)), nil
-	})
+	}, opts...)
 	if err != nil {
-		return fmt.Errorf("make layer: %w", err)
+		return nil, fmt.Errorf("make layer: %w", err)
 	}
-	img, err := mutate.Append(empty.Image, mutate.Addendum{
+	img, err := mutate.Append(base, mutate.Addendum{
 		Layer:   layer,
 		History: v1.History{Created: v1.Time{Time: epoch}, CreatedBy: "mkimage", Comment: "podseq hack/mkimage"},
 	})
 	if err != nil {
-		return fmt.Errorf("append layer: %w", err)
+		return nil, fmt.Errorf("append layer: %w", err)
 	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
-		return fmt.Errorf("read config: %w", err)
+		return nil, fmt.Errorf("read config: %w", err)
 	}
 	cfg = cfg.DeepCopy()
-	cfg.Architecture = s.Arch
+	cfg.Architecture = arch
 	cfg.OS = "linux"
-	if s.Arch == "arm64" {
+	if arch == "arm64" {
 		cfg.Variant = "v8"
 	}
 	cfg.Created = v1.Time{Time: epoch}
@@ -158,12 +248,17 @@ func build(s Spec) error {
 	cfg.Config.Cmd = s.Cmd
 	cfg.Config.User = s.User
 	cfg.Config.Env = withDefaultPath(s.Env)
-	if img, err = mutate.ConfigFile(img, cfg); err != nil {
-		return fmt.Errorf("set config: %w", err)
+	if len(s.Labels) > 0 {
+		cfg.Config.Labels = map[string]string{}
+		for _, l := range s.Labels {
+			k, v, _ := strings.Cut(l, "=")
+			cfg.Config.Labels[k] = v
+		}
 	}
-	return writeAtomically(s.Out, func(w io.Writer) error {
-		return tarball.Write(tag, img, w)
-	})
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		return nil, fmt.Errorf("set config: %w", err)
+	}
+	return img, nil
 }
 
 // withDefaultPath adds Docker's default PATH unless env sets one.
@@ -257,7 +352,7 @@ func addParents(entries map[string]*entry) {
 
 // checkEntrypoint rejects an entrypoint that is an ELF binary of another
 // architecture: it would fail in the cluster with "exec format error".
-func checkEntrypoint(s Spec, entries map[string]*entry) error {
+func checkEntrypoint(s Spec, arch string, entries map[string]*entry) error {
 	if len(s.Entrypoint) == 0 {
 		return nil
 	}
@@ -270,8 +365,8 @@ func checkEntrypoint(s Spec, entries map[string]*entry) error {
 		return nil // not an ELF file: a script, say
 	}
 	defer f.Close()
-	if want := archs[s.Arch]; f.Machine != want {
-		return usageErr{fmt.Errorf("entrypoint %s (%s) is built for %s, not -arch %s", s.Entrypoint[0], e.src, f.Machine, s.Arch)}
+	if want := archs[arch]; f.Machine != want {
+		return usageErr{fmt.Errorf("entrypoint %s (%s) is built for %s, not -arch %s", s.Entrypoint[0], e.src, f.Machine, arch)}
 	}
 	return nil
 }

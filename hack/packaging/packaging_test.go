@@ -3,6 +3,7 @@ package packaging
 import (
 	"bytes"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -208,11 +209,10 @@ func TestDockerBuildIsMakeBuild(t *testing.T) {
 	}
 
 	// The Dockerfile's build stage: its ARGs, its RUN that builds, and the
-	// paths the final stage copies the binaries from (/podseq, and
-	// /kubectl-podseq beside it).
+	// paths the final stage copies the binaries from.
 	env := map[string]string{"TARGETARCH": runtime.GOARCH, "VERSION": version}
 	var run string
-	from := map[string]string{} // image path -> build stage path
+	from := map[string]string{} // build stage path -> image path
 	for _, in := range parseDockerfile(read(t, "Dockerfile")) {
 		switch {
 		case in.cmd == "ARG":
@@ -224,18 +224,24 @@ func TestDockerBuildIsMakeBuild(t *testing.T) {
 			run = in.args
 		case in.cmd == "COPY" && strings.HasPrefix(in.args, "--from=build "):
 			f := strings.Fields(in.args)
-			from[f[len(f)-1]] = f[1]
+			from[f[1]] = f[2]
 		}
 	}
-	if run == "" || from["/podseq"] == "" || from["/kubectl-podseq"] == "" {
-		t.Fatalf("Dockerfile: no RUN of %s (%q), or no COPY --from=build of /podseq and /kubectl-podseq (%q)", buildScript, run, from)
+	if run == "" || len(from) == 0 {
+		t.Fatalf("Dockerfile: no RUN of %s (%q) or no COPY --from=build (%q)", buildScript, run, from)
 	}
 	if env["TARGETOS"] != "linux" {
 		t.Fatalf("Dockerfile: ARG TARGETOS=%q, want linux", env["TARGETOS"])
 	}
 	dockerDir := filepath.Join(tmp, "docker")
-	for _, src := range from {
-		run = strings.ReplaceAll(run, src, filepath.Join(dockerDir, path.Base(src)))
+	if err := os.Mkdir(dockerDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for src, dst := range from {
+		if !strings.Contains(run, src) {
+			t.Fatalf("Dockerfile: the build does not write %s, which the image copies", src)
+		}
+		run = strings.ReplaceAll(run, src, filepath.Join(dockerDir, path.Base(dst)))
 	}
 	cmd := exec.Command("sh", "-c", run)
 	cmd.Dir = ctx
@@ -247,7 +253,6 @@ func TestDockerBuildIsMakeBuild(t *testing.T) {
 		t.Fatalf("the Dockerfile's build in its context: %v\n%s", err, out)
 	}
 
-	// make build makes bin/podseq and bin/kubectl-podseq beside it.
 	makeDir := filepath.Join(tmp, "make")
 	cmd = exec.Command("make", "--no-print-directory", "build", "BIN="+filepath.Join(makeDir, "podseq"), "VERSION="+version, "GOARCH="+runtime.GOARCH)
 	cmd.Dir = repo
@@ -256,22 +261,116 @@ func TestDockerBuildIsMakeBuild(t *testing.T) {
 		t.Fatalf("make build: %v\n%s", err, out)
 	}
 
-	for dst, src := range from {
-		name := path.Base(src)
+	for _, dst := range from {
+		name := path.Base(dst)
 		a, err := os.ReadFile(filepath.Join(dockerDir, name))
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, err := os.ReadFile(filepath.Join(makeDir, name))
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("the image has %s, make build does not build it: %v", dst, err)
 		}
 		if !bytes.Equal(a, b) {
-			t.Errorf("the Dockerfile's %s (%d bytes) differs from make build's %s (%d bytes)", dst, len(a), name, len(b))
+			t.Errorf("the Dockerfile's %s (%d bytes) differs from make build's (%d bytes)", name, len(a), len(b))
 		}
 		out, err := exec.Command(filepath.Join(makeDir, name), "--version").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), version) {
 			t.Errorf("%s --version: %v, %q, want %s in it", name, err, out, version)
+		}
+	}
+}
+
+// imageSpec is what an image is made of, as a Dockerfile's final stage or
+// hack/image-tar.sh's mkimage flags say it.
+type imageSpec struct {
+	files      []string // paths in the image, sorted
+	user       string
+	entrypoint string
+	labels     map[string]string
+}
+
+// TestImageInStep: the Dockerfile and hack/image-tar.sh (which make
+// image-tar and make release run) make the same image: the same files, user,
+// entrypoint and labels, the labels being the OCI ones the release promises.
+func TestImageInStep(t *testing.T) {
+	var docker imageSpec
+	docker.labels = map[string]string{}
+	final := false
+	for _, in := range parseDockerfile(read(t, "Dockerfile")) {
+		if in.cmd == "FROM" {
+			final = in.args == "scratch"
+			continue
+		}
+		if !final {
+			continue
+		}
+		switch in.cmd {
+		case "COPY":
+			f := strings.Fields(in.args)
+			docker.files = append(docker.files, f[len(f)-1])
+		case "USER":
+			docker.user = in.args
+		case "ENTRYPOINT":
+			docker.entrypoint = strings.Trim(in.args, `[]"`)
+		case "LABEL":
+			for _, kv := range strings.Fields(in.args) {
+				k, v, _ := strings.Cut(kv, "=")
+				docker.labels[k] = v
+			}
+		}
+	}
+	if !final {
+		t.Fatal("Dockerfile: the final stage is not FROM scratch")
+	}
+
+	tarSpec := imageSpec{labels: map[string]string{}}
+	flagRE := regexp.MustCompile(`(?m)-(file|label|entrypoint|user) ("[^"]*"|[^\s)]+)`)
+	script := read(t, "hack/image-tar.sh")
+	_, mk, ok := strings.Cut(script, "go run ./mkimage")
+	if !ok {
+		t.Fatal("hack/image-tar.sh does not run mkimage")
+	}
+	for _, m := range flagRE.FindAllStringSubmatch(mk, -1) {
+		v := strings.Trim(m[2], `"`)
+		switch m[1] {
+		case "file":
+			parts := strings.Split(v, ":")
+			tarSpec.files = append(tarSpec.files, parts[1])
+		case "label":
+			k, val, _ := strings.Cut(v, "=")
+			tarSpec.labels[k] = val
+		case "entrypoint":
+			tarSpec.entrypoint = v
+		case "user":
+			tarSpec.user = v
+		}
+	}
+	slices.Sort(docker.files)
+	slices.Sort(tarSpec.files)
+	if !slices.Equal(docker.files, tarSpec.files) || docker.user != tarSpec.user || docker.entrypoint != tarSpec.entrypoint {
+		t.Errorf("the Dockerfile makes files %q, user %q, entrypoint %q; hack/image-tar.sh files %q, user %q, entrypoint %q",
+			docker.files, docker.user, docker.entrypoint, tarSpec.files, tarSpec.user, tarSpec.entrypoint)
+	}
+	if !maps.Equal(docker.labels, tarSpec.labels) {
+		t.Errorf("labels: the Dockerfile %v, hack/image-tar.sh %v", docker.labels, tarSpec.labels)
+	}
+	for _, want := range []string{"/podseq", "/kubectl-podseq"} {
+		if !slices.Contains(docker.files, want) {
+			t.Errorf("the image has no %s", want)
+		}
+	}
+	if docker.user != "65532:65532" {
+		t.Errorf("the image runs as %q, want 65532:65532 (nonroot)", docker.user)
+	}
+	for k, v := range map[string]string{
+		"org.opencontainers.image.source":   "https://github.com/podseq/podseq",
+		"org.opencontainers.image.version":  "$VERSION",
+		"org.opencontainers.image.revision": "$REVISION",
+		"org.opencontainers.image.licenses": "Apache-2.0",
+	} {
+		if docker.labels[k] != v {
+			t.Errorf("label %s=%q, want %q", k, docker.labels[k], v)
 		}
 	}
 }
