@@ -136,6 +136,8 @@ type processor struct {
 	o        *Options
 	used     map[string]bool // overrides that applied to some pod
 	warnings []string
+	// warnedBase: the input's Kustomization was warned about.
+	warnedBase bool
 }
 
 // unused rejects overrides that named a container no pod has.
@@ -219,22 +221,25 @@ func (pr *processor) object(root *yaml.Node) (bool, error) {
 		return changed, nil
 	}
 	obj := objectOf(root)
-	tmpl, workload := template(root)
-	if !workload {
-		if k := podseqKey(annotations(root)); k != "" {
-			return false, &docError{obj: obj, msg: fmt.Sprintf("annotation %s: this kind has no pod template", k)}
-		}
-		return false, nil
+	changed, err := pr.workload(obj, root)
+	if err == nil {
+		pr.kustomizeWarnings(obj, root, changed)
 	}
-	if tmpl == nil {
+	return changed, err
+}
+
+// workload processes one object that is not a List.
+func (pr *processor) workload(obj object, root *yaml.Node) (bool, error) {
+	tmpl, workload := template(root)
+	if !workload || tmpl == nil {
 		if k := podseqKey(annotations(root)); k != "" {
-			return false, &docError{obj: obj, msg: fmt.Sprintf("annotation %s: the object has no pod template", k)}
+			return false, noTemplate(obj, k)
 		}
 		return false, nil
 	}
 	if tmpl != root {
 		if k := podseqKey(annotations(root)); k != "" {
-			return false, &docError{obj: obj, msg: fmt.Sprintf("annotation %s is on the %s, not on its pod template: move it to %s.metadata.annotations", k, obj.kind, strings.Join(templatePaths[obj.kind], "."))}
+			return false, &docError{obj: obj, msg: fmt.Sprintf("annotation %s is on the %s, not on its pod template: move it to %s.metadata.annotations", k, obj.kind, templatePath(obj.kind))}
 		}
 	}
 	injected := get(path(tmpl, "metadata", "annotations"), UndoKey) != nil
