@@ -60,21 +60,27 @@ func (p *pod) translate(dep, c, target string) (string, string) {
 	if !ok {
 		return "", fmt.Sprintf("%s is in %s's own filesystem, on no volume, so %s cannot see it: put it on a volume that both mount", target, dep, c)
 	}
+	if m.subPath == "\x00" {
+		return "", fmt.Sprintf("%s is on volume %s under a subPathExpr, which inject cannot follow: set %s%s to a target that %s serves on the network", target, m.volume, ReadyPrefix, dep, dep)
+	}
+	// The path from the volume's root, then from each mount of it in c.
+	vp := pathpkg.Join("/", m.subPath, m.rest)
 	for _, dm := range items(get(p.ctr(c), "volumeMounts")) {
 		if str(dm, "name") != m.volume || get(dm, "subPathExpr") != nil {
 			continue
 		}
-		mp := pathpkg.Clean(str(dm, "mountPath"))
-		var np string
-		switch sub := str(dm, "subPath"); {
-		case sub == m.subPath:
-			np = mp + m.rest
-		case sub == "" && m.subPath != "\x00":
-			np = pathpkg.Join(mp, m.subPath) + m.rest
+		sub := pathpkg.Join("/", str(dm, "subPath"))
+		var below string
+		switch {
+		case sub == "/":
+			below = vp
+		case vp == sub:
+		case strings.HasPrefix(vp, sub+"/"):
+			below = vp[len(sub):]
 		default:
 			continue
 		}
-		v := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: pathpkg.Clean(np)}
+		v := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: pathpkg.Join(str(dm, "mountPath"), below)}
 		return v.String(), ""
 	}
 	return "", fmt.Sprintf("%s is on volume %s, which %s does not mount: mount %s in %s (at any path) and inject again", target, m.volume, c, m.volume, c)
