@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
@@ -118,6 +119,9 @@ func isJSON(text string) bool {
 
 // checkOptions validates the overrides once, before any document.
 func checkOptions(o *Options) error {
+	if d, err := time.ParseDuration(o.timeout()); err != nil || d <= 0 {
+		return fmt.Errorf("--timeout %q: want a positive duration such as 2m", o.Timeout)
+	}
 	for c, deps := range o.After {
 		if len(deps) == 0 {
 			return fmt.Errorf("--after %s=: no dependency", c)
