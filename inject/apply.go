@@ -225,7 +225,7 @@ func (in *injector) check() error {
 						what = "it must outlive " + strings.Join(p.dependents(c), ", ")
 					}
 				}
-				return p.errf(c, "no command in the manifest: tombstone mode runs it under podseq run because %s, which needs its command (podseq never looks an image up): write the image's entrypoint as command", what)
+				return p.errf(c, "no command in the manifest: tombstone mode runs it under podseq run because %s, which needs its command (podseq never looks an image up): write the image's entrypoint as command%s", what, p.suggest(Tombstone))
 			}
 			if r, ok := p.ready[c]; ok && r.exec != nil {
 				return p.errf(c, "readiness by an exec probe: podseq run takes URL targets; set %s%s", ReadyPrefix, c)

@@ -58,6 +58,9 @@ func (p *pod) suggest(not Mode) string {
 		if m == not {
 			continue
 		}
+		if m == Gate && p.restart != "Always" && slices.ContainsFunc(p.names, p.isDep) {
+			continue // a regular sidecar of a Job would never stop: the Job would never end
+		}
 		q := *p
 		q.mode, q.probing = m, true
 		if q.checkInits() != nil {

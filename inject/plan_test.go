@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -375,4 +377,46 @@ func utf8Valid(ss []string) bool {
 		}
 	}
 	return true
+}
+
+// TestSuggestedModesWork: every refusal that suggests a mode is followed by
+// a run in that mode, which must succeed; the refusals of the inputs that
+// no mode fits suggest none.
+func TestSuggestedModesWork(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob("testdata/bad/*")
+	suggested := 0
+	for _, f := range files {
+		in, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := optionsFromHeader(t, strings.SplitN(string(in), "\n", 3)[1])
+		_, err = Process(in, o)
+		if err == nil {
+			t.Fatalf("%s: no error", f)
+		}
+		_, m, ok := strings.Cut(err.Error(), "; use "+ModeKey+": ")
+		if !ok {
+			continue
+		}
+		suggested++
+		mode, perr := ParseMode(m)
+		if perr != nil {
+			t.Fatalf("%s: suggests %q: %v", f, m, perr)
+		}
+		o.Mode = mode
+		if _, err := Process(in, o); err != nil {
+			t.Errorf("%s: suggests mode %s, which fails: %v", f, mode, err)
+		}
+	}
+	if suggested < 3 {
+		t.Errorf("%d bad inputs suggest a mode, want at least 3", suggested)
+	}
+	for _, f := range []string{"testdata/bad/job-sidecar-no-command-gate.yaml", "testdata/bad/existing-http-hook-no-command.yaml"} {
+		in, _ := os.ReadFile(f)
+		if _, err := Process(in, Options{}); err == nil || strings.Contains(err.Error(), "; use "+ModeKey) {
+			t.Errorf("%s: %v: want no mode suggested (none works)", f, err)
+		}
+	}
 }
