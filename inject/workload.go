@@ -64,14 +64,18 @@ func templatePath(kind string) string {
 
 // template returns the pod template of a workload, and whether the object
 // is one: a kind of templatePaths, or any other kind with a pod template
-// (a mapping with spec.containers) at spec.template. A kind of
+// (a mapping with spec.containers, or with podseq's annotations) at
+// spec.template. A kind of
 // templatePaths with the template missing returns nil, true.
 func template(root *yaml.Node) (*yaml.Node, bool) {
 	p, ok := templatePaths[str(root, "kind")]
 	if !ok {
 		t := path(root, anyTemplate...)
-		if t == nil || t.Kind != yaml.MappingNode || path(t, "spec", "containers") == nil {
+		if t == nil || t.Kind != yaml.MappingNode {
 			return nil, false
+		}
+		if path(t, "spec", "containers") == nil && podseqKey(annotations(t)) == "" {
+			return nil, false // a template of something else, asking nothing of inject
 		}
 		return t, true
 	}
