@@ -275,7 +275,9 @@ func (in *injector) apply(s settings) error {
 	case Tombstone:
 		in.tombstone()
 	}
-	in.install()
+	if len(in.mounted) > 0 || p.mode == Tombstone { // else every hook was kept
+		in.install()
+	}
 	if cs := get(p.spec, "containers"); len(cs.Content) > 0 && str(cs.Content[0], "name") != p.names[0] {
 		if _, set := annotations(p.tmpl)[DefaultContainerKey]; !set {
 			s = maps.Clone(s)

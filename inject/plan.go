@@ -296,7 +296,7 @@ func newPod(obj object, tmpl *yaml.Node, s settings) (*pod, error) {
 		}
 		r, err := p.probeReadiness(c)
 		if err != nil {
-			if existingWait(p.ctr(c)) != "" {
+			if existingWait(p.ctr(c)) != "" && p.mode != Tombstone {
 				// Its own hook already waits: the order holds without a
 				// target, only the dependents' own start gate is lost.
 				p.ready[c] = readiness{budget: budget}
