@@ -29,6 +29,9 @@ const (
 	GraveyardVolume = "podseq-graveyard"
 	// InstallContainer is the init container that runs podseq install.
 	InstallContainer = "podseq-install"
+	// InstallUID is the podseq image's USER, which the install container
+	// runs as; it is written only into pods that run as root.
+	InstallUID = 65532
 	// BasePort is the first admin port given to podseq run (tombstone mode);
 	// the next free ones follow. A hostNetwork pod gets none: its ports
 	// would be the node's.
@@ -505,6 +508,13 @@ func (in *injector) install() {
 			"seccompProfile", mapping("type", "RuntimeDefault"),
 		),
 	)
+	if str(path(p.spec, "securityContext"), "runAsUser") == "0" {
+		// A pod that runs as root says so for all its containers: the
+		// install container would inherit UID 0, which runAsNonRoot refuses.
+		// Such a pod is outside the restricted SCC anyway.
+		sc := get(ctr, "securityContext")
+		sc.Content = slices.Insert(sc.Content, len(sc.Content)-2, scalar("runAsUser"), &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(InstallUID)})
+	}
 	ics.Content = append([]*yaml.Node{ctr}, ics.Content...)
 	vols := in.ensure(p.spec, "volumes", "volumes", yaml.SequenceNode)
 	vols.Content = append(vols.Content, mapping("name", BinVolume, "emptyDir", mapping()))
