@@ -142,6 +142,9 @@ type processor struct {
 	warnings []string
 	// warnedBase: the input's Kustomization was warned about.
 	warnedBase bool
+	// custom: objects of custom kinds without a pod template, named when
+	// a flag orders a container that no pod has.
+	custom []object
 }
 
 // unused rejects overrides that named a container no pod has.
@@ -164,7 +167,11 @@ func (pr *processor) unused() error {
 		return nil
 	}
 	sort.Strings(missing)
-	return fmt.Errorf("%w: %s: no pod in the input has that container", ErrBadInput, strings.Join(missing, ", "))
+	msg := fmt.Sprintf("%s: no pod in the input has that container", strings.Join(missing, ", "))
+	if len(pr.custom) > 0 {
+		msg += "; " + noTemplate(pr.custom[0], missing[0]).Error()
+	}
+	return fmt.Errorf("%w: %s", ErrBadInput, msg)
 }
 
 // doc processes one document and returns its output text: the input
@@ -238,6 +245,9 @@ func (pr *processor) workload(obj object, root *yaml.Node) (bool, error) {
 	if !workload || tmpl == nil {
 		if k := podseqKey(annotations(root)); k != "" {
 			return false, noTemplate(obj, k)
+		}
+		if custom(root) {
+			pr.custom = append(pr.custom, obj)
 		}
 		return false, nil
 	}

@@ -89,8 +89,18 @@ func template(root *yaml.Node) (*yaml.Node, bool) {
 	return t, true
 }
 
+// custom reports whether an object is of a custom resource kind: its API
+// group is a domain name outside Kubernetes' own (*.k8s.io).
+func custom(root *yaml.Node) bool {
+	group, _, ok := strings.Cut(str(root, "apiVersion"), "/")
+	return ok && strings.Contains(group, ".") && !strings.HasSuffix(group, ".k8s.io") && str(root, "kind") != "Kustomization"
+}
+
 // noTemplate is the one answer to a request for an order on an object
 // without a pod template, whatever its kind.
 func noTemplate(obj object, key string) error {
-	return &docError{obj: obj, msg: fmt.Sprintf("annotation %s asks for an order, but the object has no pod template: inject orders the containers of a Pod, and of the pod template of a Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController or Job and of any other kind at spec.template (with spec.containers), of a CronJob at spec.jobTemplate.spec.template, of a PodTemplate at template", key)}
+	if !strings.HasPrefix(key, "--") { // an annotation, else a flag
+		key = "annotation " + key
+	}
+	return &docError{obj: obj, msg: fmt.Sprintf("%s asks for an order, but the object has no pod template: inject orders the containers of a Pod, and of the pod template of a Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController or Job and of any other kind at spec.template (with spec.containers), of a CronJob at spec.jobTemplate.spec.template, of a PodTemplate at template", key)}
 }
