@@ -167,10 +167,7 @@ func (p *pod) servedBy(c, v string, number bool) (string, string, bool) {
 // startsAt is where a container is in the kubelet's start sequence once
 // inject is done: init containers first, in order, then the containers.
 func (p *pod) startsAt(c string) int {
-	var seq []string
-	for _, n := range p.initNames {
-		seq = append(seq, n)
-	}
+	seq := slices.Clone(p.initNames)
 	order := p.order()
 	if p.mode == Native {
 		for _, n := range order {
