@@ -67,12 +67,18 @@ func TestInjectPassesArgumentsOnce(t *testing.T) {
 // kubectl-podseq beside it is the test's to place, and returns both paths.
 func podseqAlone(t *testing.T) (dir, self string) {
 	t.Helper()
+	dir = t.TempDir()
+	self = filepath.Join(dir, "podseq")
+	// A hard link, not a copy: a copy is open for writing while parallel
+	// tests fork, and a child that inherited that descriptor makes exec
+	// of the copy fail with "text file busy" until it execs itself.
+	if err := os.Link(podseqBinary(t), self); err == nil {
+		return dir, self
+	}
 	b, err := os.ReadFile(podseqBinary(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir = t.TempDir()
-	self = filepath.Join(dir, "podseq")
 	if err := os.WriteFile(self, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
