@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -28,9 +29,17 @@ const (
 	GraveyardVolume = "podseq-graveyard"
 	// InstallContainer is the init container that runs podseq install.
 	InstallContainer = "podseq-install"
+	// InstallUID is the podseq image's USER, which the install container
+	// runs as; it is written only into pods that run as root.
+	InstallUID = 65532
 	// BasePort is the first admin port given to podseq run (tombstone mode);
-	// the next free ones follow.
+	// the next free ones follow. A hostNetwork pod gets none: its ports
+	// would be the node's.
 	BasePort = 15780
+	// DefaultContainerKey is kubectl's annotation for the container that
+	// kubectl logs and exec reach without -c. inject sets it to the first
+	// container of the input when it puts another one first.
+	DefaultContainerKey = "kubectl.kubernetes.io/default-container"
 )
 
 // record is what --undo needs beyond the marks inject leaves.
@@ -54,6 +63,10 @@ type injector struct {
 	rec   record
 	notes []string // what the injected annotation says, per container
 	weak  []string // containers gated by a hook alone: why and how to fix
+	// kept: dependencies whose own postStart hook already waits (the
+	// hook's program), left as they are.
+	kept    map[string]string
+	mounted map[string]bool // containers given the podseq-bin mount
 }
 
 // ensure returns m[key], creating it (a mapping or a sequence) if absent and
@@ -70,7 +83,7 @@ func (in *injector) ensure(m *yaml.Node, key, label string, kind yaml.Kind) *yam
 }
 
 func (in *injector) mount(c string, volume, dir string, readOnly bool) {
-	ctr := in.p.containers[c]
+	ctr := in.p.ctr(c)
 	vms := in.ensure(ctr, "volumeMounts", c+"/volumeMounts", yaml.SequenceNode)
 	m := mapping("name", volume, "mountPath", dir)
 	if readOnly {
@@ -79,16 +92,43 @@ func (in *injector) mount(c string, volume, dir string, readOnly bool) {
 	vms.Content = append(vms.Content, m)
 }
 
-func (in *injector) hook(c string, argv []string) {
-	ctr := in.p.containers[c]
-	lc := in.ensure(ctr, "lifecycle", c+"/lifecycle", yaml.MappingNode)
-	set(lc, "postStart", mapping("exec", mapping("command", seq(argv...))))
+// mountBin mounts podseq-bin read-only in c, once.
+func (in *injector) mountBin(c string) {
+	if in.mounted[c] {
+		return
+	}
+	if in.mounted == nil {
+		in.mounted = map[string]bool{}
+	}
+	in.mounted[c] = true
+	in.mount(c, BinVolume, BinDir, true)
 }
+
+// hook makes podseq wait (argv: wait and its flags and targets) c's
+// postStart hook. An exec hook it already has runs first, to its end, as
+// the command of podseq wait --command-first ... -- HOOK.
+func (in *injector) hook(c string, argv []string) {
+	ctr := in.p.ctr(c)
+	in.mountBin(c)
+	if cmd := path(ctr, "lifecycle", "postStart", "exec", "command"); cmd != nil && cmd.Kind == yaml.SequenceNode && len(cmd.Content) > 0 {
+		in.prefix(cmd, append([]string{Bin, argv[0], commandFirst}, argv[1:]...))
+		return
+	}
+	lc := in.ensure(ctr, "lifecycle", c+"/lifecycle", yaml.MappingNode)
+	set(lc, "postStart", mapping("exec", mapping("command", seq(append([]string{Bin}, argv...)...))))
+}
+
+// commandFirst is podseq wait's flag that runs -- COMMAND before the wait.
+const commandFirst = "--command-first"
 
 // wrap puts argv and "--" in front of the container's command. Its args,
 // which the runtime appends to the command, stay as they are.
 func (in *injector) wrap(c string, argv []string) {
-	cmd := get(in.p.containers[c], "command")
+	in.prefix(get(in.p.ctr(c), "command"), argv)
+}
+
+// prefix puts argv and "--" in front of the command cmd.
+func (in *injector) prefix(cmd *yaml.Node, argv []string) {
 	add := seq(append(slices.Clone(argv), "--")...).Content
 	if cmd.Style&yaml.FlowStyle != 0 { // quote as the first word is quoted
 		for _, a := range add {
@@ -100,7 +140,10 @@ func (in *injector) wrap(c string, argv []string) {
 
 // waitArgs is podseq wait for the given readiness, without the executable.
 func (in *injector) waitArgs(rs ...readiness) []string {
-	args := []string{"wait", "--timeout=" + in.o.timeout()}
+	args := []string{"wait", "--timeout=" + in.timeoutFor(rs...)}
+	if slices.ContainsFunc(rs, func(r readiness) bool { return r.insecure }) {
+		args = append(args, insecureFlag)
+	}
 	var targets []string
 	for _, r := range rs {
 		for _, h := range r.headers {
@@ -114,6 +157,40 @@ func (in *injector) waitArgs(rs ...readiness) []string {
 		targets = append(targets, r.targets...)
 	}
 	return append(args, targets...)
+}
+
+// insecureFlag makes podseq check an HTTPS target without verifying its
+// certificate, as kubelet's probes do.
+const insecureFlag = "--insecure-skip-verify"
+
+// timeoutFor is the deadline of a wait for rs: the longest startupProbe
+// budget among them, at least the --timeout of the options.
+func (in *injector) timeoutFor(rs ...readiness) string {
+	floor := in.o.timeout()
+	longest, err := time.ParseDuration(floor)
+	if err != nil {
+		return floor // checkOptions rejected it
+	}
+	budget := longest
+	for _, r := range rs {
+		budget = max(budget, r.budget)
+	}
+	if budget == longest {
+		return floor
+	}
+	return formatDuration(budget)
+}
+
+// formatDuration prints 10m0s as 10m and 1h0m0s as 1h.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
 }
 
 // ourVolume reports whether a volume of that name is one inject adds.
@@ -132,7 +209,7 @@ func (in *injector) check() error {
 			return p.errf("", "a volume is already named %s (inject adds it)", n)
 		}
 	}
-	if p.inits[InstallContainer] || p.containers[InstallContainer] != nil {
+	if p.ctr(InstallContainer) != nil {
 		return p.errf(InstallContainer, "a container already has this name (inject adds it)")
 	}
 	for _, c := range p.names {
@@ -141,6 +218,7 @@ func (in *injector) check() error {
 			continue
 		}
 		ctr := p.containers[c]
+
 		if p.mode == Tombstone {
 			if !hasCommand(ctr) {
 				what := "it starts after " + strings.Join(p.after[c], ", ")
@@ -150,20 +228,30 @@ func (in *injector) check() error {
 						what = "it must outlive " + strings.Join(p.dependents(c), ", ")
 					}
 				}
-				return p.errf(c, "no command in the manifest: tombstone mode runs it under podseq run because %s, which needs its command (podseq never looks an image up): write the image's entrypoint as command", what)
+				return p.errf(c, "no command in the manifest: tombstone mode runs it under podseq run because %s, which needs its command (podseq never looks an image up): write the image's entrypoint as command%s", what, p.suggest(Tombstone))
 			}
 			if r, ok := p.ready[c]; ok && r.exec != nil {
 				return p.errf(c, "readiness by an exec probe: podseq run takes URL targets; set %s%s", ReadyPrefix, c)
 			}
 			continue
 		}
-		if p.isDep(c) {
-			if path(ctr, "lifecycle", "postStart") != nil {
-				return p.errf(c, "already has a postStart hook, which the %s mode needs for podseq wait; use %s: tombstone, or drop the hook", p.mode, ModeKey)
-			}
-			if p.mode == Native && get(ctr, "restartPolicy") != nil {
-				return p.errf(c, "already has a restartPolicy: cannot become a native sidecar")
-			}
+		if p.isDep(c) && p.mode == Native && get(ctr, "restartPolicy") != nil {
+			return p.errf(c, "already has a restartPolicy: cannot become a native sidecar%s", p.suggest(Native))
+		}
+	}
+	if p.mode == Tombstone {
+		return nil
+	}
+	for _, c := range p.all() {
+		if !p.isDep(c) {
+			continue
+		}
+		ps := path(p.ctr(c), "lifecycle", "postStart")
+		if ps == nil || existingWait(p.ctr(c)) != "" {
+			continue
+		}
+		if cmd := path(ps, "exec", "command"); cmd == nil || cmd.Kind != yaml.SequenceNode || len(cmd.Content) == 0 {
+			return p.errf(c, "already has a postStart hook that is not an exec command, which podseq wait cannot run before it waits: write the hook as an exec command, or drop it%s", p.suggest(p.mode))
 		}
 	}
 	return nil
@@ -176,6 +264,12 @@ func (in *injector) apply(s settings) error {
 	}
 	p := in.p
 	in.rec.Containers = slices.Clone(p.names)
+	in.kept = map[string]string{}
+	for _, c := range p.all() {
+		if w := existingWait(p.ctr(c)); w != "" && p.isDep(c) && p.mode != Tombstone {
+			in.kept[c] = w
+		}
+	}
 	switch p.mode {
 	case Gate:
 		in.gate()
@@ -184,8 +278,26 @@ func (in *injector) apply(s settings) error {
 	case Tombstone:
 		in.tombstone()
 	}
-	in.install()
+	if len(in.mounted) > 0 || p.mode == Tombstone { // else every hook was kept
+		in.install()
+	}
+	if cs := get(p.spec, "containers"); len(cs.Content) > 0 && str(cs.Content[0], "name") != p.names[0] {
+		if _, set := annotations(p.tmpl)[DefaultContainerKey]; !set {
+			s = maps.Clone(s)
+			s[DefaultContainerKey] = p.names[0]
+		}
+	}
 	return in.annotate(s)
+}
+
+// gateDep gives a dependency its postStart hook, unless its own already
+// waits.
+func (in *injector) gateDep(c string) {
+	if w := in.kept[c]; w != "" {
+		in.notes = append(in.notes, fmt.Sprintf("%s's own postStart hook (%s) kept", c, w))
+		return
+	}
+	in.hook(c, in.waitArgs(in.p.ready[c]))
 }
 
 func (in *injector) gate() {
@@ -196,10 +308,15 @@ func (in *injector) gate() {
 	for _, c := range order {
 		cs.Content = append(cs.Content, p.containers[c])
 	}
+	for _, c := range p.initNames {
+		if p.isDep(c) {
+			in.gateDep(c)
+		}
+		in.gateOwnStart(c, "native sidecar's postStart hook")
+	}
 	for _, c := range order {
 		if p.isDep(c) {
-			in.mount(c, BinVolume, BinDir, true)
-			in.hook(c, append([]string{Bin}, in.waitArgs(p.ready[c])...))
+			in.gateDep(c)
 		}
 		in.gateOwnStart(c, "postStart hook")
 	}
@@ -213,25 +330,42 @@ func (in *injector) gateOwnStart(c, by string) {
 		return
 	}
 	var rs []readiness
-	var execDeps []string
+	var execDeps, blind, hidden []string
 	for _, d := range deps {
-		rs = append(rs, p.ready[d])
-		if p.ready[d].exec != nil {
+		r := p.ready[d]
+		if r.exec != nil {
 			execDeps = append(execDeps, d)
 		}
+		if r.exec == nil && len(r.targets) == 0 {
+			blind = append(blind, d)
+		}
+		var ts []string
+		for _, t := range r.targets {
+			nt, why := p.translate(d, c, t)
+			if why != "" {
+				hidden = append(hidden, why)
+			}
+			ts = append(ts, nt)
+		}
+		r.targets = ts
+		rs = append(rs, r)
 	}
 	list := strings.Join(deps, ", ")
+	hookOnly := func(why string) {
+		in.weak = append(in.weak, why)
+		in.notes = append(in.notes, fmt.Sprintf("%s after %s (%s only)", c, list, by))
+	}
 	switch {
-	case !hasCommand(p.containers[c]):
-		in.weak = append(in.weak, fmt.Sprintf("%s: no command in the manifest, so only the %s of %s holds it back: if the kubelet restarts during the hook or %s crashes in it, %s starts at once; write its command in the manifest and inject again to make it wait in its own start too", c, by, list, list, c))
-		in.notes = append(in.notes, fmt.Sprintf("%s after %s (%s only)", c, list, by))
+	case !hasCommand(p.ctr(c)):
+		hookOnly(fmt.Sprintf("%s: no command in the manifest, so only the %s of %s holds it back: if the kubelet restarts during the hook or %s crashes in it, %s starts at once; write its command in the manifest and inject again to make it wait in its own start too", c, by, list, list, c))
 	case len(execDeps) > 0:
-		in.weak = append(in.weak, fmt.Sprintf("%s: %s is ready by an exec probe, which runs only in its own container, so only the %s holds %s back; set %s%s to a URL to make it safe", c, strings.Join(execDeps, ", "), by, c, ReadyPrefix, execDeps[0]))
-		in.notes = append(in.notes, fmt.Sprintf("%s after %s (%s only)", c, list, by))
+		hookOnly(fmt.Sprintf("%s: %s is ready by an exec probe, which runs only in its own container, so only the %s holds %s back; set %s%s to a URL to make it safe", c, strings.Join(execDeps, ", "), by, c, ReadyPrefix, execDeps[0]))
+	case len(blind) > 0:
+		hookOnly(fmt.Sprintf("%s: %s has no probe and no %s%s annotation, so only its own postStart hook holds %s back; set %s%s to make %s wait in its own start too", c, blind[0], ReadyPrefix, blind[0], c, ReadyPrefix, blind[0], c))
+	case len(hidden) > 0:
+		hookOnly(fmt.Sprintf("%s: only the %s holds it back, since its own start cannot check the target: %s", c, by, hidden[0]))
 	default:
-		if !p.isDep(c) { // a dependency has the mount for its hook already
-			in.mount(c, BinVolume, BinDir, true)
-		}
+		in.mountBin(c)
 		in.wrap(c, append([]string{Bin}, in.waitArgs(rs...)...))
 		in.notes = append(in.notes, fmt.Sprintf("%s after %s (%s and its own command)", c, list, by))
 	}
@@ -252,16 +386,22 @@ func (in *injector) native() {
 			cs.Content = append(cs.Content, p.containers[c])
 		}
 	}
-	ics := in.ensure(p.spec, "initContainers", "initContainers", yaml.SequenceNode)
-	for _, c := range natives {
-		ctr := p.containers[c]
-		set(ctr, "restartPolicy", scalar("Always"))
-		ics.Content = append(ics.Content, ctr)
-		in.mount(c, BinVolume, BinDir, true)
-		in.hook(c, append([]string{Bin}, in.waitArgs(p.ready[c])...))
+	for _, c := range p.initNames {
+		if p.isDep(c) {
+			in.gateDep(c)
+		}
+	}
+	if len(natives) > 0 {
+		ics := in.ensure(p.spec, "initContainers", "initContainers", yaml.SequenceNode)
+		for _, c := range natives {
+			ctr := p.containers[c]
+			set(ctr, "restartPolicy", scalar("Always"))
+			ics.Content = append(ics.Content, ctr)
+			in.gateDep(c)
+		}
 	}
 	in.rec.Native = natives
-	for _, c := range p.names {
+	for _, c := range p.all() {
 		in.gateOwnStart(c, "native sidecar's postStart hook")
 	}
 }
@@ -276,26 +416,43 @@ func (in *injector) tombstone() {
 			}
 		}
 	}
+	// On the host's network a fixed port is the node's: a second such pod
+	// on the node (another DaemonSet, a rollout's surge) could not bind it,
+	// and the admin server would answer on every node address. The order
+	// rests on the tombstones in the graveyard, which need no port.
+	hostNetwork := str(p.spec, "hostNetwork") == "true"
 	port := BasePort
 	for _, c := range p.names {
 		deps, dependents := p.after[c], p.dependents(c)
 		if len(deps) == 0 && len(dependents) == 0 {
 			continue
 		}
-		for used[strconv.Itoa(port)] {
+		args := []string{Bin, "run", "--name=" + c, "--graveyard=" + GraveyardDir}
+		if hostNetwork {
+			args = append(args, "--listen=none")
+		} else {
+			for used[strconv.Itoa(port)] {
+				port++
+			}
+			args = append(args, "--listen=:"+strconv.Itoa(port))
 			port++
 		}
-		args := []string{Bin, "run", "--name=" + c, "--graveyard=" + GraveyardDir, "--listen=:" + strconv.Itoa(port)}
-		port++
 		var what []string
 		if len(deps) > 0 {
-			args = append(args, "--birth-deps="+strings.Join(deps, ","), "--birth-timeout="+in.o.timeout())
+			var rs []readiness
+			for _, d := range deps {
+				rs = append(rs, p.ready[d])
+			}
+			args = append(args, "--birth-deps="+strings.Join(deps, ","), "--birth-timeout="+in.timeoutFor(rs...))
 			what = append(what, "starts after "+strings.Join(deps, ", "))
 		}
 		if len(dependents) > 0 {
 			r := p.ready[c]
 			for _, h := range r.headers {
 				args = append(args, "--header="+h)
+			}
+			if r.insecure {
+				args = append(args, insecureFlag)
 			}
 			for _, t := range r.targets {
 				args = append(args, "--ready="+t)
@@ -337,17 +494,27 @@ func (in *injector) install() {
 		"image", in.o.image(),
 		"args", seq("install", BinDir),
 		"volumeMounts", seqOf(mapping("name", BinVolume, "mountPath", BinDir)),
-		"resources", mapping("requests", mapping("cpu", "10m", "memory", "16Mi"), "limits", mapping("memory", "64Mi")),
+		// Limits too: a namespace quota on limits.cpu rejects a pod
+		// whose containers have none. Copying podseq takes milliseconds.
+		"resources", mapping("requests", mapping("cpu", "10m", "memory", "16Mi"), "limits", mapping("cpu", "100m", "memory", "64Mi")),
+		// No runAsUser: the image's numeric USER (65532) meets runAsNonRoot,
+		// and OpenShift's restricted SCC, which assigns each namespace its
+		// own UIDs, rejects a fixed one outside them.
 		"securityContext", mapping(
 			"allowPrivilegeEscalation", false,
 			"capabilities", mapping("drop", seq("ALL")),
 			"readOnlyRootFilesystem", true,
 			"runAsNonRoot", true,
-			"runAsUser", 65532,
-			"runAsGroup", 65532,
 			"seccompProfile", mapping("type", "RuntimeDefault"),
 		),
 	)
+	if str(path(p.spec, "securityContext"), "runAsUser") == "0" {
+		// A pod that runs as root says so for all its containers: the
+		// install container would inherit UID 0, which runAsNonRoot refuses.
+		// Such a pod is outside the restricted SCC anyway.
+		sc := get(ctr, "securityContext")
+		sc.Content = slices.Insert(sc.Content, len(sc.Content)-2, scalar("runAsUser"), &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(InstallUID)})
+	}
 	ics.Content = append([]*yaml.Node{ctr}, ics.Content...)
 	vols := in.ensure(p.spec, "volumes", "volumes", yaml.SequenceNode)
 	vols.Content = append(vols.Content, mapping("name", BinVolume, "emptyDir", mapping()))

@@ -236,33 +236,47 @@ func genWorkload(seed []byte) string {
 	if kind == "Job" || kind == "CronJob" {
 		fmt.Fprintf(&b, "%s  restartPolicy: %s\n", ind, []string{"Never", "OnFailure"}[next()%2])
 	}
-	fmt.Fprintf(&b, "%s  containers:\n", ind)
+	// Some containers after the first are native sidecars already: init
+	// containers with restartPolicy Always, listed first.
+	natives := next() &^ 1
+	var inits, regular strings.Builder
 	for i := range n {
 		c := next()
-		fmt.Fprintf(&b, "%s  - name: %s\n%s    image: example.com/%s:1\n", ind, name(i), ind, name(i))
+		b := &regular
+		if natives&(1<<i) != 0 {
+			b = &inits
+		}
+		fmt.Fprintf(b, "%s  - name: %s\n%s    image: example.com/%s:1\n", ind, name(i), ind, name(i))
+		if b == &inits {
+			fmt.Fprintf(b, "%s    restartPolicy: Always\n", ind)
+		}
 		if c&1 != 0 {
-			fmt.Fprintf(&b, "%s    command: [/%s, --flag]\n", ind, name(i))
+			fmt.Fprintf(b, "%s    command: [/%s, --flag]\n", ind, name(i))
 		}
 		if c&2 != 0 {
-			fmt.Fprintf(&b, "%s    ports:\n%s    - name: p%d\n%s      containerPort: %d\n", ind, ind, i, ind, 8000+i)
+			fmt.Fprintf(b, "%s    ports:\n%s    - name: p%d\n%s      containerPort: %d\n", ind, ind, i, ind, 8000+i)
 		}
 		switch (c >> 2) % 6 {
 		case 1:
-			fmt.Fprintf(&b, "%s    readinessProbe:\n%s      httpGet: {path: /ready, port: %d}\n", ind, ind, 9000+i)
+			fmt.Fprintf(b, "%s    readinessProbe:\n%s      httpGet: {path: /ready, port: %d}\n", ind, ind, 9000+i)
 		case 2:
-			fmt.Fprintf(&b, "%s    startupProbe:\n%s      tcpSocket:\n%s        port: p%d\n", ind, ind, ind, i)
+			fmt.Fprintf(b, "%s    startupProbe:\n%s      tcpSocket:\n%s        port: p%d\n", ind, ind, ind, i)
 		case 3:
-			fmt.Fprintf(&b, "%s    readinessProbe:\n%s      grpc: {port: %d}\n", ind, ind, 9100+i)
+			fmt.Fprintf(b, "%s    readinessProbe:\n%s      grpc: {port: %d}\n", ind, ind, 9100+i)
 		case 4:
-			fmt.Fprintf(&b, "%s    readinessProbe:\n%s      exec:\n%s        command: [cat, /tmp/ready]\n", ind, ind, ind)
+			fmt.Fprintf(b, "%s    readinessProbe:\n%s      exec:\n%s        command: [cat, /tmp/ready]\n", ind, ind, ind)
 		}
 		if c&64 != 0 {
-			fmt.Fprintf(&b, "%s    lifecycle:\n%s      preStop:\n%s        exec:\n%s          command: [/drain]\n", ind, ind, ind, ind)
+			fmt.Fprintf(b, "%s    lifecycle:\n%s      preStop:\n%s        exec:\n%s          command: [/drain]\n", ind, ind, ind, ind)
 		}
 		if c&128 != 0 {
-			fmt.Fprintf(&b, "%s    volumeMounts:\n%s    - name: data\n%s      mountPath: /data\n", ind, ind, ind)
+			fmt.Fprintf(b, "%s    volumeMounts:\n%s    - name: data\n%s      mountPath: /data\n", ind, ind, ind)
 		}
 	}
+	if inits.Len() > 0 {
+		fmt.Fprintf(&b, "%s  initContainers:\n%s", ind, inits.String())
+	}
+	fmt.Fprintf(&b, "%s  containers:\n%s", ind, regular.String())
 	if next()%2 == 0 {
 		fmt.Fprintf(&b, "%s  volumes:\n%s  - name: data\n%s    emptyDir: {}\n", ind, ind, ind)
 	}

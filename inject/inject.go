@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -140,6 +141,9 @@ func isJSON(text string) bool {
 
 // checkOptions validates the overrides once, before any document.
 func checkOptions(o *Options) error {
+	if d, err := time.ParseDuration(o.timeout()); err != nil || d <= 0 {
+		return fmt.Errorf("--timeout %q: want a positive duration such as 2m", o.Timeout)
+	}
 	for c, deps := range o.After {
 		if len(deps) == 0 {
 			return fmt.Errorf("--after %s=: no dependency", c)
@@ -160,6 +164,11 @@ type processor struct {
 	warnings  []string
 	reprinted int  // documents printed anew rather than patched
 	reprint   bool // print every changed document anew (the layout before patches, for comparison)
+	// warnedBase: the input's Kustomization was warned about.
+	warnedBase bool
+	// custom: objects of custom kinds without a pod template, named when
+	// a flag orders a container that no pod has.
+	custom []object
 }
 
 // unused rejects overrides that named a container no pod has.
@@ -182,7 +191,11 @@ func (pr *processor) unused() error {
 		return nil
 	}
 	sort.Strings(missing)
-	return fmt.Errorf("%w: %s: no pod in the input has that container", ErrBadInput, strings.Join(missing, ", "))
+	msg := fmt.Sprintf("%s: no pod in the input has that container", strings.Join(missing, ", "))
+	if len(pr.custom) > 0 {
+		msg += "; " + noTemplate(pr.custom[0], missing[0]).Error()
+	}
+	return fmt.Errorf("%w: %s", ErrBadInput, msg)
 }
 
 // doc processes one document and returns its output text: the input
@@ -344,22 +357,28 @@ func (pr *processor) object(root *yaml.Node) (bool, error) {
 		return changed, nil
 	}
 	obj := objectOf(root)
-	tmpl, workload := template(root)
-	if !workload {
-		if k := podseqKey(annotations(root)); k != "" {
-			return false, &docError{obj: obj, msg: fmt.Sprintf("annotation %s: this kind has no pod template", k)}
-		}
-		return false, nil
+	changed, err := pr.workload(obj, root)
+	if err == nil {
+		pr.kustomizeWarnings(obj, root, changed)
 	}
-	if tmpl == nil {
+	return changed, err
+}
+
+// workload processes one object that is not a List.
+func (pr *processor) workload(obj object, root *yaml.Node) (bool, error) {
+	tmpl, workload := template(root)
+	if !workload || tmpl == nil {
 		if k := podseqKey(annotations(root)); k != "" {
-			return false, &docError{obj: obj, msg: fmt.Sprintf("annotation %s: the object has no pod template", k)}
+			return false, noTemplate(obj, k)
+		}
+		if custom(root) {
+			pr.custom = append(pr.custom, obj)
 		}
 		return false, nil
 	}
 	if tmpl != root {
 		if k := podseqKey(annotations(root)); k != "" {
-			return false, &docError{obj: obj, msg: fmt.Sprintf("annotation %s is on the %s, not on its pod template: move it to %s.metadata.annotations", k, obj.kind, strings.Join(templatePaths[obj.kind], "."))}
+			return false, &docError{obj: obj, msg: fmt.Sprintf("annotation %s is on the %s, not on its pod template: move it to %s.metadata.annotations", k, obj.kind, templatePath(obj.kind))}
 		}
 	}
 	if err := scalarAnnotations(obj, tmpl); err != nil {

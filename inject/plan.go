@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -103,6 +104,13 @@ type readiness struct {
 	targets []string // podseq targets
 	headers []string // NAME:VALUE for http targets (from httpGet.httpHeaders)
 	exec    []string // an exec probe's command, run in the container itself
+	// insecure: an HTTPS target derived from a probe, which kubelet checks
+	// without verifying the certificate; podseq wait must do the same.
+	insecure bool
+	// budget is the time kubelet gives the container to start, from its
+	// startupProbe (initialDelaySeconds + failureThreshold x periodSeconds);
+	// zero without one.
+	budget time.Duration
 }
 
 // pod is a pod template being injected, with its settings resolved.
@@ -112,11 +120,14 @@ type pod struct {
 	spec       *yaml.Node
 	names      []string              // spec.containers, in order
 	containers map[string]*yaml.Node // by name
-	inits      map[string]bool       // names of init containers
+	initNames  []string              // spec.initContainers, in order
+	inits      map[string]*yaml.Node // init containers by name
+	sidecars   map[string]bool       // init containers with restartPolicy Always
 	after      map[string][]string   // container -> its dependencies
 	ready      map[string]readiness  // every dependency's readiness
 	mode       Mode
 	restart    string // the pod's restartPolicy
+	probing    bool   // a copy that only checks whether a mode would do
 }
 
 // docError is a bad document: it names the object and, if any, the container.
@@ -193,7 +204,7 @@ func (s settings) hasOrder() bool {
 // newPod resolves and validates the settings of a pod template.
 func newPod(obj object, tmpl *yaml.Node, s settings) (*pod, error) {
 	p := &pod{obj: obj, tmpl: tmpl, spec: get(tmpl, "spec"), containers: map[string]*yaml.Node{},
-		inits: map[string]bool{}, after: map[string][]string{}, ready: map[string]readiness{}}
+		inits: map[string]*yaml.Node{}, sidecars: map[string]bool{}, after: map[string][]string{}, ready: map[string]readiness{}}
 	if p.spec == nil || p.spec.Kind != yaml.MappingNode {
 		return nil, p.errf("", "the pod template has no spec")
 	}
@@ -212,25 +223,23 @@ func newPod(obj object, tmpl *yaml.Node, s settings) (*pod, error) {
 		p.names = append(p.names, name)
 		p.containers[name] = c
 	}
-	if ics := get(p.spec, "initContainers"); ics != nil {
-		for _, c := range ics.Content {
-			p.inits[str(c, "name")] = true
+	for i, c := range items(get(p.spec, "initContainers")) {
+		name := str(c, "name")
+		if c.Kind != yaml.MappingNode || name == "" {
+			return nil, p.errf("", "initContainers[%d] has no name", i)
+		}
+		if p.containers[name] != nil || p.inits[name] != nil {
+			return nil, p.errf(name, "two containers have this name")
+		}
+		p.initNames = append(p.initNames, name)
+		p.inits[name] = c
+		if str(c, "restartPolicy") == "Always" {
+			p.sidecars[name] = true
 		}
 	}
 	p.restart = str(p.spec, "restartPolicy")
 	if p.restart == "" {
 		p.restart = "Always"
-	}
-	if m, ok := s[ModeKey]; ok {
-		mode, err := ParseMode(m)
-		if err != nil {
-			return nil, p.errf("", "%s: %v", ModeKey, err)
-		}
-		p.mode = mode
-	} else if p.restart == "Always" {
-		p.mode = Gate
-	} else {
-		p.mode = Tombstone
 	}
 	explicit := map[string][]string{}
 	for _, k := range slices.Sorted(maps.Keys(s)) {
@@ -267,32 +276,81 @@ func newPod(obj object, tmpl *yaml.Node, s settings) (*pod, error) {
 	if cyc := p.cycle(); cyc != nil {
 		return nil, p.errf(cyc[0], "the after annotations form a cycle: %s", strings.Join(cyc, " -> "))
 	}
-	for _, c := range p.names {
+	if err := p.resolveMode(s); err != nil {
+		return nil, err
+	}
+	if err := p.checkInits(); err != nil {
+		return nil, err
+	}
+	for _, c := range p.all() {
 		if !p.isDep(c) {
 			continue
 		}
+		budget, err := p.startupBudget(c)
+		if err != nil {
+			return nil, err
+		}
 		if ts, ok := explicit[c]; ok {
-			p.ready[c] = readiness{targets: ts}
+			p.ready[c] = readiness{targets: ts, budget: budget}
 			continue
 		}
 		r, err := p.probeReadiness(c)
 		if err != nil {
+			if existingWait(p.ctr(c)) != "" && p.mode != Tombstone {
+				// Its own hook already waits: the order holds without a
+				// target, only the dependents' own start gate is lost.
+				p.ready[c] = readiness{budget: budget}
+				continue
+			}
 			return nil, err
 		}
+		r.budget = budget
 		p.ready[c] = r
 	}
 	return p, nil
 }
 
-// known checks that an annotation names a regular container of the pod.
-func (p *pod) known(c, key string) error {
-	if p.containers[c] != nil {
+// resolveMode sets the mode: the one asked for, else native when a
+// dependency is a native sidecar already (the kubelet stops native sidecars
+// after the regular containers, so a Job completes), else gate for pods
+// that restart their containers and tombstone for the others.
+func (p *pod) resolveMode(s settings) error {
+	if m, ok := s[ModeKey]; ok {
+		mode, err := ParseMode(m)
+		if err != nil {
+			return p.errf("", "%s: %v", ModeKey, err)
+		}
+		p.mode = mode
 		return nil
 	}
-	if p.inits[c] {
-		return p.errf(c, "%s: an init container: podseq orders the regular containers (init containers already run in order)", key)
+	switch {
+	case slices.ContainsFunc(p.initNames, func(c string) bool { return p.sidecars[c] && p.isDep(c) }):
+		p.mode = Native
+	case p.restart == "Always":
+		p.mode = Gate
+	default:
+		p.mode = Tombstone
 	}
-	return p.errf(c, "%s: no such container in the pod (containers: %s)", key, strings.Join(p.names, ", "))
+	return nil
+}
+
+// all returns the names of the init containers, then of the containers.
+func (p *pod) all() []string { return append(slices.Clone(p.initNames), p.names...) }
+
+// ctr returns the container or init container named c, or nil.
+func (p *pod) ctr(c string) *yaml.Node {
+	if n := p.containers[c]; n != nil {
+		return n
+	}
+	return p.inits[c]
+}
+
+// known checks that an annotation names a container of the pod.
+func (p *pod) known(c, key string) error {
+	if p.ctr(c) != nil {
+		return nil
+	}
+	return p.errf(c, "%s: no such container in the pod (containers: %s)", key, strings.Join(p.all(), ", "))
 }
 
 // isDep reports whether some container depends on c.
@@ -305,10 +363,11 @@ func (p *pod) isDep(c string) bool {
 	return false
 }
 
-// dependents returns the containers that depend on c, in container order.
+// dependents returns the containers that depend on c, init containers
+// first, in container order.
 func (p *pod) dependents(c string) []string {
 	var out []string
-	for _, n := range p.names {
+	for _, n := range p.all() {
 		if slices.Contains(p.after[n], c) {
 			out = append(out, n)
 		}
@@ -339,7 +398,7 @@ func (p *pod) cycle() []string {
 		state[c] = 2
 		return false
 	}
-	for _, c := range p.names {
+	for _, c := range p.all() {
 		if state[c] == 0 && visit(c) {
 			return found
 		}
@@ -348,7 +407,8 @@ func (p *pod) cycle() []string {
 }
 
 // order returns the containers with every dependency moved just ahead of
-// its first dependent, every other relative order kept.
+// its first dependent, every other relative order kept. Init containers
+// are not in it: they start before every container anyway.
 func (p *pod) order() []string {
 	var out []string
 	done := map[string]bool{}
@@ -363,7 +423,9 @@ func (p *pod) order() []string {
 			return slices.Index(p.names, deps[i]) < slices.Index(p.names, deps[j])
 		})
 		for _, d := range deps {
-			emit(d)
+			if p.containers[d] != nil {
+				emit(d)
+			}
 		}
 		out = append(out, c)
 	}
@@ -376,7 +438,7 @@ func (p *pod) order() []string {
 // probeReadiness derives a dependency's readiness from its readinessProbe,
 // else its startupProbe, with kubelet's defaults.
 func (p *pod) probeReadiness(c string) (readiness, error) {
-	ctr := p.containers[c]
+	ctr := p.ctr(c)
 	probe, which := get(ctr, "readinessProbe"), "readinessProbe"
 	if probe == nil {
 		probe, which = get(ctr, "startupProbe"), "startupProbe"
@@ -392,17 +454,25 @@ func (p *pod) probeReadiness(c string) (readiness, error) {
 		if v == nil || v.Value == "" {
 			return "", bad("no port")
 		}
+		number := ""
 		if v.ShortTag() == "!!int" {
 			n, err := strconv.Atoi(v.Value)
 			if err != nil || n < 1 || n > 65535 {
 				return "", bad("port %s: want 1-65535", v.Value)
 			}
-			return v.Value, nil
+			number = v.Value
 		}
-		for _, cp := range items(get(ctr, "ports")) {
-			if str(cp, "name") == v.Value {
-				return str(cp, "containerPort"), nil
+		if pt, ok := p.portOf(c, v.Value, number != ""); ok {
+			return pt, nil
+		}
+		if other, pt, ok := p.servedBy(c, v.Value, number != ""); ok {
+			if err := p.servedBefore(c, other, which, v.Value, pt); err != nil {
+				return "", err
 			}
+			return pt, nil
+		}
+		if number != "" {
+			return number, nil
 		}
 		return "", bad("port %q: the container has no port of that name", v.Value)
 	}
@@ -434,7 +504,8 @@ func (p *pod) probeReadiness(c string) (readiness, error) {
 		if _, err := probes.Parse(t, probes.Options{}); err != nil {
 			return readiness{}, bad("%v", err)
 		}
-		r := readiness{targets: []string{t}}
+		// kubelet's HTTPS probes never verify the certificate.
+		r := readiness{targets: []string{t}, insecure: scheme == "https"}
 		for _, hh := range items(get(h, "httpHeaders")) {
 			name := str(hh, "name")
 			if name == "" {

@@ -52,15 +52,13 @@ func undo(obj object, tmpl *yaml.Node) error {
 	for _, c := range append(items(cs), items(get(spec, "initContainers"))...) {
 		name := str(c, "name")
 		if cmd := get(c, "command"); ours(cmd) {
-			for i, a := range cmd.Content {
-				if a.Value == "--" {
-					cmd.Content = cmd.Content[i+1:]
-					break
-				}
-			}
+			unwrap(cmd)
 		}
 		if lc := get(c, "lifecycle"); lc != nil && ours(path(lc, "postStart", "exec", "command")) {
-			del(lc, "postStart")
+			// A hook that inject composed with gets its own command back.
+			if !unwrap(path(lc, "postStart", "exec", "command")) {
+				del(lc, "postStart")
+			}
 			if len(lc.Content) == 0 && created(name+"/lifecycle") {
 				del(c, "lifecycle")
 			}
@@ -104,6 +102,18 @@ func undo(obj object, tmpl *yaml.Node) error {
 		del(tmpl, "metadata")
 	}
 	return nil
+}
+
+// unwrap removes what inject put in front of a command, up to its "--",
+// and reports whether there was one.
+func unwrap(cmd *yaml.Node) bool {
+	for i, a := range cmd.Content {
+		if a.Value == "--" {
+			cmd.Content = cmd.Content[i+1:]
+			return true
+		}
+	}
+	return false
 }
 
 // rank is a name's index in order, or past the end if it is not there.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -26,26 +27,33 @@ template that asks for an order. Nothing is installed in the cluster:
    kubectl get deploy web -o yaml | podseq inject -f - | kubectl apply -f -
    kustomize build overlays/prod | podseq inject -f - | kubectl apply -f -
 
+inject runs after kustomize build, on its output: injected into a base, containers move and an
+overlay's patches by index (containers/1) patch other ones (a warning says so).
+
 POD TEMPLATE ANNOTATIONS (the flags override them):
    after.podseq.dev/CONTAINER: DEP[,DEP...]   CONTAINER starts once every DEP is ready
    ready.podseq.dev/CONTAINER: TARGET[ ...]   what ready means for CONTAINER (podseq targets);
                                               default: its readinessProbe, else startupProbe
-   podseq.dev/mode: gate|native|tombstone     the mechanism (default: gate; tombstone for
-                                              pods with restartPolicy Never or OnFailure)
+   podseq.dev/mode: gate|native|tombstone     the mechanism (default: native when a dependency
+                                              is a native sidecar already; else gate, and
+                                              tombstone for restartPolicy Never or OnFailure)
 
 MODES:
    gate       dependencies move ahead in containers; a postStart hook (podseq wait) on each
               holds back the containers after it; a dependent whose command is in the
               manifest also waits in its own start (podseq wait TARGET... -- CMD)
    native     dependencies become native sidecars (init containers, restartPolicy Always)
-              gated by the same hook (Kubernetes 1.29+)
+              gated by the same hook (Kubernetes 1.29+); a dependency that is a native sidecar
+              already gets the hook where it is, in every mode but tombstone
    tombstone  podseq run wraps every container involved: birth order by tombstones, and a
               Job's sidecars stop once their dependents exited (a sidecar of a long-running
               pod outlives them instead); every container involved needs its command
 
 inject writes podseq.dev/injected (what it did), podseq.dev/unsafe (where the order rests on
 a hook alone) and podseq.dev/undo. It is idempotent, and --undo removes what it added.
-Documents without an order, and every other kind, are copied byte for byte.
+Every wait's deadline is --timeout, or a dependency's startupProbe budget when longer. Documents
+without an order are copied byte for byte; an order asked for on an object without a pod
+template (kinds other than the workloads have one at spec.template) is an error.
 
 EXIT CODES:
    0     done: the whole output is on standard output
@@ -115,6 +123,9 @@ func injectAction(c *cli.Context) error {
 	if err != nil {
 		return usagef("%s", strings.TrimPrefix(err.Error(), inject.ErrBadInput.Error()+": "))
 	}
+	if k := kustomization(c.String("filename")); k != "" && !o.Undo {
+		res.Warnings = append([]string{inject.BaseWarning(k + " lists the input file's directory as a kustomization")}, res.Warnings...)
+	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(c.App.ErrWriter, "podseq inject: warning: %s\n", w)
 	}
@@ -122,6 +133,21 @@ func injectAction(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("podseq inject: write the output: %v", err), exitInjectFailed)
 	}
 	return nil
+}
+
+// kustomization returns the kustomization file beside FILE, if any: FILE
+// is then one of a kustomize directory's resources, maybe a base's.
+func kustomization(name string) string {
+	if name == "-" {
+		return ""
+	}
+	for _, k := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
+		p := filepath.Join(filepath.Dir(name), k)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
 }
 
 // pairs parses repeated NAME=VALUE flags; values for one name add up.

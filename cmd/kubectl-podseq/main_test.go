@@ -252,3 +252,33 @@ func TestStampedImage(t *testing.T) {
 		}
 	}
 }
+
+// TestInjectKustomizeBase: a file of a kustomize directory (a base, maybe)
+// is injected with a warning that inject runs after kustomize build; so is
+// an input that holds a Kustomization; a file elsewhere gets none.
+func TestInjectKustomizeBase(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	f := filepath.Join(base, "deployment.yaml")
+	if err := os.WriteFile(f, []byte(deployment), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runInject(t, "", "inject", "-f", f, "--after=app=proxy")
+	if code != 0 || stderr != "" {
+		t.Fatalf("outside a kustomize directory: exit %d, stderr %q", code, stderr)
+	}
+	if err := os.WriteFile(filepath.Join(base, "kustomization.yaml"), []byte("resources: [deployment.yaml]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runInject(t, "", "inject", "-f", f, "--after=app=proxy")
+	want := "podseq inject: warning: " + filepath.Join(base, "kustomization.yaml") + " lists the input file's directory as a kustomization: inject runs after kustomize build"
+	if code != 0 || out == "" || !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("in a kustomize directory: exit %d, stderr %q, want one line starting %q", code, stderr, want)
+	}
+	kust := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nmetadata: {name: base}\nresources: [deployment.yaml]\n---\n" + deployment
+	code, _, stderr = runInject(t, kust, "inject", "-f", "-", "--after=app=proxy")
+	want = "podseq inject: warning: Kustomization/base: a kustomization in the input: inject runs after kustomize build"
+	if code != 0 || !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("a Kustomization in the input: exit %d, stderr %q, want one line starting %q", code, stderr, want)
+	}
+}

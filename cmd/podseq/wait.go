@@ -99,6 +99,8 @@ func waitCommand() *cli.Command {
 		&cli.BoolFlag{Name: "fail-open", EnvVars: envName("fail-open"),
 			Usage: "after the timeout print a warning and exit 0 (or exec COMMAND), for pods that must start anyway"},
 		disabledFlag("do not wait: say so on one line and exit 0 (or exec COMMAND; with --shutdown run it, then stop the podseq run targets) at once"),
+		&cli.BoolFlag{Name: "command-first", EnvVars: envName("command-first"),
+			Usage: "with -- COMMAND: run COMMAND first, to its end, and wait only once it exited 0 (its code otherwise): a postStart hook that podseq wait is composed with, such as podseq inject writes; both count in --timeout"},
 		&cli.BoolFlag{Name: "shutdown", EnvVars: envName("shutdown"),
 			Usage: "with -- COMMAND: run COMMAND as a child once ready (signals forwarded, as podseq run), and when it exits stop every podseq run waited on (POST /quitquitquit), then exit with COMMAND's code: a Job's app stops its sidecars. Exit 2 before COMMAND runs when no target is a podseq run admin endpoint"},
 		&cli.StringFlag{Name: "termination-log", EnvVars: envName("termination-log"), Value: termination.DefaultPath,
@@ -149,6 +151,13 @@ func waitAction(c *cli.Context) error {
 	if shutdown && !slices.ContainsFunc(targets, mayBePodseqRun) {
 		return usagef(c, "--shutdown: no target is http:// or https://, so none is a podseq run admin endpoint and nothing would stop the sidecar after COMMAND: %s", howToStop)
 	}
+	first := c.Bool("command-first")
+	switch {
+	case first && command == nil:
+		return usagef(c, "--command-first needs -- COMMAND: the command to run before the wait")
+	case first && shutdown:
+		return usagef(c, "--command-first and --shutdown: COMMAND runs either before the wait or after it")
+	}
 	var path string
 	if command != nil {
 		if path, err = lookCommand(command); err != nil {
@@ -180,6 +189,9 @@ func waitAction(c *cli.Context) error {
 	// start starts COMMAND once the wait is over: exec'd in podseq's place,
 	// or with --shutdown run as a child, the sidecars stopped after it.
 	start := func() error {
+		if first {
+			return nil
+		}
 		if !shutdown {
 			return execCommand(path, command)
 		}
@@ -190,6 +202,11 @@ func waitAction(c *cli.Context) error {
 	progress := &probes.Progress{Every: entrypoint.ProgressEvery, Func: func(r probes.Report) {
 		progressLog.Info(fmt.Sprintf("waiting %s: %s", r.Elapsed().Truncate(time.Millisecond), r.PendingWith(wordErr)))
 	}}
+	if first {
+		if err := runFirst(ctx, c, path, command, timeout); err != nil {
+			return err
+		}
+	}
 	report, err := probes.Wait(ctx, targets, sched, observe, progress)
 	elapsed := report.Elapsed().Round(time.Millisecond)
 	if err == nil {
@@ -250,6 +267,28 @@ func wordErr(err error) string {
 		return at.Words("--attempt-timeout")
 	}
 	return err.Error()
+}
+
+// runFirst runs --command-first's COMMAND to its end, within the wait's
+// deadline, with podseq's standard streams: an error carries its exit code.
+func runFirst(ctx context.Context, c *cli.Context, path string, command []string, timeout time.Duration) error {
+	cmd := exec.CommandContext(ctx, path, command[1:]...)
+	cmd.Args[0] = command[0]
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, c.App.Writer, c.App.ErrWriter
+	cmd.WaitDelay = time.Second
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return cli.Exit(fmt.Sprintf("podseq wait: not ready after %s: --command-first %s still running", timeout, probes.QuoteCommand(command)), exitNotReady)
+	case errors.As(err, &ee) && ee.ExitCode() > 0:
+		return cli.Exit(fmt.Sprintf("podseq wait: --command-first %s exited %d: not waiting", probes.QuoteCommand(command), ee.ExitCode()), ee.ExitCode())
+	case errors.As(err, &ee):
+		return cli.Exit(fmt.Sprintf("podseq wait: --command-first %s: %v: not waiting", probes.QuoteCommand(command), err), exitNotReady)
+	}
+	return cannotExec(command[0], err)
 }
 
 // writeTerminationMessage writes podseq's failure line to --termination-log.

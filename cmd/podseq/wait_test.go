@@ -939,3 +939,61 @@ func TestWaitNamesTheAttemptLimit(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s\nwant 1 and %q...", code, stderr, want)
 	}
 }
+
+func init() {
+	// touch-exit PATH CODE [SLEEP]: sleeps, creates PATH, exits CODE.
+	registerTestHelper("touch-exit", func(args []string) int {
+		if len(args) > 2 {
+			d, _ := time.ParseDuration(args[2])
+			time.Sleep(d)
+		}
+		if err := os.WriteFile(args[0], nil, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 100
+		}
+		n, _ := strconv.Atoi(args[1])
+		fmt.Fprintln(os.Stderr, "touch-exit ran")
+		return n
+	})
+}
+
+// podseq wait --command-first TARGET -- HOOK: a postStart hook that podseq
+// wait is composed with runs first, to its end; the wait follows only if it
+// succeeded. The target here exists only once HOOK has run.
+func TestWaitCommandFirst(t *testing.T) {
+	t.Parallel()
+	env := []string{testHelperEnv + "=touch-exit"}
+	for _, tc := range []struct {
+		name     string
+		code     string
+		sleep    string
+		want     int
+		stderrRe string
+	}{
+		{"hook then wait", "0", "0s", exitOK, `(?s)touch-exit ran\n.*podseq: ready after`},
+		{"hook fails: no wait", "3", "0s", 3, `touch-exit ran\npodseq wait: --command-first \S+ \S+ 3 0s exited 3: not waiting\n$`},
+		{"hook runs past --timeout", "0", "5s", exitNotReady, `podseq wait: not ready after 300ms: --command-first .* still running\n$`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			file := filepath.Join(t.TempDir(), "ready")
+			timeout := "20s"
+			if tc.want == exitNotReady {
+				timeout = "300ms"
+			}
+			p := startPodseq(t, env, "wait", "--command-first", "--timeout="+timeout, "file://"+file, "--", os.Args[0], file, tc.code, tc.sleep)
+			code, stderr := p.wait(t)
+			if code != tc.want || !regexp.MustCompile(tc.stderrRe).MatchString(stderr) {
+				t.Errorf("exit %d, stderr:\n%s\nwant %d and %s", code, stderr, tc.want, tc.stderrRe)
+			}
+		})
+	}
+	for _, args := range [][]string{
+		{"wait", "--command-first", "tcp://" + listening(t)},
+		{"wait", "--command-first", "--shutdown", "tcp://" + listening(t), "--", "true"},
+	} {
+		if code, _, stderr := runInProcess(args...); code != exitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "--command-first") {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and one line", args, code, stderr)
+		}
+	}
+}

@@ -456,6 +456,23 @@ func (p podCtx) errorf(format string, a ...any) {
 	p.report(fmt.Sprintf("%s: %s", p.obj, fmt.Sprintf(format, a...)))
 }
 
+// injectOrders reports whether an after.podseq.dev annotation of the pod
+// template names container c: podseq inject, which such manifests are made
+// for, gives c its postStart hook.
+func injectOrders(meta *metav1.ObjectMeta, c string) bool {
+	for k, v := range meta.Annotations {
+		if !strings.HasPrefix(k, "after.podseq.dev/") {
+			continue
+		}
+		for _, d := range strings.Split(v, ",") {
+			if strings.TrimSpace(d) == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // checkPod runs the semantic checks on one pod template.
 func checkPod(report func(string), o object, meta *metav1.ObjectMeta, spec *corev1.PodSpec, all []object) {
 	p := podCtx{report: report, obj: o, meta: meta, spec: spec, all: all}
@@ -488,7 +505,7 @@ func checkPod(report func(string), o object, meta *metav1.ObjectMeta, spec *core
 			checkHardened(p, c)
 		}
 		if init && c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways && c.StartupProbe == nil &&
-			(c.Lifecycle == nil || c.Lifecycle.PostStart == nil) && !gatedOn(ordered[i+1:], c.Name) {
+			(c.Lifecycle == nil || c.Lifecycle.PostStart == nil) && !gatedOn(ordered[i+1:], c.Name) && !injectOrders(meta, c.Name) {
 			p.errorf("%s: a native sidecar without a startupProbe, a postStart hook or a --birth-deps on it does not hold back the containers after it", c.Name)
 		}
 		for name, pr := range map[string]*corev1.Probe{"startupProbe": c.StartupProbe, "readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {

@@ -3,6 +3,7 @@
 package validate
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -86,7 +87,7 @@ func decode(t *testing.T, j []byte) (w workload, ok bool) {
 	obj, _, err := legacyscheme.Codecs.UniversalDecoder().Decode(j, nil, nil)
 	if err != nil {
 		if strings.Contains(err.Error(), "no kind") {
-			return w, false
+			return decodeOther(t, j)
 		}
 		t.Fatalf("decode: %v", err)
 	}
@@ -117,12 +118,40 @@ func decode(t *testing.T, j []byte) (w workload, ok bool) {
 	return w, true
 }
 
+// decodeOther decodes the pod template of a kind the API server does not
+// know (a Knative Service, an Argo Rollout, ...) at spec.template, as a
+// PodTemplate named as the object. ok is false without one.
+func decodeOther(t *testing.T, j []byte) (w workload, ok bool) {
+	t.Helper()
+	var o struct {
+		Metadata metav1.ObjectMeta `json:"metadata"`
+		Spec     struct {
+			Template *corev1.PodTemplateSpec `json:"template"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(j, &o); err != nil || o.Spec.Template == nil || len(o.Spec.Template.Spec.Containers) == 0 {
+		return w, false
+	}
+	v1 := &corev1.PodTemplate{ObjectMeta: o.Metadata, Template: *o.Spec.Template}
+	legacyscheme.Scheme.Default(v1)
+	pt := &core.PodTemplate{}
+	if err := legacyscheme.Scheme.Convert(v1, pt, nil); err != nil {
+		t.Fatalf("convert: %v", err)
+	}
+	if pt.Namespace == "" {
+		pt.Namespace = "default"
+	}
+	return workload{obj: pt, meta: &pt.ObjectMeta, tmpl: &pt.Template}, true
+}
+
 // validate runs the API server's create validation for the object.
 func validate(w workload) field.ErrorList {
 	opts := podutil.GetValidationOptionsFromPodTemplate(w.tmpl, nil)
 	switch o := w.obj.(type) {
 	case *core.Pod:
 		return corevalidation.ValidatePodCreate(o, opts)
+	case *core.PodTemplate:
+		return corevalidation.ValidatePodTemplate(o, opts)
 	case *apps.Deployment:
 		return appsvalidation.ValidateDeployment(o, opts)
 	case *apps.StatefulSet:
@@ -209,6 +238,7 @@ func TestGoldenOutputs(t *testing.T) {
 				}
 				injected++
 				name := fmt.Sprintf("%T %s", w.obj, w.meta.Name)
+				t.Logf("%s: validated", name)
 				if errs := validate(w); len(errs) > 0 {
 					t.Errorf("%s: the API server rejects it: %v", name, errs.ToAggregate())
 				}
@@ -251,8 +281,10 @@ func TestRestrictedStaysRestricted(t *testing.T) {
 // mode that fits them, pass validation and stay Pod Security restricted.
 func TestManifestsInject(t *testing.T) {
 	for file, modes := range map[string][]inject.Mode{
-		"deployment.yaml": {"", inject.Native},
-		"job.yaml":        {"", inject.Native, inject.Gate},
+		"deployment.yaml":         {"", inject.Native},
+		"job.yaml":                {"", inject.Native, inject.Gate},
+		"native-sidecar.yaml":     {"", inject.Native, inject.Gate},
+		"native-sidecar-job.yaml": {"", inject.Native, inject.Gate},
 	} {
 		in, err := os.ReadFile(filepath.Join("../../manifests/inject", file))
 		if err != nil {
@@ -327,5 +359,56 @@ func TestLayoutInputs(t *testing.T) {
 	}
 	if injected < 5 {
 		t.Errorf("validated %d injected objects", injected)
+	}
+}
+
+// TestEveryManifest runs inject over every manifest of manifests/ as it is:
+// no document is refused, and every object inject changed passes the API
+// server's validation and fails no Pod Security restricted check that its
+// input passed.
+func TestEveryManifest(t *testing.T) {
+	var files []string
+	err := filepath.WalkDir("../../manifests", func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil || len(files) < 10 {
+		t.Fatalf("found %d manifests (%v)", len(files), err)
+	}
+	injected := 0
+	for _, f := range files {
+		in, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := inject.Process(in, inject.Options{Image: "podseq:dev"})
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		outs, ins := objects(t, string(res.Out)), objects(t, string(in))
+		for i := range outs {
+			w, ok := decode(t, outs[i])
+			if !ok || w.tmpl.Annotations[inject.InjectedKey] == "" {
+				continue
+			}
+			injected++
+			if errs := validate(w); len(errs) > 0 {
+				t.Errorf("%s: %s: the API server rejects it: %v", f, w.meta.Name, errs.ToAggregate())
+			}
+			before, _ := decode(t, ins[i])
+			was, _ := restricted(t, before.tmpl)
+			is, details := restricted(t, w.tmpl)
+			for r := range is {
+				if !was[r] {
+					t.Errorf("%s: %s: fails Pod Security restricted check %q, which its input passed: %s", f, w.meta.Name, r, details)
+				}
+			}
+		}
+	}
+	if injected < 4 {
+		t.Errorf("inject changed %d objects of manifests/, want at least manifests/inject's", injected)
 	}
 }
