@@ -40,10 +40,9 @@ func init() {
 const (
 	webhookNS = "podseq-system"
 	// meshNative: the mesh webhook adds its proxy as a native sidecar (an
-	// init container with restartPolicy Always), as Istio does, when inject's
-	// planner orders containers after native sidecars; until then a regular
-	// container.
-	meshNative = false
+	// init container with restartPolicy Always), as Istio does; podseq,
+	// invoked again, gives it the hook that holds the app until it is ready.
+	meshNative = true
 	meshPort   = 15001
 )
 
