@@ -41,8 +41,12 @@ type Options struct {
 	Ready map[string][]string
 	// Mode overrides podseq.dev/mode for every pod; "" leaves it to each.
 	Mode Mode
-	// Image is the podseq image the install init container runs.
+	// Image is the podseq image the install init container runs, or that
+	// the image volume mounts.
 	Image string
+	// Delivery overrides podseq.dev/delivery for every pod; "" leaves it to
+	// each (init-container when absent).
+	Delivery Delivery
 	// Timeout bounds every wait inject writes (a Go duration); default 2m.
 	Timeout string
 	// Undo removes what an earlier inject added, instead of injecting.
@@ -109,6 +113,9 @@ func Process(in []byte, o Options) (*Result, error) {
 	if err := pr.unused(); err != nil {
 		return nil, err
 	}
+	if pr.imageVolume {
+		pr.warnings = append(pr.warnings, ImageVolumeNeeds)
+	}
 	return &Result{Out: []byte(out.String()), Warnings: pr.warnings}, nil
 }
 
@@ -142,6 +149,8 @@ type processor struct {
 	warnings []string
 	// warnedBase: the input's Kustomization was warned about.
 	warnedBase bool
+	// imageVolume: some pod gets podseq from an image volume.
+	imageVolume bool
 }
 
 // unused rejects overrides that named a container no pod has.
@@ -261,6 +270,7 @@ func (pr *processor) workload(obj object, root *yaml.Node) (bool, error) {
 		names[str(c, "name")] = true
 	}
 	s := effective(shown, names, pr.o, pr.used)
+	withDelivery(s, shown, pr.o)
 	if !s.hasOrder() {
 		if injected {
 			return true, nil
@@ -284,6 +294,7 @@ func (pr *processor) workload(obj object, root *yaml.Node) (bool, error) {
 	if err := in.apply(s); err != nil {
 		return false, err
 	}
+	pr.imageVolume = pr.imageVolume || in.imageVolume
 	for _, w := range in.weak {
 		pr.warnings = append(pr.warnings, fmt.Sprintf("%s: container %s", obj, w))
 	}
@@ -295,7 +306,7 @@ func podseqKey(ann map[string]string) string {
 	var keys []string
 	for k := range ann {
 		if strings.HasPrefix(k, AfterPrefix) || strings.HasPrefix(k, ReadyPrefix) ||
-			slices.Contains([]string{ModeKey, InjectedKey, UndoKey}, k) {
+			slices.Contains([]string{ModeKey, DeliveryKey, InjectedKey, UndoKey}, k) {
 			keys = append(keys, k)
 		}
 	}
