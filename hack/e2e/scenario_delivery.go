@@ -93,14 +93,19 @@ func init() {
 // volume of the podseq image, then runs the scenario run on it.
 func injectImageVolume(t *T, rel, name string, flags []string, run func(t *T, name string, flags []string) error) error {
 	flags = append(slices.Clone(flags), imageVolumeFlags...)
-	spec, err := injected(t, rel, name, flags)
+	if err := run(t, name, flags); err != nil {
+		return err
+	}
+	// What ran is what inject printed, kept in out/.
+	out, err := os.ReadFile(filepath.Join(t.Node.Dir, "out", name+".injected.yaml"))
 	if err != nil {
 		return err
 	}
-	if err := checkImageVolume(spec); err != nil {
-		return err
+	spec, _, err := podSpecIn(out, "")
+	if err != nil || spec == nil {
+		return fmt.Errorf("inject's output for %s: no pod spec (%v)", rel, err)
 	}
-	return run(t, name, flags)
+	return checkImageVolume(spec)
 }
 
 // checkImageVolume: podseq comes from an image volume, read-only wherever
@@ -171,17 +176,22 @@ func imageVolumeSupport(t *T) error {
 	}
 	t.Figure("pod status", "%s", status)
 	if log, lerr := t.Node.KubeletLog(); lerr == nil {
-		var said []string
+		// What the kubelet logged about the pod's podseq-bin volume or
+		// image volumes: its errors first.
+		var said, errs []string
 		for _, l := range strings.Split(log, "\n") {
-			if strings.Contains(l, "image-volume-support") && (strings.Contains(l, "podseq-bin") || strings.Contains(strings.ToLower(l), "image volume") || strings.Contains(l, "ImageVolume")) {
-				said = append(said, strings.TrimSpace(l))
+			low := strings.ToLower(l)
+			if !strings.Contains(l, "image-volume-support") || !(strings.Contains(l, "podseq-bin") || strings.Contains(low, "image volume") || strings.Contains(low, "imagevolume")) {
+				continue
+			}
+			said = append(said, strings.TrimSpace(l))
+			if strings.HasPrefix(l, "E") || strings.Contains(low, "error") || strings.Contains(low, "fail") {
+				errs = append(errs, strings.TrimSpace(l))
 			}
 		}
+		said = append(errs, said...)
 		if len(said) > 0 {
 			t.Figure("kubelet says", "%s", said[0])
-			for _, l := range said[1:min(len(said), 4)] {
-				t.Logf("kubelet: %s", l)
-			}
 		} else {
 			t.Figure("kubelet says", "nothing about the volume")
 		}
