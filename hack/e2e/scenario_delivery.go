@@ -67,7 +67,15 @@ func init() {
 		Name: "image-volume-support",
 		Shows: "a pod injected with --delivery image-volume on this kubelet and runtime: from v1.35 its app starts; " +
 			"before, what the pod's status and the kubelet say (recorded for docs/delivery.md)",
-		Run: imageVolumeSupport,
+		Run: func(t *T) error { return imageVolumeSupport(t, "image-volume-support") },
+	})
+	register(Scenario{
+		Name: "image-volume-gate-on",
+		Shows: "image-volume-support with the kubelet's ImageVolume feature gate turned on (the kubelet restarted with it, " +
+			"then without): on v1.34 with containerd 1.6 what the runtime does with an image mount it does not know",
+		Alone:    true,
+		MinMinor: 31, // the gate exists from v1.31
+		Run:      imageVolumeGateOn,
 	})
 	register(Scenario{
 		Name: "delivery-compare",
@@ -140,12 +148,12 @@ func checkImageVolume(spec *corev1.PodSpec) error {
 // on an older one (its ImageVolume gate off, as by default, and containerd
 // 1.6) the app must not start, and the figures say what the pod's status
 // and the kubelet's log say about the volume.
-func imageVolumeSupport(t *T) error {
-	spec, err := injected(t, "inject/deployment.yaml", "image-volume-support", imageVolumeFlags)
+func imageVolumeSupport(t *T, name string) error {
+	spec, err := injected(t, "inject/deployment.yaml", name, imageVolumeFlags)
 	if err != nil {
 		return err
 	}
-	b, err := t.NewPod("image-volume-support", spec)
+	b, err := t.NewPod(name, spec)
 	if err != nil {
 		return err
 	}
@@ -176,17 +184,17 @@ func imageVolumeSupport(t *T) error {
 	}
 	t.Figure("pod status", "%s", status)
 	if log, lerr := t.Node.KubeletLog(); lerr == nil {
-		// What the kubelet logged about the pod's podseq-bin volume or
-		// image volumes: its errors first.
+		// What the kubelet logged about the pod: its errors first, else
+		// what it said of the podseq-bin volume.
 		var said, errs []string
 		for _, l := range strings.Split(log, "\n") {
-			low := strings.ToLower(l)
-			if !strings.Contains(l, "image-volume-support") || !(strings.Contains(l, "podseq-bin") || strings.Contains(low, "image volume") || strings.Contains(low, "imagevolume")) {
+			if !strings.Contains(l, name) {
 				continue
 			}
-			said = append(said, strings.TrimSpace(l))
-			if strings.HasPrefix(l, "E") || strings.Contains(low, "error") || strings.Contains(low, "fail") {
+			if strings.HasPrefix(l, "E") {
 				errs = append(errs, strings.TrimSpace(l))
+			} else if strings.Contains(l, "podseq-bin") {
+				said = append(said, strings.TrimSpace(l))
 			}
 		}
 		said = append(errs, said...)
@@ -207,6 +215,36 @@ func imageVolumeSupport(t *T) error {
 		return fmt.Errorf("the app started on kubelet v1.%d, which should not mount image volumes: %s", t.Node.KubeletMinor, status)
 	}
 	return nil
+}
+
+// imageVolumeGateOn turns the kubelet's ImageVolume gate on (its
+// configuration file, then a restart), runs imageVolumeSupport, and puts the
+// configuration and the kubelet back.
+func imageVolumeGateOn(t *T) error {
+	cfg := t.Node.path("kubelet-config.yaml")
+	orig, err := os.ReadFile(cfg)
+	if err != nil {
+		return err
+	}
+	if strings.Contains(string(orig), "featureGates:") {
+		return errors.New("the kubelet's configuration has featureGates already")
+	}
+	if err := os.WriteFile(cfg, append(slices.Clone(orig), "featureGates:\n  ImageVolume: true\n"...), 0o644); err != nil {
+		return err
+	}
+	defer func() {
+		if err := os.WriteFile(cfg, orig, 0o644); err != nil {
+			t.Logf("restore the kubelet's configuration: %v", err)
+			return
+		}
+		if err := t.Node.RestartKubelet(t.Ctx); err != nil {
+			t.Logf("restart the kubelet without the gate: %v", err)
+		}
+	}()
+	if err := t.Node.RestartKubelet(t.Ctx); err != nil {
+		return fmt.Errorf("restart the kubelet with ImageVolume on: %w", err)
+	}
+	return imageVolumeSupport(t, "image-volume-gate-on")
 }
 
 // podConditions lists the pod's conditions that are not True, with their
