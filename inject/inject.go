@@ -3,9 +3,9 @@
 // container starts after which, and adds what podseq needs to enforce it
 // (an init container that installs podseq, or the podseq image as a volume;
 // postStart gates, wrapped commands, native sidecars or tombstones). Edits
-// go through kyaml, so
-// comments, unknown fields and the order of keys stay; documents it does
-// not change are copied byte for byte; --undo takes every change back.
+// go through kyaml, so comments, unknown fields and the order of keys stay;
+// documents it does not change are copied byte for byte; --undo takes
+// every change back.
 package inject
 
 import (
