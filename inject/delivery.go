@@ -35,7 +35,7 @@ const ImageVolumePullPolicy = "IfNotPresent"
 
 // ImageVolumeNeeds is what the image-volume delivery needs of the cluster,
 // one line for stderr whenever inject writes it.
-const ImageVolumeNeeds = "podseq.dev/delivery image-volume needs Kubernetes 1.35 or later (on 1.33 and 1.34 only with the ImageVolume feature gate on in the API server and every kubelet) and containerd 2.1 or later or CRI-O 1.31 or later on every node; elsewhere the API server drops the volume without a word or the pod stays in ContainerCreating (docs/delivery.md): use init-container there"
+const ImageVolumeNeeds = "podseq.dev/delivery image-volume needs Kubernetes 1.35 or later (on 1.33 and 1.34 only with the ImageVolume feature gate on in the API server and every kubelet) and containerd 2.1 or later or CRI-O 1.31 or later on every node; elsewhere the API server drops the volume without a word or the pod never starts (ContainerCreating, CreateContainerError: docs/delivery.md): use init-container there"
 
 // ParseDelivery parses a delivery's name.
 func ParseDelivery(s string) (Delivery, error) {
