@@ -67,6 +67,10 @@ type injector struct {
 	// hook's program), left as they are.
 	kept    map[string]string
 	mounted map[string]bool // containers given the podseq-bin mount
+	// delivery: how podseq reaches the containers; imageVolume: it is
+	// mounted from its image in this pod.
+	delivery    Delivery
+	imageVolume bool
 }
 
 // ensure returns m[key], creating it (a mapping or a sequence) if absent and
@@ -263,6 +267,10 @@ func (in *injector) apply(s settings) error {
 		return err
 	}
 	p := in.p
+	var err error
+	if in.delivery, err = p.delivery(s); err != nil {
+		return err
+	}
 	in.rec.Containers = slices.Clone(p.names)
 	in.kept = map[string]string{}
 	for _, c := range p.all() {
@@ -279,7 +287,7 @@ func (in *injector) apply(s settings) error {
 		in.tombstone()
 	}
 	if len(in.mounted) > 0 || p.mode == Tombstone { // else every hook was kept
-		in.install()
+		in.deliver()
 	}
 	if cs := get(p.spec, "containers"); len(cs.Content) > 0 && str(cs.Content[0], "name") != p.names[0] {
 		if _, set := annotations(p.tmpl)[DefaultContainerKey]; !set {

@@ -55,6 +55,12 @@ func optionsFromHeader(t *testing.T, in string) Options {
 			(*m)[c] = append((*m)[c], vs...)
 		case "timeout":
 			o.Timeout = value
+		case "delivery":
+			d, err := ParseDelivery(value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Delivery = d
 		default:
 			t.Fatalf("unknown header option %q", f)
 		}

@@ -1,13 +1,13 @@
 // Package inject puts the containers of existing Kubernetes workloads in
 // order: it reads manifests whose pod templates say, in annotations, which
 // container starts after which, and adds what podseq needs to enforce it
-// (an init container that installs podseq, postStart gates, wrapped
-// commands, native sidecars or tombstones). Documents are parsed with
-// kyaml, edited as trees, and written back as a patch on their original
-// text (textpatch.go), so every line inject does not own stays byte for
-// byte; aliases and merge keys are written out where inject edits
-// (alias.go); documents it does not change are copied byte for byte;
-// --undo takes every change back.
+// (an init container that installs podseq, or the podseq image as a volume;
+// postStart gates, wrapped commands, native sidecars or tombstones).
+// Documents are parsed with kyaml, edited as trees, and written back as a
+// patch on their original text (textpatch.go), so every line inject does not
+// own stays byte for byte; aliases and merge keys are written out where
+// inject edits (alias.go); documents it does not change are copied byte for
+// byte; --undo takes every change back.
 package inject
 
 import (
@@ -47,9 +47,13 @@ type Options struct {
 	Ready map[string][]string
 	// Mode overrides podseq.dev/mode for every pod; "" leaves it to each.
 	Mode Mode
-	// Image is the podseq image the install init container runs; empty
-	// means the image of this build's version (version.DefaultImage).
+	// Image is the podseq image the install init container runs, or that
+	// the image volume mounts; empty means the image of this build's version
+	// (version.DefaultImage).
 	Image string
+	// Delivery overrides podseq.dev/delivery for every pod; "" leaves it to
+	// each (init-container when absent).
+	Delivery Delivery
 	// Timeout bounds every wait inject writes (a Go duration); default 2m.
 	Timeout string
 	// Undo removes what an earlier inject added, instead of injecting.
@@ -131,6 +135,9 @@ func run(in []byte, o Options, reprint bool) (*Result, *processor, error) {
 	if err := pr.unused(); err != nil {
 		return nil, nil, err
 	}
+	if pr.imageVolume {
+		pr.warnings = append(pr.warnings, ImageVolumeNeeds)
+	}
 	return &Result{Out: []byte(out.String()), Warnings: pr.warnings}, pr, nil
 }
 
@@ -169,6 +176,8 @@ type processor struct {
 	// custom: objects of custom kinds without a pod template, named when
 	// a flag orders a container that no pod has.
 	custom []object
+	// imageVolume: some pod gets podseq from an image volume.
+	imageVolume bool
 }
 
 // unused rejects overrides that named a container no pod has.
@@ -399,6 +408,7 @@ func (pr *processor) workload(obj object, root *yaml.Node) (bool, error) {
 		names[str(c, "name")] = true
 	}
 	s := effective(shown, names, pr.o, pr.used)
+	withDelivery(s, shown, pr.o)
 	if !s.hasOrder() {
 		if injected {
 			return true, nil
@@ -422,6 +432,7 @@ func (pr *processor) workload(obj object, root *yaml.Node) (bool, error) {
 	if err := in.apply(s); err != nil {
 		return false, err
 	}
+	pr.imageVolume = pr.imageVolume || in.imageVolume
 	for _, w := range in.weak {
 		pr.warnings = append(pr.warnings, fmt.Sprintf("%s: container %s", obj, w))
 	}
@@ -433,7 +444,7 @@ func podseqKey(ann map[string]string) string {
 	var keys []string
 	for k := range ann {
 		if strings.HasPrefix(k, AfterPrefix) || strings.HasPrefix(k, ReadyPrefix) ||
-			slices.Contains([]string{ModeKey, InjectedKey, UndoKey}, k) {
+			slices.Contains([]string{ModeKey, DeliveryKey, InjectedKey, UndoKey}, k) {
 			keys = append(keys, k)
 		}
 	}

@@ -46,6 +46,10 @@ type Options struct {
 	Dir string
 	// Name is the installed file's name in Dir (DefaultName when empty).
 	Name string
+	// Check, when not nil, are arguments to run the installed copy with,
+	// its output discarded, to prove it can be executed from Dir; an
+	// *ExecError says why not.
+	Check []string
 }
 
 // Result describes a finished installation.
@@ -58,7 +62,8 @@ type Result struct {
 
 // Install copies o.Src to o.Dir/o.Name atomically. A *UsageError is about
 // the caller's arguments; the others are I/O failures. On failure the
-// target is left as it was and no temporary file remains.
+// target is left as it was and no temporary file remains. With Check, an
+// *ExecError says that the copy, in place, cannot be executed.
 func Install(o Options) (Result, error) {
 	return install(o, nil)
 }
@@ -139,6 +144,11 @@ func install(o Options, wrap func(io.Writer) io.Writer) (Result, error) {
 	installed = true
 	if err := syncDir(o.Dir); err != nil {
 		return Result{Path: dst, Size: n}, fmt.Errorf("install %s: sync the directory: %w", dst, plainErr(err))
+	}
+	if o.Check != nil {
+		if err := checkExec(dst, o.Check); err != nil {
+			return Result{Path: dst, Size: n}, err
+		}
 	}
 	return Result{Path: dst, Size: n}, nil
 }

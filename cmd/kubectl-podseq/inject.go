@@ -37,6 +37,9 @@ POD TEMPLATE ANNOTATIONS (the flags override them):
    podseq.dev/mode: gate|native|tombstone     the mechanism (default: native when a dependency
                                               is a native sidecar already; else gate, and
                                               tombstone for restartPolicy Never or OnFailure)
+   podseq.dev/delivery: init-container|image-volume
+                                              how podseq reaches the containers (default
+                                              init-container)
 
 MODES:
    gate       dependencies move ahead in containers; a postStart hook (podseq wait) on each
@@ -48,6 +51,14 @@ MODES:
    tombstone  podseq run wraps every container involved: birth order by tombstones, and a
               Job's sidecars stop once their dependents exited (a sidecar of a long-running
               pod outlives them instead); every container involved needs its command
+
+DELIVERY:
+   init-container  an init container (podseq-install, --image) copies podseq into the emptyDir
+                   podseq-bin; any Kubernetes version
+   image-volume    the podseq image (--image) is the volume podseq-bin itself (type image,
+                   pullPolicy IfNotPresent): no init container, no copy, works where volumes are
+                   mounted noexec; needs Kubernetes 1.35+ and containerd 2.1+ or CRI-O 1.31+
+   Either way the volume is mounted read-only at /podseq-bin in every container that runs podseq.
 
 inject writes podseq.dev/injected (what it did), podseq.dev/unsafe (where the order rests on
 a hook alone) and podseq.dev/undo. It is idempotent, and --undo removes what it added.
@@ -76,8 +87,10 @@ func injectCommand() *cli.Command {
 				Usage: "`CONTAINER=TARGET`: what ready means for CONTAINER (repeat for more targets)"},
 			&cli.StringFlag{Name: "mode", EnvVars: envName("inject-mode"),
 				Usage: "`MODE` gate, native or tombstone, for every pod (default: each pod's podseq.dev/mode, else by its restartPolicy)"},
+			&cli.StringFlag{Name: "delivery", EnvVars: envName("inject-delivery"),
+				Usage: "`DELIVERY` init-container or image-volume, for every pod (default: each pod's podseq.dev/delivery, else init-container)"},
 			&cli.StringFlag{Name: "image", EnvVars: envName("inject-image"), Value: version.DefaultImage(),
-				Usage: "`IMAGE` of the init container that installs podseq: " + version.ImageReason()},
+				Usage: "`IMAGE`: the podseq image that the install init container runs or the image volume mounts: " + version.ImageReason()},
 			&cli.DurationFlag{Name: "timeout", EnvVars: envName("inject-timeout"), Value: 2 * time.Minute,
 				Usage: "`DURATION`: the deadline of every wait inject writes"},
 			&cli.BoolFlag{Name: "undo", EnvVars: envName("inject-undo"),
@@ -107,6 +120,13 @@ func injectAction(c *cli.Context) error {
 			return usagef("--mode: %v", err)
 		}
 		o.Mode = mode
+	}
+	if d := c.String("delivery"); d != "" || c.IsSet("delivery") {
+		delivery, err := inject.ParseDelivery(d)
+		if err != nil {
+			return usagef("--delivery: %v", err)
+		}
+		o.Delivery = delivery
 	}
 	var err error
 	if o.After, err = pairs(c.StringSlice("after"), "after", inject.ParseDeps); err != nil {

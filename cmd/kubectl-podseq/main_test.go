@@ -98,6 +98,8 @@ func TestInjectUsage(t *testing.T) {
 		{"missing file", "", []string{"inject", "-f", "/nonexistent/d.yaml"}, "podseq inject: -f: /nonexistent/d.yaml: no such file or directory"},
 		{"unknown flag", "", []string{"inject", "--nope"}, "podseq inject: unknown flag --nope"},
 		{"bad mode", deployment, []string{"inject", "-f", "-", "--mode", "fast"}, `podseq inject: --mode: unknown mode "fast"`},
+		{"bad delivery", deployment, []string{"inject", "-f", "-", "--delivery", "volume"}, `podseq inject: --delivery: unknown delivery "volume": want init-container or image-volume`},
+		{"empty delivery", deployment, []string{"inject", "-f", "-", "--delivery="}, `podseq inject: --delivery: unknown delivery ""`},
 		{"bad after", deployment, []string{"inject", "-f", "-", "--after", "app"}, `podseq inject: --after "app": want CONTAINER=VALUE`},
 		{"bad ready", deployment, []string{"inject", "-f", "-", "--ready", "proxy=localhost"}, `podseq inject: --ready proxy: bad target "localhost": no scheme`},
 		{"unknown container", deployment, []string{"inject", "-f", "-", "--after", "web=proxy"}, "podseq inject: --after web: no pod in the input has that container"},

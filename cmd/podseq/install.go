@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/install"
+	"github.com/podseq/podseq/termination"
 )
 
 // exitInstallFailed is install's exit code for an I/O failure (a read-only or
@@ -21,6 +22,8 @@ containers) as DIR/podseq, mode 0755, so that a container whose image is not pod
 The copy is atomic: it is written to a temporary file in DIR, synced, made executable and
 renamed into place, so no container ever sees a half-written executable, a failed copy
 leaves nothing behind, and a running copy of an older podseq is replaced all the same.
+The copy then runs once in place (podseq --version), so that a DIR on a volume mounted noexec
+fails here, in the init container, with one line that says so.
 
 EXAMPLE:
    A sidecar whose image is not podseq's holds back the app until it is ready. The init
@@ -49,6 +52,8 @@ EXAMPLE:
 EXIT CODES:
    0     installed
    1     the copy failed: DIR is read-only, full, or not writable by this user
+   126   the copy cannot be executed from DIR (a volume mounted noexec): the line, also written
+         to /dev/termination-log, says why and points at podseq.dev/delivery: image-volume
    2     usage error: DIR missing or not a directory, DIR/NAME is a directory, a bad --name`
 
 func installCommand() *cli.Command {
@@ -84,10 +89,21 @@ func installAction(c *cli.Context) error {
 	case c.IsSet("name") && c.String("name") == "":
 		return usagef(c, "--name is empty: give the copy's file name, or leave --name out for %s", install.DefaultName)
 	}
-	res, err := install.Install(install.Options{Src: selfPath(), Dir: args[0], Name: c.String("name")})
+	// The copy runs --version once in place: a volume mounted noexec fails
+	// here, in the init container whose status kubelet shows, rather than
+	// in every hook.
+	res, err := install.Install(install.Options{Src: selfPath(), Dir: args[0], Name: c.String("name"), Check: []string{"--version"}})
 	var usage *install.UsageError
 	if errors.As(err, &usage) {
 		return usagef(c, "%v", usage)
+	}
+	var noexec *install.ExecError
+	if errors.As(err, &noexec) {
+		line := fmt.Sprintf("%v: no container can run podseq from this volume; deliver podseq from its image instead, which needs no copy: podseq.dev/delivery: image-volume (podseq inject --delivery image-volume)", noexec)
+		if err := termination.Write(termination.DefaultPath, "podseq: "+line, false); err != nil && !errors.Is(err, termination.ErrNoLog) && !errors.Is(err, termination.ErrKept) {
+			newLogger(c, false).Warn(err.Error())
+		}
+		return cli.Exit("podseq: "+line, exitCannotExec)
 	}
 	if err != nil {
 		// err starts "install DIR/NAME: ...".

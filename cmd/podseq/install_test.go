@@ -181,3 +181,30 @@ func TestHelpCopyAndJobExamples(t *testing.T) {
 		t.Errorf("%d --shutdown examples in wait and run --help, want one each", seen)
 	}
 }
+
+// TestInstallNoexec: on a volume mounted noexec (a real tmpfs mounted so)
+// install exits 126 with one line that says the copy cannot be executed,
+// why, and what to use instead.
+func TestInstallNoexec(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a noexec tmpfs needs root")
+	}
+	dir := filepath.Join(t.TempDir(), "podseq-bin")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOEXEC, "size=256m"); err != nil {
+		t.Fatalf("mount a noexec tmpfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	code, stdout, stderr := runInstall(t, dir)
+	want := fmt.Sprintf("podseq: install %s/podseq: the copy cannot be executed: permission denied (%s is mounted noexec): ", dir, dir)
+	if code != exitCannotExec || stdout != "" || !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 ||
+		!strings.Contains(stderr, "podseq.dev/delivery: image-volume") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and one line starting %q that points at image-volume", code, stdout, stderr, exitCannotExec, want)
+	}
+}

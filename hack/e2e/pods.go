@@ -166,6 +166,13 @@ func (e *Env) NewPod(name string, spec *corev1.PodSpec) (*PodBuilder, error) {
 			corev1.VolumeMount{Name: "e2e-tools", MountPath: toolsMount, ReadOnly: true},
 			corev1.VolumeMount{Name: "e2e-out", MountPath: outMount})
 	}
+	// The podseq image as a volume (inject's image-volume delivery) is the
+	// one on the node, still pulled only if not present: no registry.
+	for _, v := range b.Spec.Volumes {
+		if v.Image != nil && strings.Contains(v.Image.Reference, "podseq") {
+			v.Image.Reference = e.PodseqImage
+		}
+	}
 	return b, nil
 }
 

@@ -78,7 +78,7 @@ func injectOrder(t *T, name string, flags []string) error {
 	if h := hookArgv(proxy); h == nil || (*h)[0] != "/podseq-bin/podseq" {
 		return fmt.Errorf("inject gave the proxy no podseq postStart hook: %+v", proxy.Lifecycle)
 	}
-	native := len(flags) > 0
+	native := slices.Contains(flags, "native")
 	if isInit := proxy.RestartPolicy != nil && *proxy.RestartPolicy == corev1.ContainerRestartPolicyAlways; isInit != native {
 		return fmt.Errorf("proxy restartPolicy %v, want a native sidecar: %v", proxy.RestartPolicy, native)
 	}
