@@ -382,6 +382,11 @@ func gateOnce(t *T, v gateVariant, round int, ready time.Duration, argv []string
 			extra = fmt.Sprintf(" (ready→hook end %s)", ms(end.Sub(ready)))
 		}
 	}
+	if ts, err := b.ReadStamps("sidecar.probe.begin"); err == nil && len(ts) > 0 {
+		if ready, err := b.ReadStamp("sidecar.ready"); err == nil {
+			extra += fmt.Sprintf(" (first probe exec %s before ready, %d execs)", ms(ready.Sub(ts[0])), len(ts))
+		}
+	}
 	t.Logf("%s round %d: ready→app %s%s", v.name, round, signedMS(d), extra)
 	return d, nil
 }
@@ -445,11 +450,17 @@ func gateKubeletRestart(t *T) error {
 				what += " (before the restart)"
 			}
 		}
+		ready, _ := p.b.ReadStamp("sidecar.ready")
+		what += fmt.Sprintf(" (the restart %s before it was ready)", ms(ready.Sub(restart)))
 		if n := p.b.StampCount("sidecar.hook.begin"); n > 0 {
 			what += fmt.Sprintf("; hook ran %d times, exit codes %v", n, hookCodes(p.b, "sidecar."))
 		}
-		if n := p.b.StampCount("sidecar.probe.begin"); n > 0 {
-			what += fmt.Sprintf("; probe exec started %d times", n)
+		if ts, _ := p.b.ReadStamps("sidecar.probe.begin"); len(ts) > 0 {
+			var rel []string
+			for _, x := range ts {
+				rel = append(rel, ms(x.Sub(restart)))
+			}
+			what += fmt.Sprintf("; probe exec started %d times, at %s from the restart", len(ts), strings.Join(rel, ", "))
 		}
 		t.Figure(p.v.name, "%s", what)
 		if p.v.safe && d < 0 {
