@@ -111,7 +111,10 @@ var gateVariants = []gateVariant{
 	{name: "native-exec", minMinor: nativeSidecarsSince, safe: true, waiting: "sidecar.probe.begin", build: func(t *T, name string, ready time.Duration, _ []string) (*PodBuilder, error) {
 		return gateNativeExec(t, name, ready, false, "2m")
 	}},
-	{name: "native-exec-hook", minMinor: nativeSidecarsSince, safe: true, waiting: "sidecar.probe.begin", build: func(t *T, name string, ready time.Duration, _ []string) (*PodBuilder, error) {
+	// The probe's first exec waits for the hook: the prober needs the
+	// container's ID in the pod's status, which the pod worker, busy running
+	// the hook, publishes only after it.
+	{name: "native-exec-hook", minMinor: nativeSidecarsSince, safe: true, waiting: "sidecar.hook.begin", build: func(t *T, name string, ready time.Duration, _ []string) (*PodBuilder, error) {
 		return gateNativeExec(t, name, ready, true, "2m")
 	}},
 	{name: "regular-exec", waiting: "sidecar.probe.begin", build: func(t *T, name string, ready time.Duration, _ []string) (*PodBuilder, error) {
