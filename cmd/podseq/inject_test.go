@@ -63,16 +63,23 @@ func TestInjectPassesArgumentsOnce(t *testing.T) {
 	}
 }
 
-// podseqAlone copies the podseq binary into a directory of its own, where a
+// podseqAlone puts the podseq binary into a directory of its own, where a
 // kubectl-podseq beside it is the test's to place, and returns both paths.
+// It hard-links the binary: a copy is a file open for writing, and a child
+// forked meanwhile by a parallel test holds that descriptor until it execs,
+// so running the copy can fail with "text file busy".
 func podseqAlone(t *testing.T) (dir, self string) {
 	t.Helper()
-	b, err := os.ReadFile(podseqBinary(t))
+	bin := podseqBinary(t)
+	dir = t.TempDir()
+	self = filepath.Join(dir, "podseq")
+	if os.Link(bin, self) == nil {
+		return dir, self
+	}
+	b, err := os.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir = t.TempDir()
-	self = filepath.Join(dir, "podseq")
 	if err := os.WriteFile(self, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
