@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"runtime"
 	"slices"
@@ -38,6 +39,9 @@ type Config struct {
 	// Digest is the digest of the image manifest the config was read from
 	// (for an index, the manifest of Platform).
 	Digest string `json:"digest"`
+	// RefDigest is the digest the reference resolved to: Digest, or the
+	// index's for a multi-platform image. Pin the reference to it.
+	RefDigest string `json:"refDigest"`
 	// Platform is the platform whose image was read ("linux/amd64").
 	Platform string `json:"platform"`
 	// Entrypoint and Cmd are the image's ENTRYPOINT and CMD.
@@ -78,7 +82,7 @@ func (c Config) MovingTagWarning() string {
 	}
 	return fmt.Sprintf("image %q is a tag, not a digest: its ENTRYPOINT/CMD were read from %s now; "+
 		"if the tag moves, the wrapped command may not be the new image's (pin it: %s@%s)",
-		c.Ref, c.Digest, strings.SplitN(c.Ref, "@", 2)[0], c.Digest)
+		c.Ref, c.Digest, strings.SplitN(c.Ref, "@", 2)[0], c.RefDigest)
 }
 
 // Reason classifies a failed lookup, for callers that react differently
@@ -173,11 +177,9 @@ func (r *Resolver) Resolve(ctx context.Context, ref string) (Config, error) {
 	fail := func(reason Reason, err error) (Config, error) {
 		return Config{}, &LookupError{Ref: ref, Reason: reason, Err: err}
 	}
-	parsed, err := name.ParseReference(ref, name.StrictValidation)
+	parsed, err := name.ParseReference(ref)
 	if err != nil {
-		if parsed, err = name.ParseReference(ref); err != nil {
-			return fail(ReasonBadReference, err)
-		}
+		return fail(ReasonBadReference, err)
 	}
 	p := r.platform()
 	_, pinned := parsed.(name.Digest)
@@ -220,7 +222,7 @@ func (r *Resolver) Resolve(ctx context.Context, ref string) (Config, error) {
 	if err != nil {
 		return fail(classify(err))
 	}
-	c := Config{Ref: ref, Digest: imgDigest.String(), Platform: p.String(),
+	c := Config{Ref: ref, Digest: imgDigest.String(), RefDigest: desc.Digest.String(), Platform: p.String(),
 		Entrypoint: cf.Config.Entrypoint, Cmd: cf.Config.Cmd, Pinned: pinned}
 	if r.Cache != nil {
 		// Under the digest asked for (an index's) and the image's own.
@@ -276,8 +278,9 @@ func classify(err error) (Reason, error) {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return ReasonUnreachable, err
 	}
-	var ne interface{ Timeout() bool }
-	if errors.As(err, &ne) || strings.Contains(err.Error(), "connect:") || strings.Contains(err.Error(), "no such host") {
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	if errors.As(err, &opErr) || errors.As(err, &dnsErr) {
 		return ReasonUnreachable, err
 	}
 	return ReasonRegistry, err

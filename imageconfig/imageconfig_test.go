@@ -205,8 +205,12 @@ func TestIndexPicksPlatform(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(c.Entrypoint, []string{want}) || c.Platform != "linux/"+arch {
-			t.Errorf("%s: %+v, want %s", arch, c, want)
+		idxDigest, _ := idx.Digest()
+		if !slices.Equal(c.Entrypoint, []string{want}) || c.Platform != "linux/"+arch || c.RefDigest != idxDigest.String() || c.Digest == c.RefDigest {
+			t.Errorf("%s: %+v, want %s, the index's digest to pin", arch, c, want)
+		}
+		if w := c.MovingTagWarning(); !strings.Contains(w, "multi:1@"+idxDigest.String()) {
+			t.Errorf("%s: pin the index, got %q", arch, w)
 		}
 	}
 	r := &Resolver{Platform: v1.Platform{OS: "linux", Architecture: "s390x"}}
