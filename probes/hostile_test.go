@@ -153,10 +153,13 @@ func TestHostileHTTP(t *testing.T) {
 			}
 			if tt.name == "redirects forever" {
 				// Each attempt stops at the 10th redirect (10 requests, as
-				// net/http's default policy);
-				// the deadline may cut one more attempt short.
-				if got := int(redirects.Load()); got < 10*n || got > 10*(n+1) {
-					t.Errorf("%d attempts made %d requests, want 10 each", n, got)
+				// net/http's default policy): never more than 10 each, and
+				// the deadline may cut one more attempt short. On a starved
+				// machine an attempt's own 300 ms can cut one short too, so
+				// fewer is allowed, down to one whole chain (the pending
+				// error says an attempt stopped after 10 redirects).
+				if got := int(redirects.Load()); got < 10 || got > 10*(n+1) {
+					t.Errorf("%d attempts made %d requests, want 10 each at most", n, got)
 				}
 			}
 		})
@@ -227,7 +230,15 @@ func TestHostileTCPAndExec(t *testing.T) {
 		t.Fatalf("Wait = %v, want the deadline", err)
 	}
 	p := r.Pending()
-	wantErr(t, errors.New(p), "tcp://"+refused+": connection refused (", hang.Name+": attempt timed out after 300ms (command killed) (")
+	// The report keeps the last attempt's error: the command killed by its
+	// attempt timeout, or, when the deadline fell inside the last attempt on
+	// a loaded machine, that attempt abandoned after an earlier one was
+	// killed.
+	killed := hang.Name + ": attempt timed out after 300ms (command killed) ("
+	if cut := hang.Name + ": attempt stuck: it did not return when the wait ended, abandoned ("; strings.Contains(p, cut) && r.Targets[1].Attempts >= 2 {
+		killed = cut
+	}
+	wantErr(t, errors.New(p), "tcp://"+refused+": connection refused (", killed)
 }
 
 // A server that turns ready later releases the wait soon after, without the

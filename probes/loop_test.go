@@ -359,17 +359,23 @@ func TestMonitor(t *testing.T) {
 func TestMonitorFailureBelowThreshold(t *testing.T) {
 	t.Parallel()
 	var n atomic.Int32
+	// Stop after enough requests for three failures in a row to have shown,
+	// however slowly a loaded machine runs the loop (10 s at most).
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
 	url := serve(t, func(w http.ResponseWriter, _ *http.Request) {
 		// Fail every other request: never 3 in a row.
-		if n.Add(1)%2 == 0 {
+		i := n.Add(1)
+		if i%2 == 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		if i >= 12 {
+			cancel()
 		}
 	})
 	tg := mustParse(t, url+"/", Options{})
 	var mu sync.Mutex
 	var got []bool
-	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
-	defer cancel()
 	Monitor(ctx, []*Target{tg}, Schedule{ReadyPeriod: 10 * time.Millisecond}, nil, func(ready bool, _ Report) {
 		mu.Lock()
 		defer mu.Unlock()

@@ -45,6 +45,9 @@ const (
 	podseqImage  = "podseq:dev"
 	busyboxImage = "localhost/podseq-e2e/busybox:1"
 	pauseImage   = "localhost/podseq-e2e/pause:1"
+	// appImage is an app whose argv is only in its image: ENTRYPOINT
+	// /app.sh, CMD serve (the script stamps app.started at its start).
+	appImage = "localhost/podseq-e2e/app:1"
 	// manifestBusyboxImage is the busybox the manifests name: the same
 	// static busybox, so that kubectl apply -k needs no registry.
 	manifestBusyboxImage = "busybox:1.36"
@@ -184,7 +187,8 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
-	env := &Env{Repo: o.repo, Node: node, PodseqImage: podseqImage, BusyboxImage: busyboxImage, Runs: o.runs}
+	env := &Env{Repo: o.repo, Node: node, PodseqImage: podseqImage, BusyboxImage: busyboxImage, Runs: o.runs,
+		AppImage: appImage, AppImageTar: filepath.Join(dir, "images", "app.tar")}
 	images, err := prepareImages(ctx, o, node)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
@@ -383,12 +387,18 @@ func prepareImages(ctx context.Context, o options, node *Node) ([]string, error)
 	}
 	busyboxTar := filepath.Join(imgDir, "busybox.tar")
 	pauseTar := filepath.Join(imgDir, "pause.tar")
+	appTar := filepath.Join(imgDir, "app.tar")
+	appScript := filepath.Join(imgDir, "app.sh")
+	if err := os.WriteFile(appScript, []byte(appScriptText), 0o755); err != nil {
+		return nil, err
+	}
 	// The manifests' own busybox tag, for the cluster mode's kubectl apply -k.
 	manifestBusyboxTar := filepath.Join(imgDir, "busybox-manifests.tar")
 	for _, args := range [][]string{
 		{"-o", busyboxTar, "-tag", busyboxImage, "-rootfs", rootfs, "-cmd", "sh"},
 		{"-o", manifestBusyboxTar, "-tag", manifestBusyboxImage, "-rootfs", rootfs, "-cmd", "sh"},
 		{"-o", pauseTar, "-tag", pauseImage, "-entrypoint", "/pause", "-file", filepath.Join(o.tools, "pause") + ":/pause:0755"},
+		{"-o", appTar, "-tag", appImage, "-rootfs", rootfs, "-file", appScript + ":/app.sh:0755", "-entrypoint", "/app.sh", "-cmd", "serve"},
 	} {
 		if out, err := exec.CommandContext(ctx, o.mkimage, args...).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("mkimage %s: %w: %s", strings.Join(args, " "), err, out)
@@ -397,8 +407,18 @@ func prepareImages(ctx context.Context, o options, node *Node) ([]string, error)
 	if _, err := os.Stat(o.podseqTar); err != nil {
 		return nil, fmt.Errorf("podseq image: %w", err)
 	}
-	return []string{pauseTar, busyboxTar, manifestBusyboxTar, o.podseqTar}, nil
+	return []string{pauseTar, busyboxTar, manifestBusyboxTar, appTar, o.podseqTar}, nil
 }
+
+// appScriptText is appImage's entrypoint: it stamps app.started (the tools
+// and output directories are mounted into every test pod), says how it was
+// started, and waits for SIGTERM.
+const appScriptText = `#!/bin/sh
+` + toolsMount + `/stamp ` + outMount + `/app.started
+echo "app: started as $0 $*"
+trap 'exit 0' TERM INT
+while true; do sleep 3600 & wait $!; done
+`
 
 // requireStatic fails unless path is an ELF executable with no interpreter:
 // the test pods have no libc.

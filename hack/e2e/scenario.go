@@ -83,6 +83,8 @@ type Env struct {
 	BusyboxImage string   // static busybox, for "plain" app containers
 	Runs         int      // repetitions of timed measurements
 	Cluster      *Cluster // the control plane, nil without -cluster
+	AppImage     string   // an app with ENTRYPOINT and CMD, for pods whose manifest gives no command
+	AppImageTar  string   // its docker-archive tarball
 }
 
 // T is a scenario's handle: context, logging, and the figures it reports.
