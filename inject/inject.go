@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
@@ -30,6 +31,19 @@ const (
 
 // DefaultTimeout bounds every wait inject writes.
 const DefaultTimeout = "2m"
+
+// FormatTimeout writes a duration as Options.Timeout takes it, short: 2m
+// rather than 2m0s, 1m30s as it is.
+func FormatTimeout(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
 
 // Options are what the command line gives inject.
 type Options struct {

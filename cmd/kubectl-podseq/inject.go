@@ -52,6 +52,10 @@ EXIT CODES:
    2     bad input or flag: one line names the document (Kind/namespace/name), the
          container and what is wrong; nothing is written`
 
+// defaultImage is the podseq image inject writes when not told one: the
+// image of this version.
+func defaultImage() string { return "podseq:" + version }
+
 func injectCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "inject",
@@ -67,7 +71,7 @@ func injectCommand() *cli.Command {
 				Usage: "`CONTAINER=TARGET`: what ready means for CONTAINER (repeat for more targets)"},
 			&cli.StringFlag{Name: "mode", EnvVars: envName("inject-mode"),
 				Usage: "`MODE` gate, native or tombstone, for every pod (default: each pod's podseq.dev/mode, else by its restartPolicy)"},
-			&cli.StringFlag{Name: "image", EnvVars: envName("inject-image"), Value: "podseq:" + version,
+			&cli.StringFlag{Name: "image", EnvVars: envName("inject-image"), Value: defaultImage(),
 				Usage: "`IMAGE` of the init container that installs podseq (the podseq image of this version)"},
 			&cli.DurationFlag{Name: "timeout", EnvVars: envName("inject-timeout"), Value: 2 * time.Minute,
 				Usage: "`DURATION`: the deadline of every wait inject writes"},
@@ -85,7 +89,7 @@ func injectAction(c *cli.Context) error {
 	if c.Args().Present() {
 		return usagef("no arguments: give the manifests with -f FILE or -f -")
 	}
-	o := inject.Options{Image: c.String("image"), Undo: c.Bool("undo"), Timeout: shortDuration(c.Duration("timeout"))}
+	o := inject.Options{Image: c.String("image"), Undo: c.Bool("undo"), Timeout: inject.FormatTimeout(c.Duration("timeout"))}
 	if c.Duration("timeout") <= 0 {
 		return usagef("--timeout %s: want a positive duration", c.Duration("timeout"))
 	}
@@ -165,16 +169,4 @@ func unwrapPath(err error) error {
 		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
 	}
 	return err
-}
-
-// shortDuration prints 2m0s as 2m, 1m30s as 1m30s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

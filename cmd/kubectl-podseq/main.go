@@ -42,9 +42,9 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		DisableSliceFlagSeparator: true, // targets and dependency lists contain commas
 		ExitErrHandler:            func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
-			return cli.Exit("podseq: no command: use inject (see kubectl-podseq inject --help)", exitUsage)
+			return cli.Exit("podseq: no command: use inject, or krm for a KRM function (see kubectl-podseq inject --help)", exitUsage)
 		},
-		Commands: []*cli.Command{injectCommand()},
+		Commands: []*cli.Command{injectCommand(), krmCommand()},
 	}
 	app.OnUsageError = usageError
 	for _, c := range app.Commands {
@@ -64,7 +64,11 @@ func usageError(c *cli.Context, err error, _ bool) error {
 	if rest, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
 		msg = "unknown flag --" + rest
 	}
-	return cli.Exit(fmt.Sprintf("podseq inject: %s (see podseq inject --help)", msg), exitUsage)
+	name := "podseq inject"
+	if c != nil && c.Command != nil && c.Command.Name != "" {
+		name = "podseq " + c.Command.Name
+	}
+	return cli.Exit(fmt.Sprintf("%s: %s (see %s --help)", name, msg, name), exitUsage)
 }
 
 // usagef returns a usage error (exit 2).
