@@ -9,3 +9,4 @@ if [ -n "$unformatted" ]; then
 fi
 if [ -f hack/go.mod ]; then (cd hack && go vet ./...); fi
 if [ -f hack/validate/go.mod ]; then (cd hack/validate && go vet ./...); fi
+if [ -f hack/integrations/go.mod ]; then (cd hack/integrations && go vet ./...); fi

@@ -3,7 +3,8 @@
 # gofmt and go vet, every test under the race detector, brief fuzzing, the hack
 # module's tests (manifest checks: strict decoding, Pod Security restricted,
 # kustomize image override; image builder and push; one build for make and
-# the Dockerfile; make help).
+# the Dockerfile; make help), inject's output validated by the API server's
+# code, and the integrations module (Helm, kustomize, cross-version).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CGO_ENABLED=1 # the race detector needs cgo; the shipped binary is built with CGO_ENABLED=0
@@ -15,3 +16,7 @@ FUZZTIME=${FUZZTIME:-5s} hack/fuzz.sh
 if [ -f hack/go.mod ]; then (cd hack && go test -count=1 ./...); fi
 # podseq inject's output, checked by the API server's validation and Pod Security (heavy: its own module).
 (cd hack/validate && go test -count=1 ./...)
+# The real Helm 4, Helm 3 and kustomize running inject (post-renderer, KRM function), and podseq
+# against an earlier podseq from this repository's history (heavy: its own module; the tools
+# are built into the Go build cache once, by go tool).
+(cd hack/integrations && go test -count=1 ./...)
