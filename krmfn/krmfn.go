@@ -14,7 +14,6 @@ import (
 	"io"
 	"strings"
 
-	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -75,25 +74,50 @@ func Run(in io.Reader, out io.Writer, defaults inject.Options) (*Outcome, error)
 	return &Outcome{Warnings: res.warnings}, nil
 }
 
+// Result is one entry of the ResourceList's results, as the KRM functions
+// specification has it (kyaml/fn/framework's Result writes the same fields).
+type Result struct {
+	// Message says what happened, in one line.
+	Message string `yaml:"message"`
+	// Severity is SeverityError or SeverityWarning.
+	Severity string `yaml:"severity"`
+	// ResourceRef names the object at fault, if one is.
+	ResourceRef *yaml.ResourceIdentifier `yaml:"resourceRef,omitempty"`
+	// Field is the field at fault, if one is.
+	Field *Field `yaml:"field,omitempty"`
+}
+
+// Field names a field of an object in a Result.
+type Field struct {
+	// Path is the field's path, dotted: spec.mode.
+	Path string `yaml:"path"`
+}
+
+// The severities of results.
+const (
+	SeverityError   = "error"
+	SeverityWarning = "warning"
+)
+
 // processed is what process gives Run to write.
 type processed struct {
 	items    []*yaml.RNode
-	results  framework.Results
+	results  []*Result
 	warnings []string
 }
 
 // process injects the items. On error it returns the items as they came,
 // with one error result.
 func process(items []*yaml.RNode, fc *yaml.RNode, defaults inject.Options) (processed, error) {
-	fail := func(r *framework.Result, err error) (processed, error) {
-		return processed{items: items, results: framework.Results{r}}, fmt.Errorf("%w: %v", ErrBadInput, err)
+	fail := func(r *Result, err error) (processed, error) {
+		return processed{items: items, results: []*Result{r}}, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
 	o, err := configOptions(fc, defaults)
 	if err != nil {
-		r := &framework.Result{Severity: framework.Error, Message: err.Error()}
+		r := &Result{Severity: SeverityError, Message: err.Error()}
 		var ce *ConfigError
 		if errors.As(err, &ce) && ce.Field != "" {
-			r.Field = &framework.Field{Path: ce.Field}
+			r.Field = &Field{Path: ce.Field}
 		}
 		if ref, ok := refOf(fc); ok {
 			r.ResourceRef = &ref
@@ -104,7 +128,7 @@ func process(items []*yaml.RNode, fc *yaml.RNode, defaults inject.Options) (proc
 	for i, it := range items {
 		s, err := it.String()
 		if err != nil {
-			return fail(&framework.Result{Severity: framework.Error, Message: err.Error()},
+			return fail(&Result{Severity: SeverityError, Message: err.Error()},
 				fmt.Errorf("item %d: %v", i, err))
 		}
 		if i > 0 {
@@ -115,7 +139,7 @@ func process(items []*yaml.RNode, fc *yaml.RNode, defaults inject.Options) (proc
 	res, err := inject.Process([]byte(stream.String()), o)
 	if err != nil {
 		msg := strings.TrimPrefix(err.Error(), inject.ErrBadInput.Error()+": ")
-		return fail(&framework.Result{Severity: framework.Error, Message: msg}, errors.New(msg))
+		return fail(&Result{Severity: SeverityError, Message: msg}, errors.New(msg))
 	}
 	out, err := (&kio.ByteReader{Reader: bytes.NewReader(res.Out), OmitReaderAnnotations: true}).Read()
 	if err != nil {
@@ -126,7 +150,7 @@ func process(items []*yaml.RNode, fc *yaml.RNode, defaults inject.Options) (proc
 	}
 	p := processed{items: out, warnings: res.Warnings}
 	for _, w := range res.Warnings {
-		p.results = append(p.results, &framework.Result{Severity: framework.Warning, Message: w})
+		p.results = append(p.results, &Result{Severity: SeverityWarning, Message: w})
 	}
 	return p, nil
 }
@@ -181,7 +205,7 @@ func refOf(n *yaml.RNode) (yaml.ResourceIdentifier, bool) {
 }
 
 // resultsNode encodes results for the ResourceList.
-func resultsNode(rs framework.Results) (*yaml.RNode, error) {
+func resultsNode(rs []*Result) (*yaml.RNode, error) {
 	b, err := yaml.Marshal(rs)
 	if err != nil {
 		return nil, fmt.Errorf("encode the results: %w", err)
