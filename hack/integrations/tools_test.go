@@ -85,7 +85,7 @@ func once(t testing.TB, name string, build func() (string, error)) string {
 // run links nothing.
 func tool(t testing.TB, pkg string) string {
 	return once(t, pkg, func() (string, error) {
-		out, err := goCmd(".", []string{"CGO_ENABLED=0"}, "tool", "-n", pkg)
+		out, err := goCmd(".", nil, "tool", "-n", pkg)
 		if err != nil {
 			return "", err
 		}
