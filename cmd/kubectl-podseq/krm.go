@@ -35,6 +35,8 @@ functionConfig gives inject's options; every field is optional:
 
    kustomize build --enable-alpha-plugins --enable-exec DIR
 
+Without --enable-exec, kustomize skips the function without a word: nothing is injected.
+
 EXIT CODES:
    0     done: the ResourceList is on standard output (warnings in its results)
    1     the output could not be written
