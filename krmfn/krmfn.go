@@ -42,6 +42,7 @@ type Outcome struct {
 // and a result per warning. When the items or the functionConfig are bad,
 // it writes the items unchanged with one error result, and returns an error
 // wrapping ErrBadInput; when in is not a ResourceList, it writes nothing.
+// A failure to write returns a *WriteError.
 func Run(in io.Reader, out io.Writer, defaults inject.Options) (*Outcome, error) {
 	b, err := io.ReadAll(io.LimitReader(in, inject.MaxInputBytes+1))
 	if err != nil {
@@ -59,6 +60,9 @@ func Run(in io.Reader, out io.Writer, defaults inject.Options) (*Outcome, error)
 		return nil, fmt.Errorf("%w: read the ResourceList: %v", ErrBadInput, oneLine(err))
 	}
 	res, runErr := process(items, rw.FunctionConfig, defaults)
+	if runErr != nil && !errors.Is(runErr, ErrBadInput) {
+		return nil, runErr // podseq's own failure: nothing is written
+	}
 	rw.Results = nil
 	if len(res.results) > 0 {
 		if rw.Results, err = resultsNode(res.results); err != nil {
