@@ -18,6 +18,6 @@ if [ -f hack/go.mod ]; then (cd hack && go test -count=1 ./...); fi
 (cd hack/validate && go test -count=1 ./...)
 # The real Helm 4, Helm 3 and kustomize running inject (post-renderer, KRM function), and podseq
 # against an earlier podseq from this repository's history (heavy: its own module; the tools
-# are built into the Go build cache once, by go tool: cold, that takes about 20 minutes on a
-# loaded 2-core machine, hence the timeout; warm, the module's tests take about 20 s).
+# are built into the Go build cache once, by go tool: cold, its tests took 21 minutes on a
+# loaded 2-core machine, hence the timeout; warm, about 20 s).
 (cd hack/integrations && go test -count=1 -timeout 60m ./...)
