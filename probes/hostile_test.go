@@ -153,10 +153,14 @@ func TestHostileHTTP(t *testing.T) {
 			}
 			if tt.name == "redirects forever" {
 				// Each attempt stops at the 10th redirect (10 requests, as
-				// net/http's default policy);
-				// the deadline may cut one more attempt short.
-				if got := int(redirects.Load()); got < 10*n || got > 10*(n+1) {
-					t.Errorf("%d attempts made %d requests, want 10 each", n, got)
+				// net/http's default policy): never more than 10 each, the
+				// deadline cutting one more attempt short. Fewer is no fault:
+				// on a loaded machine the 300 ms attempt timeout cuts chains
+				// too (make test at load 20-25 saw 74 requests for 8
+				// attempts), and the pending error says the last attempt
+				// stopped at the 10th redirect.
+				if got := int(redirects.Load()); got < 10 || got > 10*(n+1) {
+					t.Errorf("%d attempts made %d requests, want 10 each at most, and one chain of 10 at least", n, got)
 				}
 			}
 		})
