@@ -9,6 +9,7 @@ if [ -n "$unformatted" ]; then
 fi
 if [ -f hack/go.mod ]; then (cd hack && go vet ./...); fi
 if [ -f hack/validate/go.mod ]; then (cd hack/validate && go vet ./...); fi
+if [ -f hack/integrations/go.mod ]; then (cd hack/integrations && go vet ./...); fi
 if [ -f hack/release/go.mod ]; then (cd hack/release && go vet ./...); fi
 if [ -f hack/krew/go.mod ]; then (cd hack/krew && go vet ./...); fi
 # actionlint (github.com/rhysd/actionlint), a tool of hack/release's module:

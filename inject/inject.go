@@ -38,6 +38,19 @@ const (
 // DefaultTimeout bounds every wait inject writes.
 const DefaultTimeout = "2m"
 
+// FormatTimeout writes a duration as Options.Timeout takes it, short: 2m
+// rather than 2m0s, 1m30s as it is.
+func FormatTimeout(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 // Options are what the command line gives inject.
 type Options struct {
 	// After overrides after.podseq.dev/CONTAINER: container -> dependencies,
@@ -58,6 +71,10 @@ type Options struct {
 	Timeout string
 	// Undo removes what an earlier inject added, instead of injecting.
 	Undo bool
+	// KRMFunction says that the input is a kustomize build's resources
+	// handed to inject as a KRM function (package krmfn): their in-build
+	// annotations are expected there and not warned about.
+	KRMFunction bool
 }
 
 func (o *Options) timeout() string {

@@ -37,7 +37,7 @@ func (pr *processor) kustomizeWarnings(obj object, root *yaml.Node, changed bool
 		pr.warnings = append(pr.warnings, BaseWarning(obj.String()+": a kustomization in the input"))
 		return
 	}
-	if !changed {
+	if !changed || pr.o.KRMFunction {
 		return
 	}
 	ann := annotations(root)

@@ -110,7 +110,7 @@ func injectAction(c *cli.Context) error {
 	if c.Args().Present() {
 		return usagef("no arguments: give the manifests with -f FILE or -f -")
 	}
-	o := inject.Options{Image: c.String("image"), Undo: c.Bool("undo"), Timeout: shortDuration(c.Duration("timeout"))}
+	o := inject.Options{Image: c.String("image"), Undo: c.Bool("undo"), Timeout: inject.FormatTimeout(c.Duration("timeout"))}
 	if c.Duration("timeout") <= 0 {
 		return usagef("--timeout %s: want a positive duration", c.Duration("timeout"))
 	}
@@ -215,16 +215,4 @@ func unwrapPath(err error) error {
 		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
 	}
 	return err
-}
-
-// shortDuration prints 2m0s as 2m, 1m30s as 1m30s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

@@ -41,9 +41,9 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		DisableSliceFlagSeparator: true, // targets and dependency lists contain commas
 		ExitErrHandler:            func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
-			return cli.Exit("podseq: no command: use inject, webhook or unordered (see kubectl-podseq --help)", exitUsage)
+			return cli.Exit("podseq: no command: use inject, krm (a KRM function), webhook or unordered (see kubectl-podseq --help)", exitUsage)
 		},
-		Commands: []*cli.Command{injectCommand(), webhookCommand(), unorderedCommand()},
+		Commands: []*cli.Command{injectCommand(), krmCommand(), webhookCommand(), unorderedCommand()},
 	}
 	app.OnUsageError = usageError
 	for _, c := range app.Commands {

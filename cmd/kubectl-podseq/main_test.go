@@ -153,7 +153,7 @@ func TestInjectWriteError(t *testing.T) {
 	}
 }
 
-var update = flag.Bool("update", false, "rewrite testdata/inject-help.txt")
+var update = flag.Bool("update", false, "rewrite testdata/inject-help.txt and testdata/krm-help.txt")
 
 // TestHelp: inject --help is the text in testdata/inject-help.txt, on stdout.
 func TestHelp(t *testing.T) {

@@ -99,7 +99,7 @@ func webhookAction(c *cli.Context) error {
 	}
 	s, err := webhook.New(webhook.Config{
 		CertDir:       c.String("cert-dir"),
-		Inject:        inject.Options{Image: c.String("image"), Timeout: shortDuration(c.Duration("timeout"))},
+		Inject:        inject.Options{Image: c.String("image"), Timeout: inject.FormatTimeout(c.Duration("timeout"))},
 		Strict:        c.Bool("strict"),
 		ShutdownDelay: c.Duration("shutdown-delay"),
 		Logger:        log,
