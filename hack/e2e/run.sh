@@ -67,6 +67,13 @@ image=$repo/bin/podseq-image-$arch.tar
 bin=$cache/bin
 mkdir -p "$bin"
 (cd hack && go build -trimpath -o "$bin/" ./e2e ./e2e/cmd/stamp ./e2e/cmd/svc ./e2e/cmd/pause ./mkimage)
+# The scenario pleg-gate runs the newest kubelet again as if its
+# PLEGOnDemandRelist gate were off: a build of its own, cached by version
+# (hack/e2e/kubelet-pleg-off.sh; a few minutes cold, nothing warm).
+if [ "$release" = newest ] && [ -z "${PODSEQ_E2E_KUBELET_PLEG_OFF:-}" ]; then
+  PODSEQ_E2E_KUBELET_PLEG_OFF=$(hack/e2e/kubelet-pleg-off.sh)
+  export PODSEQ_E2E_KUBELET_PLEG_OFF
+fi
 log "ready to start after $(( $(date +%s) - began )) s"
 
 # The harness tears down on its own (also on SIGINT/SIGTERM); this catches
