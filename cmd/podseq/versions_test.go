@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/podseq/podseq/inject"
 )
 
 // readmePath is README.md, from cmd/podseq.
@@ -12,8 +14,14 @@ const readmePath = "../../README.md"
 
 // rangeStatement matches a statement of a range of Kubernetes releases, in
 // any of the ways one has been written: "Kubernetes 1.27 and later",
-// "Kubernetes 1.29+", "1.29 or later", "any Kubernetes version".
-var rangeStatement = regexp.MustCompile(`(?i)any\s+Kubernetes\s+version|(Kubernetes\s+)?v?1\.\d+(\+|\s+(and|or)\s+(later|newer|above))`)
+// "Kubernetes 1.29+", "Kubernetes v1.29 or later", "any Kubernetes version".
+// A bare "1.26 or later" is not one: Go's, containerd's and CRI-O's ranges
+// are written so.
+var rangeStatement = regexp.MustCompile(`(?i)any\s+Kubernetes\s+version|Kubernetes\s+v?1\.\d+(\+|\s+(and|or)\s+(later|newer|above))`)
+
+// imageVolumeVersions is the range the image-volume delivery needs, as
+// inject.ImageVolumeNeeds (its one home) states it.
+const imageVolumeVersions = "Kubernetes 1.35 or later"
 
 // The range of Kubernetes releases podseq supports is stated once, in
 // podseq --help (kubernetesVersions), and README.md says the same, in the
@@ -31,12 +39,15 @@ func TestKubernetesVersionsAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	readme := strings.Join(strings.Fields(string(b)), " ")
+	if !strings.Contains(inject.ImageVolumeNeeds, imageVolumeVersions) {
+		t.Errorf("inject.ImageVolumeNeeds does not say %q: %s", imageVolumeVersions, inject.ImageVolumeNeeds)
+	}
 	if !strings.Contains(readme, "on "+kubernetesVersions) {
 		t.Errorf("README.md does not say podseq works on %s", kubernetesVersions)
 	}
 	for _, m := range rangeStatement.FindAllString(readme, -1) {
-		if m != kubernetesVersions && m != nativeVersions {
-			t.Errorf("README.md states %q, not %q (podseq) or %q (native sidecars)", m, kubernetesVersions, nativeVersions)
+		if m != kubernetesVersions && m != nativeVersions && m != imageVolumeVersions {
+			t.Errorf("README.md states %q, not %q (podseq), %q (native sidecars) or %q (image volumes)", m, kubernetesVersions, nativeVersions, imageVolumeVersions)
 		}
 	}
 }

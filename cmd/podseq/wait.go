@@ -148,15 +148,15 @@ func waitAction(c *cli.Context) error {
 	if shutdown && command == nil {
 		return usagef(c, "--shutdown needs -- COMMAND: the command to run before the sidecars waited on are stopped")
 	}
-	if shutdown && !slices.ContainsFunc(targets, mayBePodseqRun) {
-		return usagef(c, "--shutdown: no target is http:// or https://, so none is a podseq run admin endpoint and nothing would stop the sidecar after COMMAND: %s", howToStop)
-	}
 	first := c.Bool("command-first")
 	switch {
 	case first && command == nil:
 		return usagef(c, "--command-first needs -- COMMAND: the command to run before the wait")
 	case first && shutdown:
 		return usagef(c, "--command-first and --shutdown: COMMAND runs either before the wait or after it")
+	}
+	if shutdown && !slices.ContainsFunc(targets, mayBePodseqRun) {
+		return usagef(c, "--shutdown: no target is http:// or https://, so none is a podseq run admin endpoint and nothing would stop the sidecar after COMMAND: %s", howToStop)
 	}
 	var path string
 	if command != nil {
