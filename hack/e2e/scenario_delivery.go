@@ -523,7 +523,7 @@ func plegGate(t *T) error {
 	fmt.Fprintf(&tb, "native sidecar gated by a podseq hook: sidecar ready → app start (%d rounds each)\n\n", runs)
 	fmt.Fprintf(&tb, "| kubelet | runs | ready→app start | ready→hook end | hook end→app start | all (ms) |\n|---|---|---|---|---|---|\n")
 	var errs []error
-	for _, k := range []struct{ name, bin string }{{"PLEGOnDemandRelist on (default)", orig}, {"PLEGOnDemandRelist off", off}} {
+	for ki, k := range []struct{ name, bin string }{{"PLEGOnDemandRelist on (default)", orig}, {"PLEGOnDemandRelist off", off}} {
 		if t.Node.Kubelet != k.bin {
 			t.Node.Kubelet = k.bin
 			if err := t.Node.RestartKubelet(t.Ctx); err != nil {
@@ -534,7 +534,12 @@ func plegGate(t *T) error {
 		var all []string
 		for round := 1; round <= runs && t.Ctx.Err() == nil; round++ {
 			time.Sleep(250 * time.Millisecond)
-			total, hook, err := compareOnce(t, v, round)
+			// Pods of their own names for each kubelet (compare-native-hook-101,
+			// -201, ...): a pod of the same name and content from the round
+			// before the restart, not yet gone, would be the restarted
+			// kubelet's pod, and the new one never started (seen once).
+			// The offset keeps readyAfter's schedule.
+			total, hook, err := compareOnce(t, v, 100*(ki+1)+round)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s round %d: %w", k.name, round, err))
 				continue
