@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -57,10 +56,7 @@ func (c *certLoader) stampFiles() (string, error) {
 		if err != nil {
 			return "", err
 		}
-		var ino, dev uint64
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			ino, dev = st.Ino, uint64(st.Dev)
-		}
+		dev, ino := fileID(fi)
 		stamp += fmt.Sprintf("%d:%d:%d:%d;", dev, ino, fi.Size(), fi.ModTime().UnixNano())
 	}
 	return stamp, nil
