@@ -358,18 +358,25 @@ func TestMonitor(t *testing.T) {
 // not ready.
 func TestMonitorFailureBelowThreshold(t *testing.T) {
 	t.Parallel()
+	// Monitor runs until the target answered this many requests (as many
+	// failures as the threshold and more), however slow the machine.
+	const requests = 4 * DefaultFailureThreshold
+	ctx, cancel := context.WithTimeout(t.Context(), hangBound)
+	defer cancel()
 	var n atomic.Int32
 	url := serve(t, func(w http.ResponseWriter, _ *http.Request) {
+		i := n.Add(1)
 		// Fail every other request: never 3 in a row.
-		if n.Add(1)%2 == 0 {
+		if i%2 == 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		if i == requests {
+			cancel()
 		}
 	})
 	tg := mustParse(t, url+"/", Options{})
 	var mu sync.Mutex
 	var got []bool
-	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
-	defer cancel()
 	Monitor(ctx, []*Target{tg}, Schedule{ReadyPeriod: 10 * time.Millisecond}, nil, func(ready bool, _ Report) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -380,8 +387,8 @@ func TestMonitorFailureBelowThreshold(t *testing.T) {
 	if len(got) != 1 || !got[0] {
 		t.Errorf("onChange calls %v, want just [true]", got)
 	}
-	if n.Load() < 6 {
-		t.Errorf("%d requests, want the target probed on", n.Load())
+	if n.Load() < requests {
+		t.Errorf("%d requests in %s, want %d: the target probed on", n.Load(), hangBound, requests)
 	}
 }
 
