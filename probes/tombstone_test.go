@@ -111,15 +111,23 @@ func TestTombstoneWaitTimeoutSaysWhy(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Longer than one hold, so that one attempt ends well before
-			// the deadline however busy the machine.
-			ctx, cancel := context.WithTimeout(t.Context(), tombstoneHold+500*time.Millisecond)
-			defer cancel()
+			// the deadline however busy the machine. The last attempt
+			// returns just before the deadline (tombstoneMargin); its
+			// reason counts however late a busy machine lets it return.
+			ctx := lateDone(t, tombstoneHold+500*time.Millisecond, time.Second)
 			r, err := Wait(ctx, []*Target{tg}, Schedule{}, nil, nil)
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("Wait = %v, want DeadlineExceeded", err)
 			}
 			if got := r.Pending(); !strings.HasPrefix(got, want) {
 				t.Errorf("Pending() = %q, want %q...", got, want)
+			}
+			// The last attempt ends by the deadline, not when the context
+			// is done: a Check goes by its context's deadline.
+			start := time.Now()
+			err = tg.Prober.Check(lateDone(t, 100*time.Millisecond, hangBound))
+			if took := time.Since(start); took >= tombstoneHold || err == nil || !strings.HasPrefix(raw+": "+err.Error()+" (", want) {
+				t.Errorf("Check with a deadline 100ms away = %v after %s, want %q before its hold, %s", err, took, want, tombstoneHold)
 			}
 		})
 	}
@@ -195,4 +203,24 @@ func waitInBackground(t *testing.T, tg *Target) <-chan error {
 		done <- err
 	}()
 	return done
+}
+
+// lateDoneCtx is a context whose deadline passes before it is done.
+type lateDoneCtx struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c lateDoneCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+// lateDone returns a context whose deadline is d from now, and which is done
+// late after it (context.DeadlineExceeded), as if its timer fired late. Probers
+// and the loop go by the deadline, the loop abandons an attempt by Done: an
+// attempt that returns just before the deadline is never abandoned because a
+// busy machine ran it late.
+func lateDone(t *testing.T, d, late time.Duration) context.Context {
+	deadline := time.Now().Add(d)
+	ctx, cancel := context.WithDeadline(t.Context(), deadline.Add(late))
+	t.Cleanup(cancel)
+	return lateDoneCtx{ctx, deadline}
 }
