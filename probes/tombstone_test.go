@@ -112,22 +112,20 @@ func TestTombstoneWaitTimeoutSaysWhy(t *testing.T) {
 			}
 			// Longer than one hold, so that one attempt ends well before
 			// the deadline however busy the machine. The last attempt
-			// returns just before the deadline (tombstoneMargin); its
-			// reason counts however late a busy machine lets it return.
-			ctx := lateDone(t, tombstoneHold+500*time.Millisecond, time.Second)
+			// returns just before the deadline (tombstoneMargin): the
+			// context is done 250ms after it, which more than doubles the
+			// time a busy machine has to run that attempt's return
+			// before the loop abandons it (abandonAfter), while an
+			// attempt that ignores its context and holds a whole
+			// tombstoneHold (back 500ms after the deadline at the
+			// earliest) is still abandoned.
+			ctx := lateDone(t, tombstoneHold+500*time.Millisecond, 250*time.Millisecond)
 			r, err := Wait(ctx, []*Target{tg}, Schedule{}, nil, nil)
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("Wait = %v, want DeadlineExceeded", err)
 			}
 			if got := r.Pending(); !strings.HasPrefix(got, want) {
 				t.Errorf("Pending() = %q, want %q...", got, want)
-			}
-			// The last attempt ends by the deadline, not when the context
-			// is done: a Check goes by its context's deadline.
-			start := time.Now()
-			err = tg.Prober.Check(lateDone(t, 100*time.Millisecond, hangBound))
-			if took := time.Since(start); took >= tombstoneHold || err == nil || !strings.HasPrefix(raw+": "+err.Error()+" (", want) {
-				t.Errorf("Check with a deadline 100ms away = %v after %s, want %q before its hold, %s", err, took, want, tombstoneHold)
 			}
 		})
 	}
