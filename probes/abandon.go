@@ -3,6 +3,7 @@ package probes
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -19,9 +20,10 @@ var errAbandoned = errors.New("attempt stuck: it did not return when the wait en
 // runAttempt runs one attempt, p.Check(actx), and returns its error. When
 // wait (the whole wait, the parent of actx) ends and the attempt has not
 // returned within abandonAfter, runAttempt returns errAbandoned and leaves
-// the attempt to end, or not, in its own goroutine: the caller must not start
-// another attempt on p then.
-func runAttempt(wait, actx context.Context, p Prober) error {
+// the attempt to end, or not, in its own goroutine, which then owns the
+// prober: it gives owner back when Check returns, and until then no other
+// attempt may start on p (see probeTarget).
+func runAttempt(wait, actx context.Context, p Prober, owner *slot) error {
 	done := make(chan error, 1) // the abandoned goroutine never blocks on it
 	go func() { done <- p.Check(actx) }()
 	select {
@@ -35,6 +37,51 @@ func runAttempt(wait, actx context.Context, p Prober) error {
 	case err := <-done:
 		return err
 	case <-t.C:
+		go func() {
+			<-done
+			owner.give()
+		}()
 		return errAbandoned
 	}
 }
+
+// slot is the right to run attempts on one target's prober: a prober's state
+// (the latest response, a hold, a buffer) belongs to one attempt at a time.
+// The loop probing the target holds it, and hands it to an attempt it
+// abandons, which gives it back when it returns. The zero slot is free.
+type slot struct {
+	once sync.Once
+	c    chan struct{} // holds a token while the slot is taken
+}
+
+func (s *slot) token() chan struct{} {
+	s.once.Do(func() { s.c = make(chan struct{}, 1) })
+	return s.c
+}
+
+// tryTake takes the slot if it is free, and reports whether it did.
+func (s *slot) tryTake() bool {
+	select {
+	case s.token() <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// take waits until it took the slot, or ctx is done (false).
+func (s *slot) take(ctx context.Context) bool {
+	select {
+	case s.token() <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// give frees the slot.
+func (s *slot) give() { <-s.token() }
+
+// errEarlierStuck is the error of a target whose earlier wait abandoned an
+// attempt that has not returned yet: a new wait starts no attempt beside it.
+var errEarlierStuck = errors.New("an earlier attempt is still stuck: no new attempt until it returns")

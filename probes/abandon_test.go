@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -161,5 +162,84 @@ func TestFileAndUnixNeverOpenAPipe(t *testing.T) {
 		if want := "unix://" + path + ": not a socket ("; !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(r.Pending(), want) {
 			t.Errorf("unix://%s: %v, %q, want %q...", path, err, r.Pending(), want)
 		}
+	}
+}
+
+// blockedProber is a Prober whose Check ignores its context and blocks until
+// released, and that keeps mutable state the way real probers do (a
+// response, a counter), written by every Check without a lock.
+type blockedProber struct {
+	entered chan struct{} // receives once per Check that starts
+	release chan struct{} // closing it lets every Check return
+	running atomic.Int32  // Checks running now
+	most    atomic.Int32  // the most Checks that ever ran at once
+	checks  int           // unlocked, as a prober's own state
+}
+
+func (p *blockedProber) Check(context.Context) error {
+	n := p.running.Add(1)
+	defer p.running.Add(-1)
+	for m := p.most.Load(); n > m && !p.most.CompareAndSwap(m, n); m = p.most.Load() {
+	}
+	p.checks++
+	p.entered <- struct{}{}
+	<-p.release
+	p.checks++ // as a response's headers are kept once it came
+	return nil
+}
+
+// TestNoAttemptBesideAnAbandonedOne: after a wait abandoned a stuck attempt,
+// the next wait on the same target starts no attempt of its own until the
+// stuck one returns (a prober's state belongs to one attempt), says so when
+// its deadline comes first, and probes as usual once the stuck one returned.
+func TestNoAttemptBesideAnAbandonedOne(t *testing.T) {
+	t.Parallel()
+	p := &blockedProber{entered: make(chan struct{}, 10), release: make(chan struct{})}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(p.release)
+		}
+	}
+	defer release()
+	tg := &Target{Kind: "test", Name: "stuck", Local: true, Prober: p}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		<-p.entered
+		cancel()
+	}()
+	r, err := waitReturns(t, ctx, tg)
+	cancel()
+	if !errors.Is(err, context.Canceled) || !strings.Contains(r.Pending(), errAbandoned.Error()) {
+		t.Fatalf("first wait = %v, %q, want the attempt abandoned", err, r.Pending())
+	}
+
+	// The first attempt still runs. A second wait must not start another;
+	// its deadline is what ends it, whenever it comes.
+	ctx, cancel = context.WithTimeout(t.Context(), 300*time.Millisecond)
+	r, err = waitReturns(t, ctx, tg)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("second wait = %v, want the deadline", err)
+	}
+	if got, want := r.Pending(), "stuck: "+errEarlierStuck.Error()+" (0 attempts)"; got != want {
+		t.Errorf("second wait: Pending() = %q, want %q", got, want)
+	}
+	if n := p.most.Load(); n != 1 {
+		t.Errorf("%d Checks ran at once on one prober, want 1", n)
+	}
+
+	// Once the stuck attempt returns, a wait probes again.
+	release()
+	ctx, cancel = context.WithTimeout(t.Context(), hangBound)
+	_, err = waitReturns(t, ctx, tg)
+	cancel()
+	if err != nil {
+		t.Errorf("wait after the stuck attempt returned = %v, want ready", err)
+	}
+	if n := p.most.Load(); n != 1 {
+		t.Errorf("%d Checks ran at once on one prober, want 1", n)
 	}
 }

@@ -15,7 +15,7 @@ const QuitPath = "/quitquitquit"
 // http(s) target that answered with HoldHeader.
 func (t *Target) IsPodseqRun() bool {
 	p, ok := t.Prober.(*httpProber)
-	return ok && p.hold > 0
+	return ok && p.Hold() > 0
 }
 
 // StopPodseqRun asks the podseq run whose admin endpoint t is to stop its
@@ -23,7 +23,7 @@ func (t *Target) IsPodseqRun() bool {
 // It fails for a target that is not one (see IsPodseqRun).
 func StopPodseqRun(ctx context.Context, t *Target) error {
 	p, ok := t.Prober.(*httpProber)
-	if !ok || p.hold <= 0 {
+	if !ok || p.Hold() <= 0 {
 		return fmt.Errorf("%s is not a podseq run admin endpoint", t.Name)
 	}
 	u, err := url.Parse(p.url)

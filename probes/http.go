@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -35,9 +36,11 @@ type httpProber struct {
 	url    string
 	client *retryablehttp.Client
 	opts   *Options
-	// hold is the longest hold the target grants, once it said it is a podseq
-	// admin endpoint; zero before.
-	hold time.Duration
+	// hold is the longest hold the target grants (a time.Duration), once it
+	// said it is a podseq admin endpoint; zero before. Atomic: IsPodseqRun
+	// and StopPodseqRun read it after a wait, beside an attempt the wait may
+	// have abandoned.
+	hold atomic.Int64
 	last *http.Response // headers of the latest response, body closed
 	body []byte         // reused body buffer
 	// sent counts the requests of the latest attempt, redirects included.
@@ -142,7 +145,7 @@ func (e *CAFileError) Unwrap() error { return e.Err }
 
 // Hold is the hold the target grants, once it said it is a podseq admin
 // endpoint; zero before.
-func (p *httpProber) Hold() time.Duration { return p.hold }
+func (p *httpProber) Hold() time.Duration { return time.Duration(p.hold.Load()) }
 
 // Requests is how many requests the latest attempt sent: one, plus one per
 // redirect it followed.
@@ -154,8 +157,8 @@ func (p *httpProber) LastResponse() *http.Response { return p.last }
 func (p *httpProber) Check(ctx context.Context) error {
 	p.sent = 0
 	target := p.url
-	if p.hold > 0 {
-		d := p.hold
+	if hold := p.Hold(); hold > 0 {
+		d := hold
 		if dl, ok := ctx.Deadline(); ok {
 			d = min(d, time.Until(dl))
 		}
@@ -216,17 +219,18 @@ func (p *httpProber) Check(ctx context.Context) error {
 		if perr != nil || d <= 0 {
 			d = 30 * time.Second
 		}
-		p.hold = d
+		p.hold.Store(int64(d))
 	} else {
-		p.hold = 0
+		p.hold.Store(0)
 	}
-	if why := resp.Header.Get(DiedHeader); why != "" && p.hold > 0 && resp.StatusCode == http.StatusServiceUnavailable {
+	held := p.Hold() > 0
+	if why := resp.Header.Get(DiedHeader); why != "" && held && resp.StatusCode == http.StatusServiceUnavailable {
 		inst := resp.Header.Get(InstanceHeader)
 		p.died = why
 		return &DiedError{Reason: why, Here: inst != "" && inst == mainInstance()}
 	}
 	if !p.opts.Status.Contains(resp.StatusCode) {
-		if p.hold > 0 && rerr == nil {
+		if held && rerr == nil {
 			// A podseq run says why it is not ready in its answer's body.
 			if why := reason(p.body[:n]); why != "" {
 				return fmt.Errorf("%s: %s", resp.Status, why)

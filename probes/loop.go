@@ -387,6 +387,20 @@ func probeTarget(ctx context.Context, t *Target, s Schedule, observe Observer, u
 		return
 	case <-timer.C:
 	}
+	// One attempt at a time on a prober: an attempt an earlier wait
+	// abandoned may still run.
+	if !t.owner.tryTake() {
+		update(false, time.Now(), 0, errEarlierStuck)
+		if !t.owner.take(ctx) {
+			return
+		}
+	}
+	owned := true // false once an abandoned attempt owns the prober
+	defer func() {
+		if owned {
+			t.owner.give()
+		}
+	}()
 	holder, _ := t.Prober.(Holder)
 	deadline, hasDeadline := ctx.Deadline()
 	// cut reports whether the overall deadline has come, even if ctx's timer
@@ -410,10 +424,10 @@ func probeTarget(ctx context.Context, t *Target, s Schedule, observe Observer, u
 		held := hold != 0
 		var err error
 		if hold < 0 {
-			err = runAttempt(ctx, ctx, t.Prober)
+			err = runAttempt(ctx, ctx, t.Prober, &t.owner)
 		} else {
 			actx, cancel := context.WithTimeout(ctx, hold+s.attemptTimeout())
-			err = runAttempt(ctx, actx, t.Prober)
+			err = runAttempt(ctx, actx, t.Prober, &t.owner)
 			if err != nil && !held && errors.Is(err, context.DeadlineExceeded) && errors.Is(actx.Err(), context.DeadlineExceeded) && !cut() {
 				err = &AttemptTimeoutError{Limit: s.attemptTimeout(), Err: err}
 			}
@@ -421,6 +435,7 @@ func probeTarget(ctx context.Context, t *Target, s Schedule, observe Observer, u
 		}
 		end := time.Now()
 		if err == errAbandoned {
+			owned = false
 			update(ready, end, attempts, err) // said, but not a finished attempt
 			return
 		}

@@ -358,18 +358,19 @@ func TestMonitor(t *testing.T) {
 // not ready.
 func TestMonitorFailureBelowThreshold(t *testing.T) {
 	t.Parallel()
-	var n atomic.Int32
-	// Stop after enough requests for three failures in a row to have shown,
-	// however slowly a loaded machine runs the loop (10 s at most).
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	// Monitor runs until the target answered this many requests (as many
+	// failures as the threshold and more), however slow the machine.
+	const requests = 4 * DefaultFailureThreshold
+	ctx, cancel := context.WithTimeout(t.Context(), hangBound)
 	defer cancel()
+	var n atomic.Int32
 	url := serve(t, func(w http.ResponseWriter, _ *http.Request) {
-		// Fail every other request: never 3 in a row.
 		i := n.Add(1)
+		// Fail every other request: never 3 in a row.
 		if i%2 == 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		if i >= 12 {
+		if i == requests {
 			cancel()
 		}
 	})
@@ -386,8 +387,8 @@ func TestMonitorFailureBelowThreshold(t *testing.T) {
 	if len(got) != 1 || !got[0] {
 		t.Errorf("onChange calls %v, want just [true]", got)
 	}
-	if n.Load() < 6 {
-		t.Errorf("%d requests, want the target probed on", n.Load())
+	if n.Load() < requests {
+		t.Errorf("%d requests in %s, want %d: the target probed on", n.Load(), hangBound, requests)
 	}
 }
 

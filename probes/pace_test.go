@@ -173,22 +173,22 @@ func TestPaceByKind(t *testing.T) {
 	tests := []struct {
 		name   string
 		s      Schedule
-		target Target
+		target *Target
 		at     time.Duration
 		want   time.Duration
 	}{
-		{"fixed period, long wait", Schedule{Period: 5 * time.Millisecond}, Target{Kind: "http", Local: true}, time.Hour, 5 * time.Millisecond},
-		{"fixed long period, short wait", Schedule{Period: time.Minute}, Target{Kind: "http", Local: true}, 0, time.Minute},
-		{"local, 10 s in", Schedule{}, Target{Kind: "tcp", Local: true}, 10 * time.Second, 100 * time.Millisecond},
-		{"exec, 5 s in", Schedule{}, Target{Kind: "exec", Local: true}, 5 * time.Second, DefaultExecPeriod},
-		{"exec, 50 s in", Schedule{}, Target{Kind: "exec", Local: true}, 50 * time.Second, 500 * time.Millisecond},
-		{"remote, start", Schedule{}, Target{Kind: "http"}, 0, DefaultRemotePeriod},
-		{"remote, an hour in", Schedule{}, Target{Kind: "http"}, time.Hour, DefaultRemotePeriod},
+		{"fixed period, long wait", Schedule{Period: 5 * time.Millisecond}, &Target{Kind: "http", Local: true}, time.Hour, 5 * time.Millisecond},
+		{"fixed long period, short wait", Schedule{Period: time.Minute}, &Target{Kind: "http", Local: true}, 0, time.Minute},
+		{"local, 10 s in", Schedule{}, &Target{Kind: "tcp", Local: true}, 10 * time.Second, 100 * time.Millisecond},
+		{"exec, 5 s in", Schedule{}, &Target{Kind: "exec", Local: true}, 5 * time.Second, DefaultExecPeriod},
+		{"exec, 50 s in", Schedule{}, &Target{Kind: "exec", Local: true}, 50 * time.Second, 500 * time.Millisecond},
+		{"remote, start", Schedule{}, &Target{Kind: "http"}, 0, DefaultRemotePeriod},
+		{"remote, an hour in", Schedule{}, &Target{Kind: "http"}, time.Hour, DefaultRemotePeriod},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := tt.s.pace(&tt.target).period(tt.at); got != tt.want {
+			if got := tt.s.pace(tt.target).period(tt.at); got != tt.want {
 				t.Errorf("period %s in = %s, want %s", tt.at, got, tt.want)
 			}
 		})

@@ -60,6 +60,11 @@ type Target struct {
 	Local bool
 	// Prober checks the target.
 	Prober Prober
+
+	// owner lets one attempt at a time run on Prober, across waits: a wait
+	// on a target whose earlier wait abandoned a stuck attempt starts its
+	// own attempts only once that one returned.
+	owner slot
 }
 
 // String returns the target's name, as used in messages and metric labels.

@@ -111,9 +111,13 @@ func TestTombstoneWaitTimeoutSaysWhy(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Longer than one hold, so that one attempt ends well before
-			// the deadline however busy the machine.
-			ctx, cancel := context.WithTimeout(t.Context(), tombstoneHold+500*time.Millisecond)
-			defer cancel()
+			// the deadline however busy the machine. The last attempt
+			// returns just before the deadline (tombstoneMargin): the
+			// context is done 2s after it, so that the loop, which
+			// abandons an attempt abandonAfter after the context is
+			// done, collects that attempt's reason however late a busy
+			// machine runs its return.
+			ctx := lateDone(t, tombstoneHold+500*time.Millisecond, 2*time.Second)
 			r, err := Wait(ctx, []*Target{tg}, Schedule{}, nil, nil)
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("Wait = %v, want DeadlineExceeded", err)
@@ -195,4 +199,24 @@ func waitInBackground(t *testing.T, tg *Target) <-chan error {
 		done <- err
 	}()
 	return done
+}
+
+// lateDoneCtx is a context whose deadline passes before it is done.
+type lateDoneCtx struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c lateDoneCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+// lateDone returns a context whose deadline is d from now, and which is done
+// late after it (context.DeadlineExceeded), as if its timer fired late. Probers
+// and the loop go by the deadline, the loop abandons an attempt by Done: an
+// attempt that returns just before the deadline is never abandoned because a
+// busy machine ran it late.
+func lateDone(t *testing.T, d, late time.Duration) context.Context {
+	deadline := time.Now().Add(d)
+	ctx, cancel := context.WithDeadline(t.Context(), deadline.Add(late))
+	t.Cleanup(cancel)
+	return lateDoneCtx{ctx, deadline}
 }
