@@ -57,7 +57,7 @@ type options struct {
 	repo, dir, kubelet, tools, mkimage, podseqTar, busybox string
 	containerd, ctr, shimDir                               string
 	run, release, results, cluster                         string
-	runs                                                   int
+	runs, parallel                                         int
 	keep, cleanup, matrix                                  bool
 }
 
@@ -83,6 +83,7 @@ func run(args []string) int {
 	fs.BoolVar(&o.matrix, "matrix", false, "print one table of the -results files given as arguments NAME=FILE, and exit")
 	fs.StringVar(&o.run, "run", "", "run only the scenarios whose name matches this regexp")
 	fs.IntVar(&o.runs, "runs", 3, "repetitions of each timed measurement")
+	fs.IntVar(&o.parallel, "parallel", 16, "at most this many concurrent scenarios at once (on 2 cores, more starve the kubelet and the bounds of some scenarios)")
 	fs.BoolVar(&o.keep, "keep", false, "leave the node running after the scenarios (tear down later with -cleanup)")
 	fs.BoolVar(&o.cleanup, "cleanup", false, "only tear down what an earlier run left in -dir")
 	fs.StringVar(&o.cluster, "cluster", "", "also run a control plane around the node (API server, etcd, controllers, scheduler, kube-proxy, CoreDNS) "+
@@ -255,6 +256,7 @@ func run(args []string) int {
 		}
 	}
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, max(o.parallel, 1))
 	for i, s := range selected {
 		if s.sequential() || results[i].NotApplicable != "" {
 			continue
@@ -262,6 +264,8 @@ func run(args []string) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
 			results[i] = runScenario(ctx, env, s)
 		}()
 	}
