@@ -288,7 +288,9 @@ func (in *injector) apply(s settings) error {
 	case Gate:
 		in.gate()
 	case Native:
-		in.native()
+		if err := in.native(); err != nil {
+			return err
+		}
 	case Tombstone:
 		in.tombstone()
 	}
@@ -401,21 +403,22 @@ func (in *injector) gateOwnStart(c, by string) {
 // startupProbe that runs podseq wait where a dependent has no command (the
 // kubelet runs a startupProbe again after it restarts, a postStart hook
 // never), else by its postStart hook, as in gate mode.
-func (in *injector) sidecarGate(c string) {
+func (in *injector) sidecarGate(c string) error {
 	p := in.p
 	if in.kept[c] != "" || !slices.ContainsFunc(p.dependents(c), func(d string) bool { return !hasCommand(p.ctr(d)) }) {
 		in.gateDep(c)
-		return
+		return nil
 	}
 	ctr := p.ctr(c)
 	if old := get(ctr, "startupProbe"); old != nil {
 		b, err := yaml.MarshalWithOptions(old, &yaml.EncoderOptions{SeqIndent: yaml.WideSequenceStyle})
-		if err == nil {
-			if in.rec.Probes == nil {
-				in.rec.Probes = map[string]string{}
-			}
-			in.rec.Probes[c] = string(b)
+		if err != nil {
+			return p.errf(c, "startupProbe: cannot record it for --undo: %v", err)
 		}
+		if in.rec.Probes == nil {
+			in.rec.Probes = map[string]string{}
+		}
+		in.rec.Probes[c] = string(b)
 	}
 	r := p.ready[c]
 	timeout := in.timeoutFor(r)
@@ -437,13 +440,14 @@ func (in *injector) sidecarGate(c string) {
 	}
 	in.probed[c] = true
 	in.notes = append(in.notes, c+"'s startupProbe waits")
+	return nil
 }
 
 // probeExecSlack is how much longer than its podseq wait --timeout the
 // kubelet lets a startupProbe's exec run.
 const probeExecSlack = 10 * time.Second
 
-func (in *injector) native() {
+func (in *injector) native() error {
 	p := in.p
 	var natives []string // in start order
 	for _, c := range p.order() {
@@ -460,7 +464,9 @@ func (in *injector) native() {
 	}
 	for _, c := range p.initNames {
 		if p.isDep(c) {
-			in.sidecarGate(c)
+			if err := in.sidecarGate(c); err != nil {
+				return err
+			}
 		}
 	}
 	if len(natives) > 0 {
@@ -469,13 +475,16 @@ func (in *injector) native() {
 			ctr := p.containers[c]
 			set(ctr, "restartPolicy", scalar("Always"))
 			ics.Content = append(ics.Content, ctr)
-			in.sidecarGate(c)
+			if err := in.sidecarGate(c); err != nil {
+				return err
+			}
 		}
 	}
 	in.rec.Native = natives
 	for _, c := range p.all() {
 		in.gateOwnStart(c, "native sidecar's postStart hook")
 	}
+	return nil
 }
 
 func (in *injector) tombstone() {
