@@ -48,6 +48,7 @@ metadata:
   name: web
   annotations:
     after.podseq.dev/app: proxy
+    podseq.dev/mode: gate
 spec:
   containers:
   - name: proxy

@@ -54,6 +54,9 @@ type record struct {
 	// Settings: the annotations inject set from flags, with their previous
 	// values (null: absent).
 	Settings map[string]*string `json:"settings,omitempty"`
+	// Probes: the startupProbes inject replaced by its own, as YAML, by
+	// container.
+	Probes map[string]string `json:"probes,omitempty"`
 }
 
 // injector applies one pod's plan.
@@ -67,6 +70,9 @@ type injector struct {
 	// hook's program), left as they are.
 	kept    map[string]string
 	mounted map[string]bool // containers given the podseq-bin mount
+	// probed: native sidecars held by a startupProbe that runs podseq wait
+	// instead of a postStart hook.
+	probed map[string]bool
 	// delivery: how podseq reaches the containers; imageVolume: it is
 	// mounted from its image in this pod.
 	delivery    Delivery
@@ -282,7 +288,9 @@ func (in *injector) apply(s settings) error {
 	case Gate:
 		in.gate()
 	case Native:
-		in.native()
+		if err := in.native(); err != nil {
+			return err
+		}
 	case Tombstone:
 		in.tombstone()
 	}
@@ -363,9 +371,21 @@ func (in *injector) gateOwnStart(c, by string) {
 		in.weak = append(in.weak, why)
 		in.notes = append(in.notes, fmt.Sprintf("%s after %s (%s only)", c, list, by))
 	}
+	var hooked []string // dependencies that only a postStart hook holds
+	for _, d := range deps {
+		if !in.probed[d] {
+			hooked = append(hooked, d)
+		}
+	}
 	switch {
+	case !hasCommand(p.ctr(c)) && len(hooked) == 0:
+		in.notes = append(in.notes, fmt.Sprintf("%s after %s (native sidecar's startupProbe)", c, list))
 	case !hasCommand(p.ctr(c)):
-		hookOnly(fmt.Sprintf("%s: no command in the manifest, so only the %s of %s holds it back: if the kubelet restarts during the hook or %s crashes in it, %s starts at once; write its command in the manifest and inject again to make it wait in its own start too", c, by, list, list, c))
+		whose := "its postStart hook"
+		if len(hooked) > 1 {
+			whose = "their postStart hooks"
+		}
+		hookOnly(fmt.Sprintf("%s: no command in the manifest and %s can only be held by %s, which a kubelet restart skips (kubernetes#122803): %s may start before %s is ready; write %s's command in the manifest and inject again", c, strings.Join(hooked, ", "), whose, c, strings.Join(hooked, ", "), c))
 	case len(execDeps) > 0:
 		hookOnly(fmt.Sprintf("%s: %s is ready by an exec probe, which runs only in its own container, so only the %s holds %s back; set %s%s to a URL to make it safe", c, strings.Join(execDeps, ", "), by, c, ReadyPrefix, execDeps[0]))
 	case len(blind) > 0:
@@ -379,7 +399,55 @@ func (in *injector) gateOwnStart(c, by string) {
 	}
 }
 
-func (in *injector) native() {
+// sidecarGate holds back what starts after the native sidecar c: by a
+// startupProbe that runs podseq wait where a dependent has no command (the
+// kubelet runs a startupProbe again after it restarts, a postStart hook
+// never), else by its postStart hook, as in gate mode.
+func (in *injector) sidecarGate(c string) error {
+	p := in.p
+	if in.kept[c] != "" || !slices.ContainsFunc(p.dependents(c), func(d string) bool { return !hasCommand(p.ctr(d)) }) {
+		in.gateDep(c)
+		return nil
+	}
+	ctr := p.ctr(c)
+	if old := get(ctr, "startupProbe"); old != nil {
+		b, err := yaml.MarshalWithOptions(old, &yaml.EncoderOptions{SeqIndent: yaml.WideSequenceStyle})
+		if err != nil {
+			return p.errf(c, "startupProbe: cannot record it for --undo: %v", err)
+		}
+		if in.rec.Probes == nil {
+			in.rec.Probes = map[string]string{}
+		}
+		in.rec.Probes[c] = string(b)
+	}
+	r := p.ready[c]
+	timeout := in.timeoutFor(r)
+	d, _ := time.ParseDuration(timeout) // checkOptions and timeoutFor give a valid one
+	in.mountBin(c)
+	set(ctr, "startupProbe", mapping(
+		"exec", mapping("command", seq(append([]string{Bin}, in.waitArgs(r)...)...)),
+		"periodSeconds", 1,
+		// Above the wait's own --timeout: the kubelet shows podseq's
+		// line, not its own "timed out".
+		"timeoutSeconds", int((d+probeExecSlack+time.Second-1)/time.Second),
+		// The wait has retried for its whole timeout: then the kubelet
+		// restarts c, and starts nothing after it meanwhile.
+		"failureThreshold", 1,
+		"successThreshold", 1,
+	))
+	if in.probed == nil {
+		in.probed = map[string]bool{}
+	}
+	in.probed[c] = true
+	in.notes = append(in.notes, c+"'s startupProbe waits")
+	return nil
+}
+
+// probeExecSlack is how much longer than its podseq wait --timeout the
+// kubelet lets a startupProbe's exec run.
+const probeExecSlack = 10 * time.Second
+
+func (in *injector) native() error {
 	p := in.p
 	var natives []string // in start order
 	for _, c := range p.order() {
@@ -396,7 +464,9 @@ func (in *injector) native() {
 	}
 	for _, c := range p.initNames {
 		if p.isDep(c) {
-			in.gateDep(c)
+			if err := in.sidecarGate(c); err != nil {
+				return err
+			}
 		}
 	}
 	if len(natives) > 0 {
@@ -405,13 +475,16 @@ func (in *injector) native() {
 			ctr := p.containers[c]
 			set(ctr, "restartPolicy", scalar("Always"))
 			ics.Content = append(ics.Content, ctr)
-			in.gateDep(c)
+			if err := in.sidecarGate(c); err != nil {
+				return err
+			}
 		}
 	}
 	in.rec.Native = natives
 	for _, c := range p.all() {
 		in.gateOwnStart(c, "native sidecar's postStart hook")
 	}
+	return nil
 }
 
 func (in *injector) tombstone() {

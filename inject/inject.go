@@ -152,6 +152,9 @@ func run(in []byte, o Options, reprint bool) (*Result, *processor, error) {
 	if err := pr.unused(); err != nil {
 		return nil, nil, err
 	}
+	if pr.nativeDefault {
+		pr.warnings = append(pr.warnings, NativeSidecarsNeed)
+	}
 	if pr.imageVolume {
 		pr.warnings = append(pr.warnings, ImageVolumeNeeds)
 	}
@@ -195,6 +198,8 @@ type processor struct {
 	custom []object
 	// imageVolume: some pod gets podseq from an image volume.
 	imageVolume bool
+	// nativeDefault: some pod got native sidecars it did not ask for.
+	nativeDefault bool
 }
 
 // unused rejects overrides that named a container no pod has.
@@ -450,6 +455,7 @@ func (pr *processor) workload(obj object, root *yaml.Node) (bool, error) {
 		return false, err
 	}
 	pr.imageVolume = pr.imageVolume || in.imageVolume
+	pr.nativeDefault = pr.nativeDefault || p.preferred
 	for _, w := range in.weak {
 		pr.warnings = append(pr.warnings, fmt.Sprintf("%s: container %s", obj, w))
 	}

@@ -269,6 +269,9 @@ func ownedLines(t *testing.T, out string) map[int]bool {
 				if slices.Contains(rec.Native, name) {
 					entry(ctr, "restartPolicy")
 				}
+				if ours(path(ctr, "startupProbe", "exec", "command")) {
+					entry(ctr, "startupProbe")
+				}
 				if cmd := get(ctr, "command"); ours(cmd) {
 					if cmd.Style&yaml.FlowStyle != 0 {
 						entry(ctr, "command")

@@ -126,8 +126,12 @@ type pod struct {
 	after      map[string][]string   // container -> its dependencies
 	ready      map[string]readiness  // every dependency's readiness
 	mode       Mode
-	restart    string // the pod's restartPolicy
-	probing    bool   // a copy that only checks whether a mode would do
+	// auto: the mode was not asked for, inject chose it.
+	auto bool
+	// preferred: native mode chosen for a dependent without command.
+	preferred bool
+	restart   string // the pod's restartPolicy
+	probing   bool   // a copy that only checks whether a mode would do
 }
 
 // docError is a bad document: it names the object and, if any, the container.
@@ -282,13 +286,26 @@ func newPod(obj object, tmpl *yaml.Node, s settings) (*pod, error) {
 	if err := p.checkInits(); err != nil {
 		return nil, err
 	}
+	if err := p.resolveReadiness(explicit); err != nil {
+		return nil, err
+	}
+	if p.auto && p.mode == Gate && p.unwrappable() {
+		p.preferNative(explicit)
+	}
+	return p, nil
+}
+
+// resolveReadiness sets every dependency's readiness: its ready annotation
+// (explicit), else what its probes say.
+func (p *pod) resolveReadiness(explicit map[string][]string) error {
+	p.ready = map[string]readiness{}
 	for _, c := range p.all() {
 		if !p.isDep(c) {
 			continue
 		}
 		budget, err := p.startupBudget(c)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if ts, ok := explicit[c]; ok {
 			p.ready[c] = readiness{targets: ts, budget: budget}
@@ -302,18 +319,57 @@ func newPod(obj object, tmpl *yaml.Node, s settings) (*pod, error) {
 				p.ready[c] = readiness{budget: budget}
 				continue
 			}
-			return nil, err
+			return err
 		}
 		r.budget = budget
 		p.ready[c] = r
 	}
-	return p, nil
+	return nil
 }
+
+// unwrappable reports whether a dependent has no command in the manifest
+// while one of its dependencies is a regular container: in gate mode only
+// that dependency's postStart hook would hold it, which a kubelet restart
+// skips.
+func (p *pod) unwrappable() bool {
+	for _, c := range p.all() {
+		if len(p.after[c]) == 0 || hasCommand(p.ctr(c)) {
+			continue
+		}
+		if slices.ContainsFunc(p.after[c], func(d string) bool { return p.containers[d] != nil }) {
+			return true
+		}
+	}
+	return false
+}
+
+// preferNative switches a pod whose mode inject chose from gate to native,
+// where its dependencies are held by a startupProbe that a kubelet restart
+// runs again, if native mode can inject it; else the pod stays in gate
+// mode (and its warning says what holds it).
+func (p *pod) preferNative(explicit map[string][]string) {
+	q := *p
+	q.mode, q.probing = Native, true
+	if q.checkInits() != nil || q.resolveReadiness(explicit) != nil {
+		return
+	}
+	if (&injector{p: &q, o: &Options{}}).check() != nil {
+		return
+	}
+	q.probing, q.preferred = false, true
+	*p = q
+}
+
+// NativeSidecarsNeed is said once when inject made a dependency a native
+// sidecar that the pod did not ask for (a dependent without command).
+const NativeSidecarsNeed = "a dependent without command in the manifest: its dependencies became native sidecars (initContainers, restartPolicy: Always) held by a startupProbe that runs podseq wait, which a kubelet restart runs again; this needs Kubernetes 1.29 or later: on 1.27, and on 1.28 without the SidecarContainers feature gate, the API server drops restartPolicy from init containers and rejects the pod for the startupProbe of an init container; there, set podseq.dev/mode: gate (or --mode gate)"
 
 // resolveMode sets the mode: the one asked for, else native when a
 // dependency is a native sidecar already (the kubelet stops native sidecars
 // after the regular containers, so a Job completes), else gate for pods
-// that restart their containers and tombstone for the others.
+// that restart their containers (native instead, once the readiness is
+// known, where a dependent has no command: preferNative) and tombstone for
+// the others.
 func (p *pod) resolveMode(s settings) error {
 	if m, ok := s[ModeKey]; ok {
 		mode, err := ParseMode(m)
@@ -323,6 +379,7 @@ func (p *pod) resolveMode(s settings) error {
 		p.mode = mode
 		return nil
 	}
+	p.auto = true
 	switch {
 	case slices.ContainsFunc(p.initNames, func(c string) bool { return p.sidecars[c] && p.isDep(c) }):
 		p.mode = Native

@@ -35,11 +35,15 @@ func injectOne(t *testing.T, in string, o Options) (*yaml.Node, *Result) {
 	return doc.Content[0], res
 }
 
-// hookOf returns the postStart exec command of container c of a Pod.
+// hookOf returns the podseq gate of container c of a Pod: its startupProbe
+// exec command if inject wrote it, else its postStart exec command.
 func hookOf(root *yaml.Node, c string) []string {
 	for _, key := range []string{"containers", "initContainers"} {
 		for _, ctr := range items(path(root, "spec", key)) {
 			if str(ctr, "name") == c {
+				if sp := path(ctr, "startupProbe", "exec", "command"); ours(sp) {
+					return stringsOf(sp) // the native sidecar's gate
+				}
 				return stringsOf(path(ctr, "lifecycle", "postStart", "exec", "command"))
 			}
 		}
@@ -306,7 +310,7 @@ spec:
   - {name: proxy, image: p, readinessProbe: {tcpSocket: {port: 1}}}
 `
 	res, err := Process([]byte(fmt.Sprintf(doc, "    after.podseq.dev/app: proxy")), Options{})
-	if err != nil || len(res.Warnings) != 2 || !strings.HasPrefix(res.Warnings[1], "Pod/p: annotation internal.config.kubernetes.io/path (inside a kustomize build; if this kustomization is a base): inject runs after kustomize build") {
+	if err != nil || len(res.Warnings) != 2 || res.Warnings[1] != NativeSidecarsNeed || !strings.HasPrefix(res.Warnings[0], "Pod/p: annotation internal.config.kubernetes.io/path (inside a kustomize build; if this kustomization is a base): inject runs after kustomize build") {
 		t.Errorf("changed: %v, warnings %q", err, res.Warnings)
 	}
 	res, err = Process([]byte(fmt.Sprintf(doc, "    x: y")), Options{})
@@ -420,6 +424,66 @@ func TestSuggestedModesWork(t *testing.T) {
 		in, _ := os.ReadFile(f)
 		if _, err := Process(in, Options{}); err == nil || strings.Contains(err.Error(), "; use "+ModeKey) {
 			t.Errorf("%s: %v: want no mode suggested (none works)", f, err)
+		}
+	}
+}
+
+// TestDefaultNativeForNoCommand: inject's default for a long-running pod
+// whose dependent has no command makes the dependency a native sidecar held
+// by a startupProbe; asked for gate mode, or where the dependency cannot be
+// a native sidecar (its own restartPolicy), it writes the hook and one line.
+func TestDefaultNativeForNoCommand(t *testing.T) {
+	t.Parallel()
+	const doc = `apiVersion: v1
+kind: Pod
+metadata: {name: p, annotations: {after.podseq.dev/app: proxy%s}}
+spec:
+  containers:
+  - {name: app, image: a}
+  - {name: proxy, image: p, readinessProbe: {tcpSocket: {port: 1}}%s}
+`
+	const unsafe = "Pod/p: container app: no command in the manifest and proxy can only be held by its postStart hook, which a kubelet restart skips (kubernetes#122803): app may start before proxy is ready; write app's command in the manifest and inject again"
+	for _, tc := range []struct {
+		name, ann, field string
+		probe            bool
+		warnings         []string
+	}{
+		{"default", "", "", true, []string{NativeSidecarsNeed}},
+		{"gate asked for", ", podseq.dev/mode: gate", "", false, []string{unsafe}},
+		{"own restartPolicy", "", ", restartPolicy: Never", false, []string{unsafe}},
+	} {
+		res, err := Process([]byte(fmt.Sprintf(doc, tc.ann, tc.field)), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		d, err := parseDoc(string(res.Out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		root := d.Content[0]
+		var proxy *yaml.Node
+		for _, key := range []string{"containers", "initContainers"} {
+			for _, c := range items(path(root, "spec", key)) {
+				if str(c, "name") == "proxy" {
+					proxy = c
+				}
+			}
+		}
+		gotProbe := ours(path(proxy, "startupProbe", "exec", "command"))
+		gotHook := ours(path(proxy, "lifecycle", "postStart", "exec", "command"))
+		if gotProbe != tc.probe || gotHook == tc.probe {
+			t.Errorf("%s: startupProbe %v, postStart hook %v, want the probe %v:\n%s", tc.name, gotProbe, gotHook, tc.probe, res.Out)
+		}
+		if !slices.Equal(res.Warnings, tc.warnings) {
+			t.Errorf("%s: warnings %q, want %q", tc.name, res.Warnings, tc.warnings)
+		}
+		if got := get(path(root, "metadata", "annotations"), UnsafeKey) != nil; got == tc.probe {
+			t.Errorf("%s: %s set %v", tc.name, UnsafeKey, got)
+		}
+		if tc.probe {
+			if n := path(proxy, "startupProbe", "timeoutSeconds"); n == nil || n.Value != "130" {
+				t.Errorf("%s: timeoutSeconds %v, want the wait's 2m + 10s", tc.name, n)
+			}
 		}
 	}
 }

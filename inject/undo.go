@@ -63,6 +63,17 @@ func undo(obj object, tmpl *yaml.Node) error {
 				del(c, "lifecycle")
 			}
 		}
+		if sp := get(c, "startupProbe"); sp != nil && ours(path(sp, "exec", "command")) {
+			if old, ok := rec.Probes[name]; ok {
+				n, err := yaml.Parse(old)
+				if err != nil {
+					return &docError{obj: obj, container: name, msg: UndoKey + " annotation: the startupProbe it keeps is malformed: " + err.Error()}
+				}
+				set(c, "startupProbe", n.YNode()) // in its place
+			} else {
+				del(c, "startupProbe")
+			}
+		}
 		if vms := get(c, "volumeMounts"); vms != nil {
 			vms.Content = slices.DeleteFunc(vms.Content, func(m *yaml.Node) bool { return ourVolume(str(m, "name")) })
 			if len(vms.Content) == 0 && created(name+"/volumeMounts") {

@@ -35,8 +35,9 @@ POD TEMPLATE ANNOTATIONS (the flags override them):
    ready.podseq.dev/CONTAINER: TARGET[ ...]   what ready means for CONTAINER (podseq targets);
                                               default: its readinessProbe, else startupProbe
    podseq.dev/mode: gate|native|tombstone     the mechanism (default: native when a dependency
-                                              is a native sidecar already; else gate, and
-                                              tombstone for restartPolicy Never or OnFailure)
+                                              is a native sidecar already or a dependent has
+                                              no command; else gate, and tombstone for
+                                              restartPolicy Never or OnFailure)
    podseq.dev/delivery: init-container|image-volume
                                               how podseq reaches the containers (default
                                               init-container)
@@ -47,7 +48,11 @@ MODES:
               manifest also waits in its own start (podseq wait TARGET... -- CMD)
    native     dependencies become native sidecars (init containers, restartPolicy Always)
               gated by the same hook (Kubernetes 1.29+); a dependency that is a native sidecar
-              already gets the hook where it is, in every mode but tombstone
+              already gets the hook where it is, in every mode but tombstone. A dependency that
+              a dependent without command waits for gets, instead of the hook, a startupProbe
+              that execs podseq wait (it blocks until ready; the kubelet runs it again after a
+              restart, a hook never): the default for such pods; on Kubernetes 1.27 and 1.28
+              (native sidecars off) the API server rejects the pod: use --mode gate there
    tombstone  podseq run wraps every container involved: birth order by tombstones, and a
               Job's sidecars stop once their dependents exited (a sidecar of a long-running
               pod outlives them instead); every container involved needs its command

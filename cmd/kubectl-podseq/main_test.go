@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/podseq/podseq/inject"
 	"github.com/podseq/podseq/internal/testio"
 )
 
@@ -124,16 +125,25 @@ func TestInjectUsage(t *testing.T) {
 	}
 }
 
-// TestInjectWarning: a hook-only gate is reported on stderr, once.
+// TestInjectWarning: a hook-only gate (gate mode asked for, app without
+// command) is reported on stderr, once; by default the same app gets a
+// native sidecar, and the one line says what that needs.
 func TestInjectWarning(t *testing.T) {
 	t.Parallel()
 	in := strings.Replace(deployment, "        command: [/app]\n", "", 1)
-	code, out, stderr := runInject(t, in, "inject", "-f", "-", "--after", "app=proxy")
+	code, out, stderr := runInject(t, in, "inject", "-f", "-", "--after", "app=proxy", "--mode", "gate")
 	if code != 0 || out == "" {
 		t.Fatalf("exit %d", code)
 	}
-	if want := "podseq inject: warning: Deployment/web: container app: no command in the manifest"; !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 {
+	if want := "podseq inject: warning: Deployment/web: container app: no command in the manifest and proxy can only be held by its postStart hook"; !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("stderr %q, want one line starting %q", stderr, want)
+	}
+	code, out, stderr = runInject(t, in, "inject", "-f", "-", "--after", "app=proxy")
+	if code != 0 || !strings.Contains(out, "startupProbe:") {
+		t.Fatalf("exit %d, output without a startupProbe:\n%s", code, out)
+	}
+	if want := "podseq inject: warning: " + inject.NativeSidecarsNeed + "\n"; stderr != want {
+		t.Errorf("stderr %q, want %q", stderr, want)
 	}
 }
 

@@ -41,8 +41,14 @@ func init() {
 // injected runs bin/kubectl-podseq inject (make build) on manifests/rel and
 // returns the pod spec of its output, which it also keeps in out/.
 func injected(t *T, rel, name string, flags []string) (*corev1.PodSpec, error) {
+	return injectedFile(t, filepath.Join(t.Repo, "manifests", rel), rel, name, flags)
+}
+
+// injectedFile is injected for the manifest at file, named rel in the
+// figures.
+func injectedFile(t *T, file, rel, name string, flags []string) (*corev1.PodSpec, error) {
 	bin := filepath.Join(t.Repo, "bin", "kubectl-podseq")
-	args := append([]string{"inject", "-f", filepath.Join(t.Repo, "manifests", rel)}, flags...)
+	args := append([]string{"inject", "-f", file}, flags...)
 	cmd := exec.CommandContext(t.Ctx, bin, args...)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
