@@ -151,10 +151,11 @@ func TestRunDefaultsAndUndo(t *testing.T) {
 }
 
 func TestRunWarnings(t *testing.T) {
-	// The app has no command: its order rests on the proxy's hook alone.
+	// The app has no command and the gate mode is asked for: its order
+	// rests on the proxy's hook alone, which inject warns about.
 	noCmd := strings.Replace(deployment, "            command: [/app]\n", "", 1)
 	var out bytes.Buffer
-	oc, err := Run(strings.NewReader(resourceList("    after: {app: proxy}\n", noCmd)), &out, inject.Options{})
+	oc, err := Run(strings.NewReader(resourceList("    after: {app: proxy}\n    mode: gate\n", noCmd)), &out, inject.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func TestKRM(t *testing.T) {
 
 func TestKRMWarning(t *testing.T) {
 	t.Parallel()
-	in := resourceListOf(strings.Replace(deployment, "        command: [/app]\n", "", 1), "    after: {app: proxy}\n")
+	in := resourceListOf(strings.Replace(deployment, "        command: [/app]\n", "", 1), "    after: {app: proxy}\n    mode: gate\n")
 	code, out, stderr := runInject(t, in, "krm")
 	if code != 0 || !strings.Contains(out, "severity: warning") {
 		t.Fatalf("exit %d, output:\n%s", code, out)
