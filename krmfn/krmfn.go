@@ -56,6 +56,14 @@ func Run(in io.Reader, out io.Writer, defaults inject.Options) (*Outcome, error)
 	}
 	rw := &kio.ByteReadWriter{Reader: bytes.NewReader(b), Writer: out, KeepReaderAnnotations: true}
 	items, err := rw.Read()
+	if err == nil && rw.WrappingKind != kio.ResourceListKind {
+		// kyaml reads a ResourceList without items as an object of its
+		// own: it holds none, and comes back with an empty list.
+		rw, err = withItems(b, out)
+		if err == nil {
+			items, err = rw.Read()
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: read the ResourceList: %v", ErrBadInput, oneLine(err))
 	}
@@ -76,6 +84,22 @@ func Run(in io.Reader, out io.Writer, defaults inject.Options) (*Outcome, error)
 		return nil, runErr
 	}
 	return &Outcome{Warnings: res.warnings}, nil
+}
+
+// withItems is a reader of the ResourceList b, given an empty items list.
+func withItems(b []byte, out io.Writer) (*kio.ByteReadWriter, error) {
+	node, err := yaml.Parse(string(b))
+	if err != nil {
+		return nil, err
+	}
+	if err := node.PipeE(yaml.SetField("items", yaml.NewListRNode())); err != nil {
+		return nil, err
+	}
+	s, err := node.String()
+	if err != nil {
+		return nil, err
+	}
+	return &kio.ByteReadWriter{Reader: strings.NewReader(s), Writer: out, KeepReaderAnnotations: true}, nil
 }
 
 // Result is one entry of the ResourceList's results, as the KRM functions
