@@ -102,6 +102,11 @@ func planPodWith(in []byte, o Options, before func(*yaml.Node)) (*yaml.Node, boo
 	if !isJSON(string(in)) {
 		return nil, false, nil, fmt.Errorf("%w: the pod is not a JSON object", ErrBadInput)
 	}
+	// JSON is UTF-8; encoding/json would put U+FFFD for a bad byte where
+	// Process refuses the document, as it does here.
+	if bad := notUTF8(string(in)); bad != nil {
+		return nil, false, nil, fmt.Errorf("%w: %s: not UTF-8 text (byte 0x%02x)", ErrBadInput, lineOf(bad.line), bad.b)
+	}
 	if err := checkOptions(&o); err != nil {
 		return nil, false, nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
