@@ -361,6 +361,22 @@ spec:
 			}
 			return
 		}
+		// YAML reads NEL, LS and PS inside a quoted scalar as line breaks
+		// and folds them, where JSON keeps them: what the manifest says is
+		// what its YAML parser reads, so that is what must come back.
+		var spec struct {
+			Spec struct {
+				Containers []struct {
+					ReadinessProbe struct {
+						Exec struct{ Command []string }
+					} `yaml:"readinessProbe"`
+				}
+			}
+		}
+		if err := yaml.Unmarshal([]byte(in), &spec); err != nil {
+			t.Fatal(err)
+		}
+		argv = spec.Spec.Containers[1].ReadinessProbe.Exec.Command
 		doc, err := parseDoc(string(res.Out))
 		if err != nil {
 			t.Fatal(err)
