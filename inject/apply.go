@@ -411,6 +411,8 @@ func (in *injector) sidecarGate(c string) error {
 	}
 	ctr := p.ctr(c)
 	if old := get(ctr, "startupProbe"); old != nil {
+		old = copyNode(old, func(*yaml.Node) bool { return true })
+		dropTrailingComments(old) // the text keeps the lines that end the probe
 		b, err := yaml.MarshalWithOptions(old, &yaml.EncoderOptions{SeqIndent: yaml.WideSequenceStyle})
 		if err != nil {
 			return p.errf(c, "startupProbe: cannot record it for --undo: %v", err)
@@ -635,4 +637,24 @@ func (in *injector) annotate(s settings) error {
 	}
 	set(ann, UndoKey, scalar(string(b)))
 	return nil
+}
+
+// dropTrailingComments clears the comments below the last entry of n, and
+// of the last entry in that, down the tree: the comment lines that end a
+// replaced value stay in the text, so a record of the value leaves them out.
+func dropTrailingComments(n *yaml.Node) {
+	for ; n != nil; n = lastOf(n) {
+		n.FootComment = ""
+		if n.Kind == yaml.MappingNode && len(n.Content) >= 2 {
+			n.Content[len(n.Content)-2].FootComment = "" // a key holds the comments below its entry
+		}
+	}
+}
+
+// lastOf returns the last node in n, or nil.
+func lastOf(n *yaml.Node) *yaml.Node {
+	if len(n.Content) == 0 {
+		return nil
+	}
+	return n.Content[len(n.Content)-1]
 }

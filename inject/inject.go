@@ -241,7 +241,9 @@ func (pr *processor) doc(text string, line int, asJSON bool) (string, error) {
 	if blank(text) {
 		return text, nil
 	}
-	doc, err := parseDoc(text)
+	// The parser reads the CR of a CRLF line break in a comment as one
+	// more line break; without the CRs, lines and columns stay the same.
+	doc, err := parseDoc(strings.ReplaceAll(text, "\r\n", "\n"))
 	if err != nil {
 		if bad := notUTF8(text); bad != nil {
 			err = fmt.Errorf("%s: not UTF-8 text (byte 0x%02x)", lineOf(line+bad.line-1), bad.b)

@@ -104,12 +104,14 @@ func classify(t *testing.T, in, out string) diffClass {
 			c.notOwned = append(c.notOwned, "+ "+l)
 		}
 	}
+	recorded := recordedProbeLines(t, out)
 	for l, n := range moved {
 		t2 := strings.Trim(strings.TrimSpace(l), `"'`)
 		if n == 0 {
 			continue
 		}
-		if strings.HasPrefix(t2, "command") || strings.HasSuffix(t2, "[]") || strings.HasSuffix(t2, "{}") {
+		if strings.HasPrefix(t2, "command") || strings.HasSuffix(t2, "[]") || strings.HasSuffix(t2, "{}") ||
+			recorded[strings.TrimSpace(l)] {
 			c.replaced += n
 			continue
 		}
@@ -118,6 +120,33 @@ func classify(t *testing.T, in, out string) diffClass {
 		}
 	}
 	return c
+}
+
+// recordedProbeLines returns the lines, trimmed, of the startupProbes that
+// the undo annotations of an injected stream keep: those inject replaced.
+func recordedProbeLines(t *testing.T, out string) map[string]bool {
+	t.Helper()
+	lines := map[string]bool{}
+	for _, l := range strings.Split(out, "\n") {
+		v, ok := strings.CutPrefix(strings.TrimSpace(l), UndoKey+": ")
+		if !ok {
+			continue
+		}
+		var s string
+		if err := yaml.Unmarshal([]byte(v), &s); err != nil {
+			t.Fatalf("undo annotation %s: %v", v, err)
+		}
+		var rec struct{ Probes map[string]string }
+		if err := json.Unmarshal([]byte(s), &rec); err != nil {
+			t.Fatalf("undo annotation %s: %v", s, err)
+		}
+		for _, p := range rec.Probes {
+			for _, pl := range strings.Split(p, "\n") {
+				lines[strings.TrimSpace(pl)] = true
+			}
+		}
+	}
+	return lines
 }
 
 // lineN returns line n (1-based) of s, with its line break.

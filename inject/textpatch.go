@@ -616,13 +616,21 @@ func (l *layout) trail(r region) string {
 
 // bare copies a tree for printing, without the comments above and below
 // its nodes (the original text keeps those).
-func bare(n *yaml.Node) *yaml.Node {
+func bare(n *yaml.Node) *yaml.Node { return copyNode(n, nil) }
+
+// copyNode copies a tree for printing, with the comments above and below
+// the nodes that keep(n) says are not in the original text (a startupProbe
+// --undo puts back brings its own).
+func copyNode(n *yaml.Node, keep func(*yaml.Node) bool) *yaml.Node {
 	if n == nil {
 		return nil
 	}
 	c := &yaml.Node{Kind: n.Kind, Style: n.Style, Tag: n.Tag, Value: n.Value, Anchor: n.Anchor, Alias: n.Alias, LineComment: n.LineComment}
+	if keep != nil && keep(n) {
+		c.HeadComment, c.FootComment = n.HeadComment, n.FootComment
+	}
 	for _, x := range n.Content {
-		c.Content = append(c.Content, bare(x))
+		c.Content = append(c.Content, copyNode(x, keep))
 	}
 	return c
 }
@@ -696,7 +704,7 @@ func (l *layout) genChild(kind yaml.Kind, kv []*yaml.Node, col, wide int) (strin
 		}
 		one := &yaml.Node{Kind: kind}
 		for _, c := range kv {
-			one.Content = append(one.Content, bare(c))
+			one.Content = append(one.Content, copyNode(c, l.isNew))
 		}
 		if kind == yaml.SequenceNode {
 			one.Content = one.Content[:1]
@@ -768,6 +776,12 @@ func (l *layout) genChild(kind yaml.Kind, kv []*yaml.Node, col, wide int) (strin
 		body += l.nl
 	}
 	return head + body, nil
+}
+
+// isNew reports whether n is not a node of the original text.
+func (l *layout) isNew(n *yaml.Node) bool {
+	_, ok := l.orig[n]
+	return !ok
 }
 
 // hasOriginal reports whether an original node with a region lies in n.
