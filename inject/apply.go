@@ -77,6 +77,30 @@ type injector struct {
 	// mounted from its image in this pod.
 	delivery    Delivery
 	imageVolume bool
+	// src: the document's text, where a replaced value's lines are found
+	// (nil: none, as for a pod the webhook plans).
+	src *source
+}
+
+// probeRecord returns the undo record of the startupProbe old of the
+// container ctr: its lines as the file has them where they can be found
+// (or as an earlier --undo in this run put them back), else printed from
+// the tree with its comments.
+func (in *injector) probeRecord(ctr, old *yaml.Node) (string, error) {
+	if in.src != nil {
+		if t, ok := in.src.verbatim[old]; ok {
+			return t, nil
+		}
+		if t, ok := in.src.valueText(keyNode(ctr, "startupProbe")); ok {
+			if n, err := yaml.Parse(t); err == nil && sameTree(n.YNode(), old) {
+				return t, nil
+			}
+		}
+	}
+	old = copyNode(old, func(*yaml.Node) bool { return true })
+	dropTrailingComments(old) // the text keeps the lines that end the probe
+	b, err := yaml.MarshalWithOptions(old, &yaml.EncoderOptions{SeqIndent: yaml.WideSequenceStyle})
+	return string(b), err
 }
 
 // ensure returns m[key], creating it (a mapping or a sequence) if absent and
@@ -411,16 +435,14 @@ func (in *injector) sidecarGate(c string) error {
 	}
 	ctr := p.ctr(c)
 	if old := get(ctr, "startupProbe"); old != nil {
-		old = copyNode(old, func(*yaml.Node) bool { return true })
-		dropTrailingComments(old) // the text keeps the lines that end the probe
-		b, err := yaml.MarshalWithOptions(old, &yaml.EncoderOptions{SeqIndent: yaml.WideSequenceStyle})
+		text, err := in.probeRecord(ctr, old)
 		if err != nil {
 			return p.errf(c, "startupProbe: cannot record it for --undo: %v", err)
 		}
 		if in.rec.Probes == nil {
 			in.rec.Probes = map[string]string{}
 		}
-		in.rec.Probes[c] = string(b)
+		in.rec.Probes[c] = text
 	}
 	r := p.ready[c]
 	timeout := in.timeoutFor(r)

@@ -200,6 +200,8 @@ type processor struct {
 	imageVolume bool
 	// nativeDefault: some pod got native sidecars it did not ask for.
 	nativeDefault bool
+	// src: the document being processed.
+	src *source
 }
 
 // unused rejects overrides that named a container no pod has.
@@ -280,6 +282,10 @@ func (pr *processor) doc(text string, line int, asJSON bool) (string, error) {
 	if len(x.exps) > 0 || len(x.merges) > 0 {
 		after = x.snapshot(doc)
 	}
+	pr.src = &source{text: text, root: root, orig: orig, verbatim: map[*yaml.Node]string{}}
+	if asJSON {
+		pr.src.text = "" // JSON has no lines to keep
+	}
 	changed, err := pr.object(root)
 	if err != nil {
 		var de *docError
@@ -338,11 +344,11 @@ func (pr *processor) encode(doc *yaml.Node, text string, line int, x *expander, 
 		return encodeYAML(doc, text)
 	}
 	unrestore := x.restore(orig, after)
-	if out, ok := patchText(text, doc, root, orig); ok {
+	if out, ok := patchText(text, doc, root, orig, pr.src.verbatim); ok {
 		return out, nil
 	}
 	unrestore()
-	if out, ok := patchText(text, doc, root, orig); ok {
+	if out, ok := patchText(text, doc, root, orig, pr.src.verbatim); ok {
 		return out, nil
 	}
 	pr.reprinted++
@@ -359,13 +365,15 @@ func (pr *processor) encode(doc *yaml.Node, text string, line int, x *expander, 
 
 // patchText renders the changed tree as a patch on text, and checks that
 // the result reads back as the tree.
-func patchText(text string, doc, root *yaml.Node, orig snapshot) (out string, ok bool) {
+func patchText(text string, doc, root *yaml.Node, orig snapshot, verbatim map[*yaml.Node]string) (out string, ok bool) {
 	defer func() {
 		if recover() != nil { // a layout the patch does not know: printed anew
 			out, ok = "", false
 		}
 	}()
-	out, err := newLayout(text, root, orig).render(root)
+	l := newLayout(text, root, orig)
+	l.verbatim = verbatim
+	out, err := l.render(root)
 	if err != nil || !sameData(out, doc) {
 		return "", false
 	}
@@ -421,7 +429,7 @@ func (pr *processor) workload(obj object, root *yaml.Node) (bool, error) {
 	// The settings as the input shows them, including those an earlier
 	// inject wrote from its flags: injecting its output again keeps them.
 	shown := annotations(tmpl)
-	if err := undo(obj, tmpl); err != nil {
+	if err := undo(obj, tmpl, pr.src); err != nil {
 		return false, err
 	}
 	if pr.o.Undo {
@@ -452,7 +460,7 @@ func (pr *processor) workload(obj object, root *yaml.Node) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	in := &injector{p: p, o: pr.o}
+	in := &injector{p: p, o: pr.o, src: pr.src}
 	if err := in.apply(s); err != nil {
 		return false, err
 	}

@@ -136,6 +136,9 @@ type layout struct {
 	val    map[*yaml.Node]*yaml.Node // mapping key -> its original value
 	parent map[*yaml.Node]*yaml.Node // collection -> enclosing collection
 	wide   int                       // the document's usual sequence offset (0: compact)
+	// verbatim: new values printed as these lines, indented under their
+	// key (a startupProbe --undo puts back as the file had it).
+	verbatim map[*yaml.Node]string
 }
 
 // newLayout locates the nodes of the snapshot orig, parsed from text.
@@ -575,7 +578,14 @@ func (l *layout) renderChild(n *yaml.Node, i, col int) (string, error) {
 			if l.starts[r.line-1] < r.start { // after a dash: no indentation
 				g = strings.TrimLeft(g, " ")
 			}
-			s = lead + keepGap(g, l.lineText(r.line)) + l.trail(r)
+			g = keepGap(g, l.lineText(r.line))
+			if n.Kind == yaml.MappingNode {
+				if t, ok := l.verbatim[n.Content[i+1]]; ok {
+					first, _, _ := strings.Cut(g, "\n")
+					g = strings.TrimSuffix(first, "\r") + l.nl + strings.ReplaceAll(reindent(t, r.col), "\n", l.nl)
+				}
+			}
+			s = lead + g + l.trail(r)
 		}
 	}
 	return reindent(s, col-r.col), nil

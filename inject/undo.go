@@ -15,7 +15,7 @@ func ours(cmd *yaml.Node) bool {
 
 // undo removes everything inject added to a pod template and restores what
 // it changed, from the marks it left and its record.
-func undo(obj object, tmpl *yaml.Node) error {
+func undo(obj object, tmpl *yaml.Node, src *source) error {
 	ann := path(tmpl, "metadata", "annotations")
 	raw := get(ann, UndoKey)
 	if raw == nil {
@@ -70,6 +70,9 @@ func undo(obj object, tmpl *yaml.Node) error {
 					return &docError{obj: obj, container: name, msg: UndoKey + " annotation: the startupProbe it keeps is malformed: " + err.Error()}
 				}
 				set(c, "startupProbe", n.YNode()) // in its place
+				if src != nil && recordedText(old) {
+					src.verbatim[n.YNode()] = old
+				}
 			} else {
 				del(c, "startupProbe")
 			}
