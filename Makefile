@@ -4,7 +4,7 @@ GOARCH  ?= $(shell go env GOARCH)
 BIN     ?= bin/podseq
 export CGO_ENABLED := 0
 
-.PHONY: help build demo test lint fuzz bench e2e e2e-matrix image image-tar release load-2-minikube kind-load clean
+.PHONY: help build demo test lint fuzz bench e2e e2e-bench e2e-matrix image image-tar release load-2-minikube kind-load clean
 
 build: ## the static binaries, bin/podseq and bin/kubectl-podseq (podseq inject), with hack/build.sh as the image's
 	GOARCH=$(GOARCH) VERSION=$(VERSION) OUT=$(BIN) hack/build.sh
@@ -27,6 +27,9 @@ bench: build ## speed figures: release overshoot, CPU, RSS, binary size
 
 e2e: ## a real kubelet + containerd + runc running the manifests as static pods, and a cluster around it (v1.37)
 	hack/e2e/run.sh
+
+e2e-bench: ## make e2e and the timed comparisons (compare, gate-compare, delivery-compare, pleg-gate), medians beside their baselines
+	hack/e2e/run.sh -bench
 
 e2e-matrix: ## the core e2e scenarios on Kubernetes v1.27, v1.34 and v1.37, one table
 	hack/e2e/matrix.sh

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -196,5 +197,47 @@ func TestContainerLogLines(t *testing.T) {
 	write("1.log", "not a CRI line\n")
 	if _, err := n.ContainerLogLines("p", "proxy"); err == nil || !strings.Contains(err.Error(), `"not a CRI line"`) {
 		t.Errorf("a malformed line: err = %v, want one naming it", err)
+	}
+}
+
+// TestSelectScenarios: make e2e runs every scenario but the benchmarks;
+// -bench adds them; -run picks by name, benchmarks included; the cluster
+// scenarios need a cluster.
+func TestSelectScenarios(t *testing.T) {
+	names := func(ss []Scenario) string {
+		var n []string
+		for _, s := range ss {
+			n = append(n, s.Name)
+		}
+		return strings.Join(n, " ")
+	}
+	all := []Scenario{{Name: "order"}, {Name: "compare", Bench: true, Timed: true}, {Name: "cluster-demo", Cluster: true}}
+	for _, tc := range []struct {
+		run            string
+		bench, cluster bool
+		want           string
+	}{
+		{"", false, true, "order cluster-demo"},
+		{"", true, true, "order compare cluster-demo"},
+		{"", false, false, "order"},
+		{"compare", false, true, "compare"},
+		{"o", false, false, "order compare"},
+	} {
+		var f *regexp.Regexp
+		if tc.run != "" {
+			f = regexp.MustCompile(tc.run)
+		}
+		if got := names(selectScenarios(all, f, tc.bench, tc.cluster)); got != tc.want {
+			t.Errorf("-run %q -bench=%v cluster=%v: %q, want %q", tc.run, tc.bench, tc.cluster, got, tc.want)
+		}
+	}
+	var bench []string
+	for _, s := range scenarios() {
+		if s.Bench {
+			bench = append(bench, s.Name)
+		}
+	}
+	if got := strings.Join(bench, " "); got != "compare delivery-compare gate-compare pleg-gate" {
+		t.Errorf("benchmark scenarios: %s", got)
 	}
 }

@@ -58,7 +58,7 @@ type options struct {
 	containerd, ctr, shimDir                               string
 	run, release, results, cluster                         string
 	runs, parallel                                         int
-	keep, cleanup, matrix                                  bool
+	keep, cleanup, matrix, bench                           bool
 }
 
 func main() {
@@ -81,7 +81,8 @@ func run(args []string) int {
 	fs.StringVar(&o.release, "release", "", "a name for the Kubernetes release under test, in -results (newest, v1.34, oldest)")
 	fs.StringVar(&o.results, "results", "", "write the results as JSON to this file")
 	fs.BoolVar(&o.matrix, "matrix", false, "print one table of the -results files given as arguments NAME=FILE, and exit")
-	fs.StringVar(&o.run, "run", "", "run only the scenarios whose name matches this regexp")
+	fs.StringVar(&o.run, "run", "", "run only the scenarios whose name matches this regexp (benchmarks included)")
+	fs.BoolVar(&o.bench, "bench", false, "also run the benchmark scenarios (make e2e-bench): the timed comparisons, which prove no behaviour the others do not")
 	fs.IntVar(&o.runs, "runs", 3, "repetitions of each timed measurement")
 	fs.IntVar(&o.parallel, "parallel", 16, "at most this many concurrent scenarios at once (on 2 cores, more starve the kubelet and the bounds of some scenarios)")
 	fs.BoolVar(&o.keep, "keep", false, "leave the node running after the scenarios (tear down later with -cleanup)")
@@ -239,15 +240,7 @@ func run(args []string) int {
 	setup := time.Since(begin)
 	logf("kubelet healthy after %s", setup.Round(time.Millisecond))
 
-	var selected []Scenario
-	for _, s := range scenarios() {
-		if s.Cluster && env.Cluster == nil {
-			continue // needs -cluster
-		}
-		if filter == nil || filter.MatchString(s.Name) {
-			selected = append(selected, s)
-		}
-	}
+	selected := selectScenarios(scenarios(), filter, o.bench, env.Cluster != nil)
 	results := make([]Result, len(selected))
 	for i, s := range selected {
 		if !s.appliesTo(node.KubeletMinor) {
@@ -487,4 +480,20 @@ func minorVersion(v string) (int, error) {
 		return 0, fmt.Errorf("version %q: minor: %w", v, err)
 	}
 	return minor, nil
+}
+
+// selectScenarios picks what a run runs: those -run matches, else every
+// scenario but the benchmarks (unless bench); the cluster ones only with a
+// cluster.
+func selectScenarios(all []Scenario, filter *regexp.Regexp, bench, cluster bool) []Scenario {
+	var selected []Scenario
+	for _, s := range all {
+		if s.Cluster && !cluster {
+			continue // needs -cluster
+		}
+		if filter != nil && filter.MatchString(s.Name) || filter == nil && (!s.Bench || bench) {
+			selected = append(selected, s)
+		}
+	}
+	return selected
 }

@@ -10,6 +10,7 @@
 # starts them, runs every scenario and tears everything down. Extra
 # arguments go to the harness:
 #   hack/e2e/run.sh -run 'order|timeout' -runs 7 -keep
+#   hack/e2e/run.sh -bench        # also the timed comparisons (make e2e-bench)
 #
 # Env: PODSEQ_E2E_K8S (newest) the Kubernetes release: newest (v1.37, with
 #      containerd 2.4 and the control plane), v1.34 or oldest (v1.27), both
@@ -67,10 +68,15 @@ image=$repo/bin/podseq-image-$arch.tar
 bin=$cache/bin
 mkdir -p "$bin"
 (cd hack && go build -trimpath -o "$bin/" ./e2e ./e2e/cmd/stamp ./e2e/cmd/svc ./e2e/cmd/pause ./mkimage)
-# The scenario pleg-gate runs the newest kubelet again as if its
-# PLEGOnDemandRelist gate were off: a build of its own, cached by version
-# (hack/e2e/kubelet-pleg-off.sh; a few minutes cold, nothing warm).
-if [ "$release" = newest ] && [ -z "${PODSEQ_E2E_KUBELET_PLEG_OFF:-}" ]; then
+# The benchmark pleg-gate (-bench, or a -run that may name it) runs the
+# newest kubelet again as if its PLEGOnDemandRelist gate were off: a build
+# of its own, cached by version (hack/e2e/kubelet-pleg-off.sh; a few
+# minutes cold, nothing warm).
+bench=false
+for a in "$@"; do
+  case $a in -bench | --bench | -bench=true | --bench=true | -run | --run | -run=* | --run=*) bench=true ;; esac
+done
+if $bench && [ "$release" = newest ] && [ -z "${PODSEQ_E2E_KUBELET_PLEG_OFF:-}" ]; then
   PODSEQ_E2E_KUBELET_PLEG_OFF=$(hack/e2e/kubelet-pleg-off.sh)
   export PODSEQ_E2E_KUBELET_PLEG_OFF
 fi

@@ -19,6 +19,10 @@ type Scenario struct {
 	// Timed scenarios report latencies: they run one at a time after the
 	// others, which run concurrently (each pod in its own netns).
 	Timed bool
+	// Bench scenarios are timed comparisons that prove no behaviour the
+	// others do not: they run with -bench (make e2e-bench) or when -run
+	// names them, not in make e2e.
+	Bench bool
 	// Alone scenarios disturb the whole node (they restart the kubelet): they
 	// run one at a time after the concurrent ones, before the timed ones.
 	Alone bool

@@ -20,6 +20,7 @@ func init() {
 			"polling (manifests/demo with svc in place of podseq run: podseq wait polls svc), native " +
 			"(manifests/native-sidecar: restartable init container, httpGet startupProbe periodSeconds: 1, hostNetwork); " +
 			"medians over -runs rounds, one pod at a time",
+		Bench: true,
 		Timed: true,
 		Run:   compareScenario,
 	})

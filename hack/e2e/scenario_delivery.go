@@ -82,6 +82,7 @@ func init() {
 		Shows: "pod creation → app start, for a sidecar ready at once (svc) and an app after it: a plain pod (no podseq), " +
 			"podseq injected with init-container delivery, and with image-volume delivery (gate mode); images on the node; " +
 			"medians over -runs rounds (at least 5), one pod at a time, and where the time goes",
+		Bench: true,
 		Timed: true,
 		Run:   deliveryCompare,
 	})
@@ -90,6 +91,7 @@ func init() {
 		Shows: "sidecar ready → app start for a native sidecar gated by a podseq hook (compare's native-hook), " +
 			"on this kubelet and on the same release built with PLEGOnDemandRelist off (hack/e2e/kubelet-pleg-off.sh, " +
 			"PODSEQ_E2E_KUBELET_PLEG_OFF), -runs rounds each, in one run",
+		Bench:    true,
 		Timed:    true,
 		MinMinor: 36, // the gate exists from v1.36
 		Run:      plegGate,

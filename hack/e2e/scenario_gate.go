@@ -32,6 +32,7 @@ func init() {
 		Shows: "sidecar ready → app started for an app with no command in its manifest, one gate candidate per pod: " +
 			"the postStart hook alone, the registry-resolved argv wrapped in podseq wait, a native sidecar with an httpGet startupProbe, " +
 			"with a blocking exec startupProbe (podseq wait), with it and the hook, and a regular sidecar's exec startupProbe (which gates nothing)",
+		Bench: true,
 		Timed: true,
 		Run:   gateCompare,
 	})
