@@ -108,12 +108,12 @@ type Config struct {
 	Ready []*probes.Target
 	// Schedule is how Ready is probed (FailureThreshold and ReadyPeriod too).
 	Schedule probes.Schedule
-	// Listen is the admin server's TCP address. Empty means DefaultListen.
-	Listen string
-	// Listener, when not nil, is used instead of Listen; Run closes it.
+	// Listener is the admin server's socket, opened by the caller (so that
+	// a port in use is reported before anything starts); Run closes it. It
+	// is required unless NoAdmin.
 	Listener net.Listener
 	// NoAdmin runs without an admin server: no /ready, /healthz, /metrics
-	// or /quitquitquit, and no port. Listen and Listener must be unset.
+	// or /quitquitquit, and no port. Listener must be nil.
 	NoAdmin bool
 	// MaxWaiters caps the long polls held at once: FitMemory's, to fit a
 	// container's memory limit. Zero means MaxWaiters.
@@ -222,53 +222,20 @@ const (
 	ExitNotFound = 127
 )
 
-// New checks cfg and listens on its admin address.
+// New checks cfg and sets up the admin server on cfg.Listener.
 func New(cfg Config) (*Supervisor, error) {
-	switch {
-	case len(cfg.Command) > 0 && cfg.Command[0] == "":
-		return nil, errors.New("empty command name")
-	case len(cfg.Ready) > 0 && cfg.ReadyAfter > 0:
-		return nil, errors.New("ready targets and ready-after exclude each other")
-	case cfg.ReadyAfter < 0:
-		return nil, fmt.Errorf("ready-after %s: must not be negative", cfg.ReadyAfter)
-	case cfg.Grace < 0:
-		return nil, fmt.Errorf("grace %s: must not be negative", cfg.Grace)
-	case cfg.Timeout < 0:
-		return nil, fmt.Errorf("timeout %s: must not be negative", cfg.Timeout)
-	case cfg.Timeout > 0 && len(cfg.Command) == 0:
-		return nil, errors.New("a timeout needs a command")
-	case len(cfg.Ready) > 0 && len(cfg.Command) == 0:
-		return nil, errors.New("ready targets need a command to probe")
-	case cfg.NoAdmin && (cfg.Listen != "" || cfg.Listener != nil):
-		return nil, errors.New("no admin server, but an address to listen on")
+	if err := check(cfg); err != nil {
+		return nil, err
 	}
-	if cfg.Grace == 0 {
-		cfg.Grace = DefaultGrace
-	}
-	if cfg.StopSignal == 0 {
-		cfg.StopSignal = syscall.SIGTERM
-	}
-	if cfg.Listen == "" && !cfg.NoAdmin {
-		cfg.Listen = DefaultListen
-	}
-	if cfg.MaxWaiters <= 0 {
-		cfg.MaxWaiters = MaxWaiters
-	}
+	cfg = withDefaults(cfg)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ln := cfg.Listener
-	if ln == nil && !cfg.NoAdmin {
-		var err error
-		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return nil, fmt.Errorf("admin server: %w", err)
-		}
-	}
 	s := &Supervisor{
 		cfg:   cfg,
 		log:   log,
-		ln:    ln,
+		ln:    cfg.Listener,
 		state: newReadiness("starting"),
 		quit:  make(chan string, 1),
 		// The same id as the tombstone's (tombstone.NewInstance): when podseq
@@ -287,6 +254,45 @@ func New(cfg Config) (*Supervisor, error) {
 	alive := ""
 	s.health.Store(&alive)
 	return s, nil
+}
+
+// check rejects a Config that Run cannot run.
+func check(cfg Config) error {
+	switch {
+	case len(cfg.Command) > 0 && cfg.Command[0] == "":
+		return errors.New("empty command name")
+	case len(cfg.Ready) > 0 && cfg.ReadyAfter > 0:
+		return errors.New("ready targets and ready-after exclude each other")
+	case cfg.ReadyAfter < 0:
+		return fmt.Errorf("ready-after %s: must not be negative", cfg.ReadyAfter)
+	case cfg.Grace < 0:
+		return fmt.Errorf("grace %s: must not be negative", cfg.Grace)
+	case cfg.Timeout < 0:
+		return fmt.Errorf("timeout %s: must not be negative", cfg.Timeout)
+	case cfg.Timeout > 0 && len(cfg.Command) == 0:
+		return errors.New("a timeout needs a command")
+	case len(cfg.Ready) > 0 && len(cfg.Command) == 0:
+		return errors.New("ready targets need a command to probe")
+	case cfg.NoAdmin && cfg.Listener != nil:
+		return errors.New("no admin server, but an address to listen on")
+	case !cfg.NoAdmin && cfg.Listener == nil:
+		return errors.New("no listener for the admin server")
+	}
+	return nil
+}
+
+// withDefaults fills in what cfg leaves zero.
+func withDefaults(cfg Config) Config {
+	if cfg.Grace == 0 {
+		cfg.Grace = DefaultGrace
+	}
+	if cfg.StopSignal == 0 {
+		cfg.StopSignal = syscall.SIGTERM
+	}
+	if cfg.MaxWaiters <= 0 {
+		cfg.MaxWaiters = MaxWaiters
+	}
+	return cfg
 }
 
 // Addr is the admin server's address, nil with NoAdmin.

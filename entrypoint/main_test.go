@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -246,7 +247,6 @@ type superviseConfig struct {
 	Command     []string
 	ReadyAfter  time.Duration
 	Ready       []string
-	Listen      string
 	Grace       time.Duration
 	SignalGroup bool
 	StopSignal  int
@@ -266,13 +266,15 @@ func supervise() int {
 	os.Unsetenv(superviseEnv)
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	log.Info("supervisor", "pid", os.Getpid())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "podseq run: admin server:", err)
+		return ExitUsage
+	}
 	cfg := Config{
-		Command: sc.Command, ReadyAfter: sc.ReadyAfter, Listen: sc.Listen, Grace: sc.Grace,
+		Command: sc.Command, ReadyAfter: sc.ReadyAfter, Listener: ln, Grace: sc.Grace,
 		SignalGroup: sc.SignalGroup, StopSignal: syscall.Signal(sc.StopSignal), Logger: log,
 		MaxWaiters: sc.MaxWaiters,
-	}
-	if cfg.Listen == "" {
-		cfg.Listen = "127.0.0.1:0"
 	}
 	for _, r := range sc.Ready {
 		t, err := probes.Parse(r, probes.Options{})
