@@ -183,9 +183,6 @@ type Supervisor struct {
 	// linger is set when the child died while long polls were held: podseq
 	// run then gives them DiedLinger to report it before it exits.
 	linger atomic.Bool
-	// holdInHandler holds every long poll the plain net/http way, as an
-	// HTTP/2 one is: for benchmarks that compare the two.
-	holdInHandler bool
 }
 
 // DiedLinger is how long podseq run stays after its child died while

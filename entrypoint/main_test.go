@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -289,7 +290,9 @@ func supervise() int {
 		fmt.Fprintln(os.Stderr, "podseq run:", err)
 		return ExitUsage
 	}
-	s.holdInHandler = sc.PlainHold
+	if sc.PlainHold {
+		s.srv.Handler = plainHold(s.srv.Handler)
+	}
 	code, err := s.Run(context.Background())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "podseq run:", err)
@@ -431,4 +434,12 @@ func (s *supervisor) addr() string {
 	}
 	s.t.Fatal("no listening line in 20s")
 	return ""
+}
+
+// plainHold hides http.Hijacker from h's ResponseWriters: every long poll is
+// held the plain net/http way, as an HTTP/2 one is, for comparisons.
+func plainHold(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(struct{ http.ResponseWriter }{w}, r)
+	})
 }
