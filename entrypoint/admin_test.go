@@ -419,12 +419,20 @@ func TestNoAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Addr() != nil {
-		t.Errorf("Addr() = %v, want nil without an admin server", s.Addr())
+	if s.addr() != nil {
+		t.Errorf("addr() = %v, want nil without an admin server", s.addr())
 	}
 	if code, err := s.Run(context.Background()); code != 7 || err != nil {
 		t.Errorf("Run = %d, %v; want the child's 7", code, err)
 	}
+}
+
+// addr is the admin server's address, nil with NoAdmin.
+func (s *Supervisor) addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
 }
 
 // loopback is a listener on a free loopback port for the admin server,

@@ -37,7 +37,7 @@ func startBenchSidecar(b *testing.B) (*Supervisor, string) {
 		cancel()
 		<-done
 	})
-	return s, "http://" + s.Addr().String() + "/ready"
+	return s, "http://" + s.addr().String() + "/ready"
 }
 
 // waitFor polls cond, for benchmark set-up only.

@@ -134,9 +134,15 @@ type Config struct {
 	// SIGKILL) and Run returns ExitTimedOut.
 	Timeout time.Duration
 
+	// The hooks, in the order of a run (Ordering.Apply sets them for a
+	// pod's order). Each may be nil.
+
 	// BeforeStart runs before the child starts (birth dependencies); an
 	// error ends Run with it. Its context ends when podseq is told to stop.
 	BeforeStart func(ctx context.Context) error
+	// Env, when set, is called once BeforeStart returned: what it returns
+	// ("KEY=value") is added to the child's environment.
+	Env func() []string
 	// OnEvent is told when the child is born, turns ready, turns not ready
 	// and dies (with exit code). Calls come one at a time, in order; it must
 	// return promptly.
@@ -144,21 +150,18 @@ type Config struct {
 	// Stop: a reason received on it stops the child: StopSignal, Grace, then
 	// SIGKILL (death dependencies). Closing it stops the child too.
 	Stop <-chan string
-	// Env, when set, is called once BeforeStart returned: what it returns
-	// ("KEY=value") is added to the child's environment.
-	Env func() []string
-	// Finish, when set, is given what Run is about to return and returns
-	// what Run returns instead: a step's verdict.
-	Finish func(exitCode int, err error) (int, error)
 	// BeforeForward runs before a terminating signal (SIGTERM/SIGINT) is
 	// forwarded; it may block (shutdown order: outlive the app), bounded by a
 	// context that ends after Grace, or at once on a second such signal or
 	// the child's death. It must return when its context ends.
 	BeforeForward func(ctx context.Context, sig os.Signal)
+	// Finish, when set, is given what Run is about to return and returns
+	// what Run returns instead: a step's verdict.
+	Finish func(exitCode int, err error) (int, error)
 }
 
-// Supervisor runs one Config. New binds the admin server's address, so that a
-// port in use is reported before anything starts; Run does the rest.
+// Supervisor runs one Config. New checks it and sets up the admin server on
+// its Listener; Run does the rest.
 type Supervisor struct {
 	cfg   Config
 	log   *slog.Logger
@@ -289,14 +292,6 @@ func withDefaults(cfg Config) Config {
 		cfg.MaxWaiters = MaxWaiters
 	}
 	return cfg
-}
-
-// Addr is the admin server's address, nil with NoAdmin.
-func (s *Supervisor) Addr() net.Addr {
-	if s.ln == nil {
-		return nil
-	}
-	return s.ln.Addr()
 }
 
 // Run runs cfg: New, then Supervisor.Run. A Config it cannot run returns

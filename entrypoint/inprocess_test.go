@@ -63,7 +63,7 @@ func startRun(t *testing.T, ctx context.Context, cfg Config) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.s, r.url = s, "http://"+s.Addr().String()
+	r.s, r.url = s, "http://"+s.addr().String()
 	go func() {
 		defer close(r.done)
 		r.code, r.err = s.Run(ctx)
