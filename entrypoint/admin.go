@@ -125,9 +125,15 @@ func (s *Supervisor) handleReady(w http.ResponseWriter, r *http.Request) {
 		text(w, http.StatusServiceUnavailable, "not ready: "+reason+" (too many long polls: poll instead)")
 		return
 	}
-	if !s.holdInHandler && s.holdHijacked(w, r, d, turned) {
+	if s.holdHijacked(w, r, d, turned) {
 		return // held, answered and unheld by a goroutine of its own
 	}
+	s.holdPlain(w, r, d, turned)
+}
+
+// holdPlain holds a long poll of up to d the plain net/http way (HTTP/2),
+// answers it and unholds it.
+func (s *Supervisor) holdPlain(w http.ResponseWriter, r *http.Request, d time.Duration, turned <-chan struct{}) {
 	defer s.state.unhold()
 	t := time.NewTimer(d)
 	defer t.Stop()

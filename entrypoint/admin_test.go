@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -398,10 +399,12 @@ func TestNewRejects(t *testing.T) {
 		"ready and ready-after": {Command: []string{"x"}, Ready: []*probes.Target{target}, ReadyAfter: time.Second},
 		"negative ready-after":  {ReadyAfter: -time.Second},
 		"ready without command": {Ready: []*probes.Target{target}},
-		"bad listen":            {Listen: "127.0.0.1:99999"},
-		"no admin, an address":  {NoAdmin: true},
+		"no listener":           {ReadyAfter: time.Second},
+		"no admin, an address":  {NoAdmin: true, Listener: loopback(t)},
 	} {
-		cfg.Listen = orDefault(cfg.Listen, "127.0.0.1:0")
+		if cfg.Listener == nil && name != "no listener" {
+			cfg.Listener = loopback(t)
+		}
 		if code, err := Run(context.Background(), cfg); code != ExitUsage || err == nil {
 			t.Errorf("%s: Run = %d, %v; want %d and an error", name, code, err, ExitUsage)
 		}
@@ -416,17 +419,30 @@ func TestNoAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Addr() != nil {
-		t.Errorf("Addr() = %v, want nil without an admin server", s.Addr())
+	if s.addr() != nil {
+		t.Errorf("addr() = %v, want nil without an admin server", s.addr())
 	}
 	if code, err := s.Run(context.Background()); code != 7 || err != nil {
 		t.Errorf("Run = %d, %v; want the child's 7", code, err)
 	}
 }
 
-func orDefault(a, b string) string {
-	if a != "" {
-		return a
+// addr is the admin server's address, nil with NoAdmin.
+func (s *Supervisor) addr() net.Addr {
+	if s.ln == nil {
+		return nil
 	}
-	return b
+	return s.ln.Addr()
+}
+
+// loopback is a listener on a free loopback port for the admin server,
+// closed when the test ends if Run did not close it.
+func loopback(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
 }

@@ -23,7 +23,7 @@ import (
 // only when the benchmark says.
 func startBenchSidecar(b *testing.B) (*Supervisor, string) {
 	b.Helper()
-	s, err := New(Config{ReadyAfter: time.Hour, Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	s, err := New(Config{ReadyAfter: time.Hour, Listener: loopback(b), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func startBenchSidecar(b *testing.B) (*Supervisor, string) {
 		cancel()
 		<-done
 	})
-	return s, "http://" + s.Addr().String() + "/ready"
+	return s, "http://" + s.addr().String() + "/ready"
 }
 
 // waitFor polls cond, for benchmark set-up only.

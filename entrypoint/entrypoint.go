@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -108,12 +107,12 @@ type Config struct {
 	Ready []*probes.Target
 	// Schedule is how Ready is probed (FailureThreshold and ReadyPeriod too).
 	Schedule probes.Schedule
-	// Listen is the admin server's TCP address. Empty means DefaultListen.
-	Listen string
-	// Listener, when not nil, is used instead of Listen; Run closes it.
+	// Listener is the admin server's socket, opened by the caller (so that
+	// a port in use is reported before anything starts); Run closes it. It
+	// is required unless NoAdmin.
 	Listener net.Listener
 	// NoAdmin runs without an admin server: no /ready, /healthz, /metrics
-	// or /quitquitquit, and no port. Listen and Listener must be unset.
+	// or /quitquitquit, and no port. Listener must be nil.
 	NoAdmin bool
 	// MaxWaiters caps the long polls held at once: FitMemory's, to fit a
 	// container's memory limit. Zero means MaxWaiters.
@@ -135,9 +134,15 @@ type Config struct {
 	// SIGKILL) and Run returns ExitTimedOut.
 	Timeout time.Duration
 
+	// The hooks, in the order of a run (Ordering.Apply sets them for a
+	// pod's order). Each may be nil.
+
 	// BeforeStart runs before the child starts (birth dependencies); an
 	// error ends Run with it. Its context ends when podseq is told to stop.
 	BeforeStart func(ctx context.Context) error
+	// Env, when set, is called once BeforeStart returned: what it returns
+	// ("KEY=value") is added to the child's environment.
+	Env func() []string
 	// OnEvent is told when the child is born, turns ready, turns not ready
 	// and dies (with exit code). Calls come one at a time, in order; it must
 	// return promptly.
@@ -145,21 +150,18 @@ type Config struct {
 	// Stop: a reason received on it stops the child: StopSignal, Grace, then
 	// SIGKILL (death dependencies). Closing it stops the child too.
 	Stop <-chan string
-	// Env, when set, is called once BeforeStart returned: what it returns
-	// ("KEY=value") is added to the child's environment.
-	Env func() []string
-	// Finish, when set, is given what Run is about to return and returns
-	// what Run returns instead: a step's verdict.
-	Finish func(exitCode int, err error) (int, error)
 	// BeforeForward runs before a terminating signal (SIGTERM/SIGINT) is
 	// forwarded; it may block (shutdown order: outlive the app), bounded by a
 	// context that ends after Grace, or at once on a second such signal or
 	// the child's death. It must return when its context ends.
 	BeforeForward func(ctx context.Context, sig os.Signal)
+	// Finish, when set, is given what Run is about to return and returns
+	// what Run returns instead: a step's verdict.
+	Finish func(exitCode int, err error) (int, error)
 }
 
-// Supervisor runs one Config. New binds the admin server's address, so that a
-// port in use is reported before anything starts; Run does the rest.
+// Supervisor runs one Config. New checks it and sets up the admin server on
+// its Listener; Run does the rest.
 type Supervisor struct {
 	cfg   Config
 	log   *slog.Logger
@@ -184,9 +186,6 @@ type Supervisor struct {
 	// linger is set when the child died while long polls were held: podseq
 	// run then gives them DiedLinger to report it before it exits.
 	linger atomic.Bool
-	// holdInHandler holds every long poll the plain net/http way, as an
-	// HTTP/2 one is: for benchmarks that compare the two.
-	holdInHandler bool
 }
 
 // DiedLinger is how long podseq run stays after its child died while
@@ -222,53 +221,20 @@ const (
 	ExitNotFound = 127
 )
 
-// New checks cfg and listens on its admin address.
+// New checks cfg and sets up the admin server on cfg.Listener.
 func New(cfg Config) (*Supervisor, error) {
-	switch {
-	case len(cfg.Command) > 0 && cfg.Command[0] == "":
-		return nil, errors.New("empty command name")
-	case len(cfg.Ready) > 0 && cfg.ReadyAfter > 0:
-		return nil, errors.New("ready targets and ready-after exclude each other")
-	case cfg.ReadyAfter < 0:
-		return nil, fmt.Errorf("ready-after %s: must not be negative", cfg.ReadyAfter)
-	case cfg.Grace < 0:
-		return nil, fmt.Errorf("grace %s: must not be negative", cfg.Grace)
-	case cfg.Timeout < 0:
-		return nil, fmt.Errorf("timeout %s: must not be negative", cfg.Timeout)
-	case cfg.Timeout > 0 && len(cfg.Command) == 0:
-		return nil, errors.New("a timeout needs a command")
-	case len(cfg.Ready) > 0 && len(cfg.Command) == 0:
-		return nil, errors.New("ready targets need a command to probe")
-	case cfg.NoAdmin && (cfg.Listen != "" || cfg.Listener != nil):
-		return nil, errors.New("no admin server, but an address to listen on")
+	if err := check(cfg); err != nil {
+		return nil, err
 	}
-	if cfg.Grace == 0 {
-		cfg.Grace = DefaultGrace
-	}
-	if cfg.StopSignal == 0 {
-		cfg.StopSignal = syscall.SIGTERM
-	}
-	if cfg.Listen == "" && !cfg.NoAdmin {
-		cfg.Listen = DefaultListen
-	}
-	if cfg.MaxWaiters <= 0 {
-		cfg.MaxWaiters = MaxWaiters
-	}
+	cfg = withDefaults(cfg)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ln := cfg.Listener
-	if ln == nil && !cfg.NoAdmin {
-		var err error
-		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return nil, fmt.Errorf("admin server: %w", err)
-		}
-	}
 	s := &Supervisor{
 		cfg:   cfg,
 		log:   log,
-		ln:    ln,
+		ln:    cfg.Listener,
 		state: newReadiness("starting"),
 		quit:  make(chan string, 1),
 		// The same id as the tombstone's (tombstone.NewInstance): when podseq
@@ -289,12 +255,43 @@ func New(cfg Config) (*Supervisor, error) {
 	return s, nil
 }
 
-// Addr is the admin server's address, nil with NoAdmin.
-func (s *Supervisor) Addr() net.Addr {
-	if s.ln == nil {
-		return nil
+// check rejects a Config that Run cannot run.
+func check(cfg Config) error {
+	switch {
+	case len(cfg.Command) > 0 && cfg.Command[0] == "":
+		return errors.New("empty command name")
+	case len(cfg.Ready) > 0 && cfg.ReadyAfter > 0:
+		return errors.New("ready targets and ready-after exclude each other")
+	case cfg.ReadyAfter < 0:
+		return fmt.Errorf("ready-after %s: must not be negative", cfg.ReadyAfter)
+	case cfg.Grace < 0:
+		return fmt.Errorf("grace %s: must not be negative", cfg.Grace)
+	case cfg.Timeout < 0:
+		return fmt.Errorf("timeout %s: must not be negative", cfg.Timeout)
+	case cfg.Timeout > 0 && len(cfg.Command) == 0:
+		return errors.New("a timeout needs a command")
+	case len(cfg.Ready) > 0 && len(cfg.Command) == 0:
+		return errors.New("ready targets need a command to probe")
+	case cfg.NoAdmin && cfg.Listener != nil:
+		return errors.New("no admin server, but an address to listen on")
+	case !cfg.NoAdmin && cfg.Listener == nil:
+		return errors.New("no listener for the admin server")
 	}
-	return s.ln.Addr()
+	return nil
+}
+
+// withDefaults fills in what cfg leaves zero.
+func withDefaults(cfg Config) Config {
+	if cfg.Grace == 0 {
+		cfg.Grace = DefaultGrace
+	}
+	if cfg.StopSignal == 0 {
+		cfg.StopSignal = syscall.SIGTERM
+	}
+	if cfg.MaxWaiters <= 0 {
+		cfg.MaxWaiters = MaxWaiters
+	}
+	return cfg
 }
 
 // Run runs cfg: New, then Supervisor.Run. A Config it cannot run returns
@@ -305,157 +302,6 @@ func Run(ctx context.Context, cfg Config) (exitCode int, err error) {
 		return ExitUsage, err
 	}
 	return s.Run(ctx)
-}
-
-// Run serves the admin server, runs BeforeStart, starts the child and
-// supervises it until it dies, and returns the exit code podseq should exit
-// with: the child's (128+N when it died of signal N), except that a child
-// stopped on request (Stop, /quitquitquit, ctx) that died of StopSignal
-// returns 0, as a Job's sidecar must. Without a command it returns 0 when
-// told to stop (SIGTERM, SIGINT, Stop, /quitquitquit, ctx).
-//
-// err is not nil when podseq itself failed; exitCode then says how:
-// ExitNotFound or ExitCannotExec for a command that cannot be started, 1 for
-// a BeforeStart error, 128+N for signal N before the child started.
-// Canceling ctx stops the child like Stop. Run may be called once.
-func (s *Supervisor) Run(ctx context.Context) (exitCode int, err error) {
-	if !s.ran.CompareAndSwap(false, true) {
-		return 1, errors.New("entrypoint: Run called twice")
-	}
-	if s.cfg.Finish != nil {
-		defer func() { exitCode, err = s.cfg.Finish(exitCode, err) }()
-	}
-	s.start = time.Now()
-	// Signal handling first: nothing may be lost between the child's start
-	// and here.
-	sigs := make(chan os.Signal, 32)
-	signal.Notify(sigs, forwardedSignals...)
-	defer signal.Stop(sigs)
-	var chld chan os.Signal
-	if len(s.cfg.Command) > 0 {
-		chld = make(chan os.Signal, 1)
-		signal.Notify(chld, syscall.SIGCHLD)
-		defer signal.Stop(chld)
-	}
-
-	served := make(chan struct{})
-	if s.ln == nil {
-		close(served)
-		s.log.Info("no admin server")
-	} else {
-		go func() {
-			defer close(served)
-			if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Error("admin server stopped", "err", err)
-			}
-		}()
-		s.log.Info("listening", "addr", s.ln.Addr().String())
-	}
-	defer func() {
-		s.shutdown()
-		<-served
-	}()
-
-	if s.cfg.BeforeStart != nil {
-		if code, err, stop := s.beforeStart(ctx, sigs); stop {
-			return code, err
-		}
-	}
-	if len(s.cfg.Command) == 0 {
-		return s.simulate(ctx, sigs), nil
-	}
-	return s.supervise(ctx, sigs, chld)
-}
-
-// beforeStart runs BeforeStart while watching for signals and stop requests.
-// stop reports that Run must end with code and err.
-func (s *Supervisor) beforeStart(ctx context.Context, sigs <-chan os.Signal) (code int, err error, stop bool) {
-	s.state.setReason("waiting for what must start first")
-	bctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	done := make(chan error, 1)
-	go func() { done <- s.cfg.BeforeStart(bctx) }()
-	stopCh := s.cfg.Stop
-	var why error
-	for {
-		select {
-		case err := <-done:
-			if why != nil {
-				var se signalError
-				if errors.As(why, &se) {
-					return 128 + int(se.sig), fmt.Errorf("%s before the command started", se), true
-				}
-				s.log.Info("stopped before the command started", "reason", why.Error())
-				return 0, nil, true
-			}
-			if err != nil {
-				var ec ExitCoder
-				if errors.As(err, &ec) {
-					return ec.ExitCode(), err, true
-				}
-				return 1, err, true
-			}
-			return 0, nil, false
-		case sig := <-sigs:
-			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
-				why = signalError{sig.(syscall.Signal)}
-				cancel(why)
-			} else {
-				s.log.Debug("signal before the command started: not forwarded", "signal", SignalName(sig.(syscall.Signal)))
-			}
-		case reason, ok := <-stopCh:
-			if !ok {
-				stopCh, reason = nil, "stop channel closed"
-			}
-			why = errors.New(reason)
-			cancel(why)
-		case reason := <-s.quit:
-			why = errors.New(reason)
-			cancel(why)
-		case <-ctx.Done():
-			why = context.Cause(ctx)
-			ctx = context.Background() // seen once
-		}
-	}
-}
-
-// signalError is a terminating signal podseq received.
-type signalError struct{ sig syscall.Signal }
-
-func (e signalError) Error() string { return "interrupted by " + SignalName(e.sig) }
-
-// simulate is the simulated sidecar: podseq itself turns ready ReadyAfter
-// after the start and serves until told to stop.
-func (s *Supervisor) simulate(ctx context.Context, sigs <-chan os.Signal) int {
-	pid := os.Getpid()
-	s.emit(Event{Kind: Born, Time: time.Now(), PID: pid})
-	s.state.setReason(fmt.Sprintf("simulated sidecar: ready after %s", s.cfg.ReadyAfter))
-	timer := time.NewTimer(time.Until(s.start.Add(s.cfg.ReadyAfter)))
-	defer timer.Stop()
-	stopCh := s.cfg.Stop
-	why := ""
-	for why == "" {
-		select {
-		case <-timer.C:
-			s.turnReady(pid)
-		case sig := <-sigs:
-			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
-				why = SignalName(sig.(syscall.Signal))
-			}
-		case reason, ok := <-stopCh:
-			if !ok {
-				stopCh, reason = nil, "stop channel closed"
-			}
-			why = reason
-		case reason := <-s.quit:
-			why = reason
-		case <-ctx.Done():
-			why = context.Cause(ctx).Error()
-		}
-	}
-	s.log.Info("stopping", "reason", why)
-	s.childDied(pid, 0, "stopped: "+why, false)
-	return 0
 }
 
 // turnReady records that the child turned ready, once per turn.

@@ -47,7 +47,7 @@ type running struct {
 func startRun(t *testing.T, ctx context.Context, cfg Config) *running {
 	t.Helper()
 	r := &running{t: t, log: &testio.Buffer{}, evCh: make(chan Event, 100), done: make(chan struct{})}
-	cfg.Listen = "127.0.0.1:0"
+	cfg.Listener = loopback(t)
 	cfg.Logger = slog.New(slog.NewJSONHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	next := cfg.OnEvent
 	cfg.OnEvent = func(e Event) {
@@ -63,7 +63,7 @@ func startRun(t *testing.T, ctx context.Context, cfg Config) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.s, r.url = s, "http://"+s.Addr().String()
+	r.s, r.url = s, "http://"+s.addr().String()
 	go func() {
 		defer close(r.done)
 		r.code, r.err = s.Run(ctx)
@@ -471,8 +471,8 @@ func TestRunReadinessProbes(t *testing.T) {
 func TestRunExitCodes(t *testing.T) {
 	for c := 0; c <= 255; c++ {
 		code, err := Run(context.Background(), Config{
-			Command: []string{"/bin/sh", "-c", "exit " + strconv.Itoa(c)},
-			Listen:  "127.0.0.1:0",
+			Command:  []string{"/bin/sh", "-c", "exit " + strconv.Itoa(c)},
+			Listener: loopback(t),
 		})
 		if code != c || err != nil {
 			t.Errorf("child exited %d: Run = %d, %v", c, code, err)

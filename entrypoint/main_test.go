@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -246,7 +248,6 @@ type superviseConfig struct {
 	Command     []string
 	ReadyAfter  time.Duration
 	Ready       []string
-	Listen      string
 	Grace       time.Duration
 	SignalGroup bool
 	StopSignal  int
@@ -266,13 +267,15 @@ func supervise() int {
 	os.Unsetenv(superviseEnv)
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	log.Info("supervisor", "pid", os.Getpid())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "podseq run: admin server:", err)
+		return ExitUsage
+	}
 	cfg := Config{
-		Command: sc.Command, ReadyAfter: sc.ReadyAfter, Listen: sc.Listen, Grace: sc.Grace,
+		Command: sc.Command, ReadyAfter: sc.ReadyAfter, Listener: ln, Grace: sc.Grace,
 		SignalGroup: sc.SignalGroup, StopSignal: syscall.Signal(sc.StopSignal), Logger: log,
 		MaxWaiters: sc.MaxWaiters,
-	}
-	if cfg.Listen == "" {
-		cfg.Listen = "127.0.0.1:0"
 	}
 	for _, r := range sc.Ready {
 		t, err := probes.Parse(r, probes.Options{})
@@ -287,7 +290,9 @@ func supervise() int {
 		fmt.Fprintln(os.Stderr, "podseq run:", err)
 		return ExitUsage
 	}
-	s.holdInHandler = sc.PlainHold
+	if sc.PlainHold {
+		s.srv.Handler = plainHold(s.srv.Handler)
+	}
 	code, err := s.Run(context.Background())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "podseq run:", err)
@@ -429,4 +434,12 @@ func (s *supervisor) addr() string {
 	}
 	s.t.Fatal("no listening line in 20s")
 	return ""
+}
+
+// plainHold hides http.Hijacker from h's ResponseWriters: every long poll is
+// held the plain net/http way, as an HTTP/2 one is, for comparisons.
+func plainHold(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(struct{ http.ResponseWriter }{w}, r)
+	})
 }

@@ -55,84 +55,105 @@ type Ordering struct {
 	CreateTerminationLog bool
 }
 
-// Apply sets the hooks of cfg (BeforeStart, OnEvent, Stop, BeforeForward) for d,
-// creating the tombstone. It fails, before anything starts, on a graveyard
-// that is missing or read-only, a name that is taken, or a cycle of birth
+// Apply sets the hooks of cfg for d, replacing any set before, and creates
+// the tombstone. It fails, before anything starts, on a graveyard that is
+// missing or read-only, a name that is taken, or a cycle of birth
 // dependencies that this container would close.
+//
+// A run with an Ordering, in the order of Run's hooks (each set only when d
+// needs it):
+//
+//	BeforeStart    wait for the steps to run after (waitAfter), then for the birth deps (waitBirth)
+//	Env            the steps' exit codes, in the child's environment (stepExitCodes)
+//	OnEvent        record the birth and start watching the death deps, record readiness,
+//	               stop watching and record the death (onEvent)
+//	Stop           the first death dep to die stops the child (watchDeath)
+//	BeforeForward  hold SIGTERM back until the containers to outlive have died (waitOutlive)
+//	Finish         the verdict: --on-error continue, the termination message (finish)
 func (d Ordering) Apply(cfg *Config) error {
 	if d.Name == "" && len(d.Birth)+len(d.Death)+len(d.Outlive)+len(d.After) == 0 {
 		return nil // no ordering: no graveyard needed
 	}
-	var err error
-	log := cfg.Logger
+	o, err := d.open(cfg.Logger, cfg.Timeout)
+	if err != nil {
+		return err
+	}
+	if len(d.After)+len(d.Birth) > 0 {
+		cfg.BeforeStart = o.beforeStart
+	}
+	if len(d.After) > 0 {
+		cfg.Env = o.stepExitCodes
+	}
+	cfg.OnEvent = o.onEvent
+	if len(d.Death) > 0 {
+		cfg.Stop = o.stop
+	}
+	if len(d.Outlive) > 0 {
+		cfg.BeforeForward = o.waitOutlive
+	}
+	if d.Name != "" || len(d.After) > 0 {
+		cfg.Finish = o.finish
+	}
+	return nil
+}
+
+// open starts the ordering of a run, before anything starts: it creates the
+// tombstone, or without a name checks that the graveyard is there, and
+// parses the birth deps.
+func (d Ordering) open(log *slog.Logger, timeout time.Duration) (*ordering, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	o := &ordering{Ordering: d, log: log, timeout: cfg.Timeout}
+	o := &ordering{Ordering: d, log: log, timeout: timeout}
 	if d.Name != "" {
-		decl := tombstone.Declared{BirthDeps: d.Birth, After: d.After}
-		if d.OnErrorContinue {
-			decl.OnError = tombstone.OnErrorContinue
-		}
-		if o.w, err = tombstone.CreateDeclared(d.Graveyard, d.Name, decl, time.Now()); err != nil {
-			return &OrderingError{Field: FieldName, Err: err}
-		}
-		if p := o.w.Previous(); p != nil {
-			log.Info("replaced the tombstone of a previous instance", "name", d.Name, "previous", p.Instance,
-				"state", string(p.State), "restarts", o.w.Tombstone().Restarts)
-		}
-		// A cycle already visible (this container closes it) is a mistake in
-		// the pod spec.
-		if cyc := tombstone.FindCycle(func(n string) tombstone.Status { return tombstone.Get(d.Graveyard, n) }, d.Name); cyc != nil {
-			o.giveUp(ExitUsage)
-			if cyc.After {
-				return cyc
-			}
-			return &OrderingError{Field: FieldBirth, Err: cyc}
+		if err := o.createTombstone(); err != nil {
+			return nil, err
 		}
 	} else {
 		// Only reading: the graveyard must be there, it may be read-only.
 		w, err := tombstone.Watch(d.Graveyard, 0)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		w.Close()
 	}
-	if len(d.After) > 0 {
-		cfg.BeforeStart = chainBeforeStart(cfg.BeforeStart, o.waitAfter)
-		cfg.Env = func() []string { return o.env }
-	}
 	if len(d.Birth) > 0 {
+		var err error
 		if o.targets, err = o.birthTargets(); err != nil {
 			o.giveUp(ExitUsage)
-			return err
-		}
-		cfg.BeforeStart = chainBeforeStart(cfg.BeforeStart, o.waitBirth)
-	}
-	if d.Name != "" || len(d.After) > 0 {
-		next := cfg.Finish
-		cfg.Finish = func(code int, err error) (int, error) {
-			code, err = o.finish(code, err)
-			if next != nil {
-				return next(code, err)
-			}
-			return code, err
+			return nil, err
 		}
 	}
 	if len(d.Death) > 0 {
-		stop := make(chan string, 1)
-		cfg.Stop = stop
-		o.stop = stop
+		o.stop = make(chan string, 1)
 	}
-	if len(d.Outlive) > 0 {
-		cfg.BeforeForward = o.waitOutlive
+	return o, nil
+}
+
+// createTombstone creates this container's tombstone, replacing a previous
+// instance's, and refuses a cycle of dependencies that it closes.
+func (o *ordering) createTombstone() error {
+	d := o.Ordering
+	decl := tombstone.Declared{BirthDeps: d.Birth, After: d.After}
+	if d.OnErrorContinue {
+		decl.OnError = tombstone.OnErrorContinue
 	}
-	next := cfg.OnEvent
-	cfg.OnEvent = func(e Event) {
-		o.onEvent(e)
-		if next != nil {
-			next(e)
+	var err error
+	if o.w, err = tombstone.CreateDeclared(d.Graveyard, d.Name, decl, time.Now()); err != nil {
+		return &OrderingError{Field: FieldName, Err: err}
+	}
+	if p := o.w.Previous(); p != nil {
+		o.log.Info("replaced the tombstone of a previous instance", "name", d.Name, "previous", p.Instance,
+			"state", string(p.State), "restarts", o.w.Tombstone().Restarts)
+	}
+	// A cycle already visible (this container closes it) is a mistake in
+	// the pod spec.
+	if cyc := tombstone.FindCycle(func(n string) tombstone.Status { return tombstone.Get(d.Graveyard, n) }, d.Name); cyc != nil {
+		o.giveUp(ExitUsage)
+		if cyc.After {
+			return cyc
 		}
+		return &OrderingError{Field: FieldBirth, Err: cyc}
 	}
 	return nil
 }
@@ -163,7 +184,7 @@ type ordering struct {
 	log     *slog.Logger
 	w       *tombstone.Writer // nil without --name
 	targets []*probes.Target  // tombstone://BIRTH-DEP
-	stop    chan<- string     // death deps: a reason stops the child
+	stop    chan string       // death deps: a reason stops the child
 
 	timeout time.Duration // Config.Timeout, for the verdict
 	env     []string      // the --after steps' exit codes, set before the child starts
@@ -199,17 +220,18 @@ func (o *ordering) giveUp(code int) {
 	o.w.Close()
 }
 
-// chainBeforeStart runs a, then b.
-func chainBeforeStart(a, b func(context.Context) error) func(context.Context) error {
-	if a == nil {
-		return b
-	}
-	return func(ctx context.Context) error {
-		if err := a(ctx); err != nil {
+// beforeStart is Config.BeforeStart: the steps to run after must have
+// succeeded, then the birth deps must be ready.
+func (o *ordering) beforeStart(ctx context.Context) error {
+	if len(o.After) > 0 {
+		if err := o.waitAfter(ctx); err != nil {
 			return err
 		}
-		return b(ctx)
 	}
+	if len(o.Birth) > 0 {
+		return o.waitBirth(ctx)
+	}
+	return nil
 }
 
 // waitBirth waits until every birth dep is ready, for at most --birth-timeout.

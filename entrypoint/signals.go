@@ -16,15 +16,6 @@ var forwardedSignals = []os.Signal{
 	syscall.SIGTERM, syscall.SIGWINCH, syscall.SIGALRM,
 }
 
-// ForwardedSignals returns the signals podseq forwards to its child.
-func ForwardedSignals() []syscall.Signal {
-	out := make([]syscall.Signal, len(forwardedSignals))
-	for i, s := range forwardedSignals {
-		out[i] = s.(syscall.Signal)
-	}
-	return out
-}
-
 // stopSignals are the signals that may stop a child, by name.
 var stopSignals = map[string]syscall.Signal{
 	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "ABRT": syscall.SIGABRT,

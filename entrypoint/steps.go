@@ -86,77 +86,101 @@ func (o *ordering) waitAfter(ctx context.Context) error {
 	}
 	defer w.Close()
 	start := time.Now()
-	var (
-		skip  *SkipError
-		cycle *tombstone.CycleError
-		codes []string
-	)
-	progress := time.NewTicker(ProgressEvery)
-	defer progress.Stop()
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case <-progress.C:
-				o.log.Info(fmt.Sprintf("waiting %s for the steps to run after", time.Since(start).Truncate(time.Millisecond)))
-			}
-		}
-	}()
+	pctx, stopProgress := context.WithCancel(ctx)
+	defer stopProgress()
+	go o.logProgress(pctx, start)
+	var j afterJudgment
 	err = w.Until(ctx, func(get func(string) tombstone.Status) bool {
-		codes, skip = codes[:0], nil
-		pending := false
-		for _, n := range o.After {
-			s := get(n)
-			out, fail := judgeAfter(s)
-			if out == afterFailed {
-				skip = fail
-				break
-			}
-			if out == afterSucceeded {
-				codes = append(codes, ExitCodeEnv(n)+"="+strconv.Itoa(s.Tombstone.ExitCode))
-			} else {
-				pending = true
-			}
-		}
-		// A cycle is a mistake in the pod spec, and it comes first: a step
-		// that closed it gave up before its command ran (never born), and
-		// its death is not a failure to skip after, whichever this watch
-		// saw first, the step waiting or the step dead.
-		if (pending || skip != nil) && o.w != nil {
-			if cycle = tombstone.FindCycle(get, o.Name); cycle != nil {
-				skip = nil
-				return true
-			}
-		}
-		return skip != nil || !pending
+		j = o.judgeSteps(get)
+		return j.done()
 	})
 	switch {
 	case err != nil:
 		o.giveUp(stopCode(context.Cause(ctx)))
 		return context.Cause(ctx)
-	case skip != nil:
-		o.log.Info("a step to run after did not succeed: skipping", "step", skip.FailedStep)
-		if o.w != nil {
-			if err := o.w.Skipped(skip.FailedStep, skip.FailedExitCode, ExitSkipped, time.Now()); err != nil {
-				o.log.Warn("could not record the skip in the tombstone", "err", err)
-			}
-			o.w.Close()
-		}
-		o.mu.Lock()
-		o.verdict = o.label() + ": " + skip.Error()
-		o.mu.Unlock()
-		return skip
-	case cycle != nil:
+	case j.skip != nil:
+		return o.skip(j.skip)
+	case j.cycle != nil:
 		o.giveUp(1)
-		return cycle
+		return j.cycle
 	}
-	o.env = append([]string(nil), codes...)
+	o.env = j.codes
 	o.log.Info("the steps to run after succeeded", "elapsed", time.Since(start).Round(time.Microsecond).String())
 	return nil
 }
+
+// logProgress says every ProgressEvery how long the steps to run after have
+// been waited for, until ctx ends.
+func (o *ordering) logProgress(ctx context.Context, start time.Time) {
+	progress := time.NewTicker(ProgressEvery)
+	defer progress.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-progress.C:
+			o.log.Info(fmt.Sprintf("waiting %s for the steps to run after", time.Since(start).Truncate(time.Millisecond)))
+		}
+	}
+}
+
+// afterJudgment is where the steps to run after stand, together.
+type afterJudgment struct {
+	codes   []string              // ExitCodeEnv=code of each step that succeeded
+	pending bool                  // a step has not ended yet
+	skip    *SkipError            // a step failed: this one is skipped
+	cycle   *tombstone.CycleError // the steps wait for each other
+}
+
+// done says whether the wait for the steps is over.
+func (j afterJudgment) done() bool { return j.cycle != nil || j.skip != nil || !j.pending }
+
+// judgeSteps judges the steps to run after as the graveyard (get) has them.
+func (o *ordering) judgeSteps(get func(string) tombstone.Status) afterJudgment {
+	var j afterJudgment
+	for _, n := range o.After {
+		s := get(n)
+		out, fail := judgeAfter(s)
+		if out == afterFailed {
+			j.skip = fail
+			break
+		}
+		if out == afterSucceeded {
+			j.codes = append(j.codes, ExitCodeEnv(n)+"="+strconv.Itoa(s.Tombstone.ExitCode))
+		} else {
+			j.pending = true
+		}
+	}
+	// A cycle is a mistake in the pod spec, and it comes first: a step
+	// that closed it gave up before its command ran (never born), and
+	// its death is not a failure to skip after, whichever this watch
+	// saw first, the step waiting or the step dead.
+	if (j.pending || j.skip != nil) && o.w != nil {
+		if j.cycle = tombstone.FindCycle(get, o.Name); j.cycle != nil {
+			j.skip = nil
+		}
+	}
+	return j
+}
+
+// skip records that this step is skipped because of skip.
+func (o *ordering) skip(skip *SkipError) error {
+	o.log.Info("a step to run after did not succeed: skipping", "step", skip.FailedStep)
+	if o.w != nil {
+		if err := o.w.Skipped(skip.FailedStep, skip.FailedExitCode, ExitSkipped, time.Now()); err != nil {
+			o.log.Warn("could not record the skip in the tombstone", "err", err)
+		}
+		o.w.Close()
+	}
+	o.mu.Lock()
+	o.verdict = o.label() + ": " + skip.Error()
+	o.mu.Unlock()
+	return skip
+}
+
+// stepExitCodes is Config.Env: the exit code of each step to run after, set
+// once they all succeeded.
+func (o *ordering) stepExitCodes() []string { return o.env }
 
 // finish is Config.Finish for a container with a tombstone or a step: it
 // maps a failure under --on-error continue to exit 0, and writes the

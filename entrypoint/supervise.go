@@ -14,20 +14,47 @@ import (
 	"github.com/podseq/podseq/probes"
 )
 
-// supervise starts the child and runs the supervisor's one loop until the
-// child died: signals in, signals out, zombies reaped, readiness, stop
-// requests and the kill deadline.
+// supervise is the life of the child, in the order of tini's main loop:
+// become the reaper, spawn the child and record its birth, watch its
+// readiness, wait for its death while forwarding signals and stopping it on
+// request, and record its death.
 func (s *Supervisor) supervise(ctx context.Context, sigs <-chan os.Signal, chld <-chan os.Signal) (int, error) {
-	if os.Getpid() != 1 {
-		if err := setSubreaper(); err != nil {
-			s.log.Warn("podseq is not PID 1 and could not register as a child subreaper: "+
-				"zombie processes the command leaves behind will not be reaped; "+
-				"run podseq as the container's entrypoint, or on Linux 3.4 or later", "err", err)
-		}
+	s.becomeReaper()
+	pid, err := s.spawn()
+	if err != nil {
+		code, err := startError(s.cfg.Command[0], err)
+		// Never born, dead all the same: OnEvent records it (PID 0).
+		s.childDied(0, code, err.Error(), false)
+		return code, err
 	}
+	s.log.Info("started", "pid", pid, "command", s.cfg.Command[0])
+	s.emit(Event{Kind: Born, Time: time.Now(), PID: pid})
+	stopWatching := s.watchReadiness(pid)
+	defer stopWatching()
+	c := s.newChild(ctx, pid)
+	defer c.release()
+	ws := c.waitAndForward(sigs, chld)
+	return s.recordDeath(c, ws)
+}
+
+// becomeReaper makes podseq the reaper of the orphans its child leaves: it
+// is when it is PID 1, else it registers as a child subreaper, or warns.
+func (s *Supervisor) becomeReaper() {
+	if os.Getpid() == 1 {
+		return
+	}
+	if err := setSubreaper(); err != nil {
+		s.log.Warn("podseq is not PID 1 and could not register as a child subreaper: "+
+			"zombie processes the command leaves behind will not be reaped; "+
+			"run podseq as the container's entrypoint, or on Linux 3.4 or later", "err", err)
+	}
+}
+
+// spawn starts the child with podseq's streams and returns its pid.
+func (s *Supervisor) spawn() (pid int, err error) {
 	cmd := exec.Command(s.cfg.Command[0], s.cfg.Command[1:]...)
 	// *os.File streams: exec starts no copying goroutine, so nothing needs
-	// cmd.Wait. The reaper below is the only waiter.
+	// cmd.Wait. The reaper (reap) is the only waiter.
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if s.cfg.Env != nil {
 		cmd.Env = append(os.Environ(), s.cfg.Env()...)
@@ -36,169 +63,66 @@ func (s *Supervisor) supervise(ctx context.Context, sigs <-chan os.Signal, chld 
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
 	if err := cmd.Start(); err != nil {
-		code, err := startError(s.cfg.Command[0], err)
-		// Never born, dead all the same: OnEvent records it (PID 0).
-		s.childDied(0, code, err.Error(), false)
-		return code, err
+		return 0, err
 	}
-	pid := cmd.Process.Pid
+	pid = cmd.Process.Pid
 	// Reaping by pid ourselves: let go of the os.Process (and its pidfd).
 	_ = cmd.Process.Release()
-	s.log.Info("started", "pid", pid, "command", s.cfg.Command[0])
-	s.emit(Event{Kind: Born, Time: time.Now(), PID: pid})
+	return pid, nil
+}
 
-	// Readiness.
-	var readyAt <-chan time.Time
-	monCtx, monCancel := context.WithCancel(context.Background())
-	var monWG sync.WaitGroup
-	defer func() {
-		monCancel()
-		monWG.Wait()
-	}()
+// watchReadiness turns the child ready as Config says: when its Ready
+// targets pass (and not ready when they fail), ReadyAfter after its start, or
+// at once. The function it returns stops the watch and waits for it.
+func (s *Supervisor) watchReadiness(pid int) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
 	switch {
 	case len(s.cfg.Ready) > 0:
 		s.state.setReason("no probe finished yet")
-		monWG.Add(1)
-		go func() {
-			defer monWG.Done()
-			probes.Monitor(monCtx, s.cfg.Ready, s.cfg.Schedule, s.observe, func(ready bool, r probes.Report) {
+		wg.Go(func() {
+			probes.Monitor(ctx, s.cfg.Ready, s.cfg.Schedule, s.observe, func(ready bool, r probes.Report) {
 				if ready {
 					s.turnReady(pid)
 				} else {
 					s.turnNotReady(pid, r.Pending())
 				}
 			})
-		}()
+		})
 	case s.cfg.ReadyAfter > 0:
 		s.state.setReason(fmt.Sprintf("ready %s after the command started", s.cfg.ReadyAfter))
 		t := time.NewTimer(s.cfg.ReadyAfter)
-		defer t.Stop()
-		readyAt = t.C
+		wg.Go(func() {
+			defer t.Stop()
+			select {
+			case <-t.C:
+				s.turnReady(pid)
+			case <-ctx.Done():
+			}
+		})
 	default:
 		s.turnReady(pid)
 	}
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
 
-	var (
-		stopCh    = s.cfg.Stop
-		ctxDone   = ctx.Done()
-		stopped   bool // the stop signal went out
-		requested bool // a stop was requested (not a signal to podseq)
-		killTimer *time.Timer
-		killAt    <-chan time.Time
-		// The time limit (Timeout), and whether the child ran past it.
-		limitAt  <-chan time.Time
-		timedOut bool
-		// BeforeForward in flight: its result, and how to hurry it.
-		forwardNow chan os.Signal
-		bfCancel   context.CancelFunc
-	)
-	defer func() {
-		if killTimer != nil {
-			killTimer.Stop()
-		}
-		if bfCancel != nil {
-			bfCancel()
-			<-forwardNow
-		}
-	}()
-	if s.cfg.Timeout > 0 {
-		t := time.NewTimer(s.cfg.Timeout)
-		defer t.Stop()
-		limitAt = t.C
+// recordDeath tells everyone that the child died with status ws, and
+// returns what Run returns for it.
+func (s *Supervisor) recordDeath(c *child, ws syscall.WaitStatus) (int, error) {
+	code := exitCode(ws)
+	s.log.Info("command exited", "pid", c.pid, "code", code, "status", describe(ws))
+	s.childDied(c.pid, code, fmt.Sprintf("command exited with code %d", code), c.timedOut)
+	if c.timedOut {
+		return ExitTimedOut, fmt.Errorf("timed out after %s: the command was stopped (%s)", s.cfg.Timeout, describe(ws))
 	}
-	armKill := func() {
-		if killTimer == nil {
-			killTimer = time.NewTimer(s.cfg.Grace)
-			killAt = killTimer.C
-		}
+	if c.requested && ws.Signaled() && ws.Signal() == s.cfg.StopSignal {
+		s.log.Info("stopped on request: exiting 0")
+		return 0, nil
 	}
-	stop := func(reason string) {
-		requested = true
-		if stopped {
-			s.log.Info("already stopping", "reason", reason)
-			return
-		}
-		stopped = true
-		s.log.Info("stopping the command", "reason", reason, "signal", SignalName(s.cfg.StopSignal), "grace", s.cfg.Grace.String())
-		s.signal(pid, s.cfg.StopSignal)
-		armKill()
-	}
-	forwardTerm := func(sig syscall.Signal) {
-		out := sig
-		if sig == syscall.SIGTERM {
-			out = s.cfg.StopSignal
-		}
-		s.log.Info("forwarding", "signal", SignalName(sig), "sent", SignalName(out), "grace", s.cfg.Grace.String())
-		s.signal(pid, out)
-		stopped = true
-		armKill()
-	}
-
-	for {
-		select {
-		case <-chld:
-			if ws, ok := s.reap(pid); ok {
-				code := exitCode(ws)
-				s.log.Info("command exited", "pid", pid, "code", code, "status", describe(ws))
-				s.childDied(pid, code, fmt.Sprintf("command exited with code %d", code), timedOut)
-				if timedOut {
-					return ExitTimedOut, fmt.Errorf("timed out after %s: the command was stopped (%s)", s.cfg.Timeout, describe(ws))
-				}
-				if requested && ws.Signaled() && ws.Signal() == s.cfg.StopSignal {
-					s.log.Info("stopped on request: exiting 0")
-					return 0, nil
-				}
-				return code, nil
-			}
-		case sig := <-sigs:
-			sn := sig.(syscall.Signal)
-			if sn != syscall.SIGTERM && sn != syscall.SIGINT {
-				s.log.Debug("forwarding", "signal", SignalName(sn))
-				s.signal(pid, sn)
-				continue
-			}
-			switch {
-			case bfCancel != nil:
-				// A second terminating signal: stop waiting, forward now.
-				bfCancel()
-			case s.cfg.BeforeForward != nil && !stopped:
-				bctx, cancel := context.WithTimeout(context.Background(), s.cfg.Grace)
-				bfCancel = cancel
-				forwardNow = make(chan os.Signal, 1)
-				s.log.Info("holding the signal back until what must stop first has stopped", "signal", SignalName(sn))
-				go func(ch chan<- os.Signal) {
-					s.cfg.BeforeForward(bctx, sig)
-					ch <- sig
-				}(forwardNow)
-			default:
-				forwardTerm(sn)
-			}
-		case sig := <-forwardNow:
-			bfCancel()
-			bfCancel, forwardNow = nil, nil
-			forwardTerm(sig.(syscall.Signal))
-		case reason, ok := <-stopCh:
-			if !ok {
-				stopCh, reason = nil, "stop channel closed"
-			}
-			stop(reason)
-		case reason := <-s.quit:
-			stop(reason)
-		case <-ctxDone:
-			ctxDone = nil
-			stop(context.Cause(ctx).Error())
-		case <-readyAt:
-			s.turnReady(pid)
-		case <-limitAt:
-			limitAt, timedOut = nil, true
-			s.log.Warn("the command ran past its time limit: stopping it", "timeout", s.cfg.Timeout.String())
-			stop(fmt.Sprintf("timed out after %s", s.cfg.Timeout))
-		case <-killAt:
-			killAt = nil
-			s.log.Warn("the command outlived the grace period: killing it", "grace", s.cfg.Grace.String())
-			s.signal(pid, syscall.SIGKILL)
-		}
-	}
+	return code, nil
 }
 
 // signal sends sig to the child, or to its process group.

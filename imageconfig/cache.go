@@ -44,20 +44,20 @@ func (m *MemoryCache) Put(key string, c Config) error {
 	return nil
 }
 
-// DirCache is a Cache in a directory, one JSON file per key, shared by the
+// dirCache is a Cache in a directory, one JSON file per key, shared by the
 // runs of a CLI (kubectl podseq inject in CI). Files are written atomically;
 // an unreadable or corrupt file is a miss.
-type DirCache struct {
+type dirCache struct {
 	Dir string
 }
 
-func (d DirCache) path(key string) string {
+func (d dirCache) path(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return filepath.Join(d.Dir, hex.EncodeToString(sum[:])+".json")
 }
 
 // Get returns the config stored under key.
-func (d DirCache) Get(key string) (Config, bool) {
+func (d dirCache) Get(key string) (Config, bool) {
 	b, err := os.ReadFile(d.path(key))
 	if err != nil {
 		return Config{}, false
@@ -73,7 +73,7 @@ func (d DirCache) Get(key string) (Config, bool) {
 }
 
 // Put stores c under key.
-func (d DirCache) Put(key string, c Config) error {
+func (d dirCache) Put(key string, c Config) error {
 	if d.Dir == "" {
 		return errors.New("cache directory not set")
 	}

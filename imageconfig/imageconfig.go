@@ -8,8 +8,7 @@
 // would use, and registries rate-limit them: a Resolver asks only for the
 // manifest's digest (a HEAD request) when the reference is a tag, and reads
 // the config only for a digest it has not seen (Cache). A reference by tag
-// can move after the lookup; Config.Pinned says whether it was a digest, and
-// MovingTagWarning says what that means for the wrapped command.
+// can move after the lookup; Config.Pinned says whether it was a digest.
 //
 // This package is for kubectl-podseq (inject and its webhook), never for the
 // podseq binary that goes into pods: it pulls in go-containerregistry.
@@ -73,10 +72,10 @@ func (c Config) Argv(command, args []string) []string {
 	return argv
 }
 
-// MovingTagWarning is the one line to print when the config was looked up by
+// movingTagWarning is the one line to print when the config was looked up by
 // tag ("" for a digest): the wrapped command holds the argv of the image the
 // tag named at lookup time.
-func (c Config) MovingTagWarning() string {
+func (c Config) movingTagWarning() string {
 	if c.Pinned {
 		return ""
 	}
@@ -128,8 +127,9 @@ func (e *LookupError) Unwrap() error { return e.Err }
 // the Docker config of the user, authn.DefaultKeychain), linux on this
 // machine's architecture, no cache.
 type Resolver struct {
-	// Keychain gives the credentials for a registry: Keychain(pullSecrets)
-	// for a pod's imagePullSecrets. Nil: authn.DefaultKeychain.
+	// Keychain gives the credentials for a registry (the package's
+	// keychain reads a pod's imagePullSecrets into one). Nil:
+	// authn.DefaultKeychain.
 	Keychain authn.Keychain
 	// Platform is the node's platform, which picks the image of a
 	// multi-platform index. Zero: linux and this machine's architecture.

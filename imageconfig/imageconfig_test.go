@@ -135,7 +135,7 @@ func TestResolveTagAndDigest(t *testing.T) {
 	if !slices.Equal(c.Entrypoint, []string{"/app.sh"}) || !slices.Equal(c.Cmd, []string{"serve", "--port=80"}) || c.Digest != d.String() || c.Pinned {
 		t.Fatalf("got %+v, want /app.sh serve --port=80 from %s, not pinned", c, d)
 	}
-	if w := c.MovingTagWarning(); !strings.Contains(w, "is a tag, not a digest") || !strings.Contains(w, "@"+d.String()) {
+	if w := c.movingTagWarning(); !strings.Contains(w, "is a tag, not a digest") || !strings.Contains(w, "@"+d.String()) {
 		t.Errorf("moving tag warning %q", w)
 	}
 	first := reg.take()
@@ -158,14 +158,14 @@ func TestResolveTagAndDigest(t *testing.T) {
 	if got := reg.take(); len(got) != 0 {
 		t.Errorf("digest in the cache: requests %q, want none", got)
 	}
-	if !c.Pinned || c.Ref != byDigest || c.MovingTagWarning() != "" {
+	if !c.Pinned || c.Ref != byDigest || c.movingTagWarning() != "" {
 		t.Errorf("by digest: %+v, want pinned, no warning", c)
 	}
 }
 
 func TestMovingTag(t *testing.T) {
 	reg := newRegistry(t, "", "")
-	r := &Resolver{Cache: DirCache{Dir: t.TempDir()}}
+	r := &Resolver{Cache: dirCache{Dir: t.TempDir()}}
 	ctx := context.Background()
 	reg.push(t, "app:latest", image(t, []string{"/v1"}, nil))
 	c1, err := r.Resolve(ctx, reg.host()+"/app:latest")
@@ -209,7 +209,7 @@ func TestIndexPicksPlatform(t *testing.T) {
 		if !slices.Equal(c.Entrypoint, []string{want}) || c.Platform != "linux/"+arch || c.RefDigest != idxDigest.String() || c.Digest == c.RefDigest {
 			t.Errorf("%s: %+v, want %s, the index's digest to pin", arch, c, want)
 		}
-		if w := c.MovingTagWarning(); !strings.Contains(w, "multi:1@"+idxDigest.String()) {
+		if w := c.movingTagWarning(); !strings.Contains(w, "multi:1@"+idxDigest.String()) {
 			t.Errorf("%s: pin the index, got %q", arch, w)
 		}
 	}
@@ -250,7 +250,7 @@ func TestPullSecretCredentials(t *testing.T) {
 				secrets = [][]byte{[]byte(`{"auths":{"other.example.com":{"auth":"` + wrong + `"}}}`),
 					[]byte(fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, reg.host(), auth))}
 			}
-			kc, err := Keychain(secrets...)
+			kc, err := keychain(secrets...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -363,8 +363,8 @@ func TestArgvRules(t *testing.T) {
 func TestKeychainBadSecrets(t *testing.T) {
 	for _, s := range []string{`nope`, `{"auths":[]}`, `{"auths":{"reg":{"auth":"!!"}}}`,
 		`{"auths":{"reg":{"auth":"` + base64.StdEncoding.EncodeToString([]byte("nocolon")) + `"}}}`, `{"auths":{"":{}}}`} {
-		_, err := Keychain([]byte(`{}`), []byte(s))
-		var pe *PullSecretError
+		_, err := keychain([]byte(`{}`), []byte(s))
+		var pe *pullSecretError
 		if !errors.As(err, &pe) || pe.Index != 1 || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: %v, want a one-line error for secret 1", s, err)
 		}

@@ -12,18 +12,18 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
-// PullSecretError is a pull secret that could not be read: Index is its
+// pullSecretError is a pull secret that could not be read: Index is its
 // position in the list given to Keychain.
-type PullSecretError struct {
+type pullSecretError struct {
 	Index int
 	Err   error
 }
 
-func (e *PullSecretError) Error() string {
+func (e *pullSecretError) Error() string {
 	return fmt.Sprintf("pull secret %d: %v", e.Index, e.Err)
 }
 
-func (e *PullSecretError) Unwrap() error { return e.Err }
+func (e *pullSecretError) Unwrap() error { return e.Err }
 
 // Keychain returns the credentials a pod would pull with: the data of its
 // imagePullSecrets, each the `.dockerconfigjson` of a
@@ -32,12 +32,12 @@ func (e *PullSecretError) Unwrap() error { return e.Err }
 // order, then the user's own Docker config (authn.DefaultKeychain). A
 // registry matches an entry as the kubelet matches it: by host (a leading
 // "*." matches one label), then by path prefix, the longest first.
-func Keychain(pullSecrets ...[]byte) (authn.Keychain, error) {
+func keychain(pullSecrets ...[]byte) (authn.Keychain, error) {
 	var kcs []authn.Keychain
 	for i, data := range pullSecrets {
 		entries, err := parseDockerConfig(data)
 		if err != nil {
-			return nil, &PullSecretError{Index: i, Err: err}
+			return nil, &pullSecretError{Index: i, Err: err}
 		}
 		kcs = append(kcs, entries)
 	}

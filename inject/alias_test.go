@@ -413,11 +413,11 @@ func TestAliasBomb(t *testing.T) {
 func TestMergeKeyNotAMapping(t *testing.T) {
 	t.Parallel()
 	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  <<: [a, b]\n"
-	res, err := Process([]byte(cm), Options{After: map[string][]string{"app": {"proxy"}}})
+	_, err := Process([]byte(cm), Options{After: map[string][]string{"app": {"proxy"}}})
 	if err == nil || !strings.Contains(err.Error(), "no pod in the input has that container") {
 		t.Errorf("a ConfigMap with a bad merge key, with --after: %v", err)
 	}
-	res, err = Process([]byte(cm), Options{})
+	res, err := Process([]byte(cm), Options{})
 	if err != nil || string(res.Out) != cm {
 		t.Errorf("a ConfigMap with a bad merge key: %v", err)
 	}

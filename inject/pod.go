@@ -11,18 +11,6 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
-// PodPlan is what PlanPod made of one Pod.
-type PodPlan struct {
-	// Pod is the planned Pod as JSON: the input itself when nothing changed.
-	Pod []byte
-	// Changed reports whether Pod differs from the input.
-	Changed bool
-	// Warnings are one line each, "container C: why", for containers whose
-	// order rests on a postStart hook alone (Result.Warnings, without the
-	// pod's name, which the caller knows better).
-	Warnings []string
-}
-
 // PodError is a Pod that inject cannot order: a bad annotation, a
 // dependency that is not in the pod, a container inject cannot change.
 type PodError struct {
@@ -39,43 +27,29 @@ func (e *PodError) Error() string {
 	return e.Reason
 }
 
-// PlanPod plans one Pod given as JSON (an object of kind Pod) with the code
-// Process runs for a Pod document: the same input and options give the
-// same pod. A pod that is not asking for an order comes back unchanged; one
-// injected earlier is planned again from its original (containers added
-// since take their place in the order). Errors: *PodError for a pod inject
-// cannot order; otherwise an error wrapping ErrBadInput for input that is
-// not a Pod object.
-func PlanPod(in []byte, o Options) (*PodPlan, error) {
-	root, changed, warnings, err := planPod(in, o)
-	if err != nil {
-		return nil, err
-	}
-	plan := &PodPlan{Pod: in, Changed: changed, Warnings: warnings}
-	if changed {
-		out, err := encodeJSON(root, string(in))
-		if err != nil {
-			return nil, err
-		}
-		plan.Pod = []byte(out)
-	}
-	return plan, nil
-}
-
 // PodObjects is what PlanPodObjects made of one Pod: the pod before and
 // after, as encoding/json decodes JSON (numbers as json.Number).
 type PodObjects struct {
 	// Original is the input; Planned the pod planned (Original itself when
 	// nothing changed).
 	Original, Planned map[string]any
-	// Changed and Warnings are PlanPod's.
-	Changed  bool
+	// Changed reports whether Planned differs from Original.
+	Changed bool
+	// Warnings are one line each, "container C: why", for containers whose
+	// order rests on a postStart hook alone (Result.Warnings, without the
+	// pod's name, which the caller knows better).
 	Warnings []string
 }
 
-// PlanPodObjects plans as PlanPod does and returns the pods as values, not
-// text: what an admission webhook diffs into a patch, without printing the
-// plan and reading it back.
+// PlanPodObjects plans one Pod given as JSON (an object of kind Pod) with
+// the code Process runs for a Pod document: the same input and options give
+// the same pod. A pod that is not asking for an order comes back unchanged;
+// one injected earlier is planned again from its original (containers added
+// since take their place in the order). Errors: *PodError for a pod inject
+// cannot order; otherwise an error wrapping ErrBadInput for input that is
+// not a Pod object. The pods come back as values, not text: what an
+// admission webhook diffs into a patch, without printing the plan and
+// reading it back.
 func PlanPodObjects(in []byte, o Options) (*PodObjects, error) {
 	var orig map[string]any
 	root, changed, warnings, err := planPodWith(in, o, func(root *yaml.Node) { orig, _ = nodeValue(root).(map[string]any) })
@@ -87,10 +61,6 @@ func PlanPodObjects(in []byte, o Options) (*PodObjects, error) {
 		res.Planned, _ = nodeValue(root).(map[string]any)
 	}
 	return res, nil
-}
-
-func planPod(in []byte, o Options) (*yaml.Node, bool, []string, error) {
-	return planPodWith(in, o, nil)
 }
 
 // planPodWith parses and plans a Pod; before, if not nil, sees the parsed

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
 // webPod is a Pod as the API server hands it to an admission webhook: JSON,
@@ -242,4 +244,43 @@ func samePlanObjects(t *testing.T, in, out []byte) {
 	if !reflect.DeepEqual(objs.Planned, decode(out)) {
 		t.Errorf("Planned:\n%v\nwant\n%v", objs.Planned, decode(out))
 	}
+}
+
+// PodPlan is what PlanPod made of one Pod.
+type PodPlan struct {
+	// Pod is the planned Pod as JSON: the input itself when nothing changed.
+	Pod []byte
+	// Changed reports whether Pod differs from the input.
+	Changed bool
+	// Warnings are one line each, "container C: why", for containers whose
+	// order rests on a postStart hook alone (Result.Warnings, without the
+	// pod's name, which the caller knows better).
+	Warnings []string
+}
+
+// PlanPod plans one Pod given as JSON (an object of kind Pod) with the code
+// Process runs for a Pod document: the same input and options give the
+// same pod. A pod that is not asking for an order comes back unchanged; one
+// injected earlier is planned again from its original (containers added
+// since take their place in the order). Errors: *PodError for a pod inject
+// cannot order; otherwise an error wrapping ErrBadInput for input that is
+// not a Pod object.
+func PlanPod(in []byte, o Options) (*PodPlan, error) {
+	root, changed, warnings, err := planPod(in, o)
+	if err != nil {
+		return nil, err
+	}
+	plan := &PodPlan{Pod: in, Changed: changed, Warnings: warnings}
+	if changed {
+		out, err := encodeJSON(root, string(in))
+		if err != nil {
+			return nil, err
+		}
+		plan.Pod = []byte(out)
+	}
+	return plan, nil
+}
+
+func planPod(in []byte, o Options) (*yaml.Node, bool, []string, error) {
+	return planPodWith(in, o, nil)
 }

@@ -27,7 +27,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, r.Method+" "+r.URL.Path)
 	if r.Header.Get("Authorization") != "Bearer tok" {
-		http.Error(w, `{"message":"Unauthorized"}`, 401)
+		http.Error(w, `{"message":"Unauthorized"}`, http.StatusUnauthorized)
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
@@ -48,11 +48,11 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		old := f.secrets[s.Metadata.Name]
 		if r.Method == "POST" && old != nil {
-			http.Error(w, `{"message":"already exists"}`, 409)
+			http.Error(w, `{"message":"already exists"}`, http.StatusConflict)
 			return
 		}
 		if r.Method == "PUT" && (old == nil || old.Metadata.ResourceVersion != s.Metadata.ResourceVersion) {
-			http.Error(w, `{"message":"conflict"}`, 409)
+			http.Error(w, `{"message":"conflict"}`, http.StatusConflict)
 			return
 		}
 		f.version++
@@ -63,7 +63,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(f.config)
 	case r.URL.Path == webhookConfigPath+"podseq" && r.Method == "PATCH":
 		if r.Header.Get("Content-Type") != "application/json-patch+json" {
-			http.Error(w, "content type", 415)
+			http.Error(w, "content type", http.StatusUnsupportedMediaType)
 			return
 		}
 		doc, _ := json.Marshal(f.config)

@@ -247,6 +247,3 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("drained")
 	return nil
 }
-
-// Draining reports whether Serve is shutting down.
-func (s *Server) Draining() bool { return s.draining.Load() }

@@ -122,7 +122,7 @@ func TestDrain(t *testing.T) {
 	}
 	cancel()
 	deadline := time.Now().Add(400 * time.Millisecond)
-	for !s.Draining() {
+	for !s.isDraining() {
 		if time.Now().After(deadline) {
 			t.Fatal("not draining")
 		}
@@ -157,3 +157,6 @@ func TestDrain(t *testing.T) {
 		t.Fatal("Serve did not return")
 	}
 }
+
+// isDraining reports whether Serve is shutting down.
+func (s *Server) isDraining() bool { return s.draining.Load() }

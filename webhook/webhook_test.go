@@ -78,12 +78,12 @@ func TestMutate(t *testing.T) {
 		t.Fatalf("answer %+v: want allowed with a JSONPatch and no warning", resp)
 	}
 	patched := applyPatch(t, []byte(webPod), resp.Patch)
-	plan, err := inject.PlanPod([]byte(webPod), inject.Options{Image: "podseq:test"})
+	plan, err := inject.Process([]byte(webPod), inject.Options{Image: "podseq:test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sameJSON(t, patched, plan.Pod) {
-		t.Fatalf("patched pod:\n%s\nwant inject's plan:\n%s", patched, plan.Pod)
+	if !sameJSON(t, patched, plan.Out) {
+		t.Fatalf("patched pod:\n%s\nwant inject's plan:\n%s", patched, plan.Out)
 	}
 	if !strings.Contains(string(resp.Patch), `"/metadata/annotations/podseq.dev~1injected"`) {
 		t.Errorf("patch %s: annotations are not set key by key with escaped keys", resp.Patch)

@@ -120,17 +120,20 @@ func runAction(c *cli.Context) error {
 		return usagef(c, "%v", err)
 	}
 	if !cfg.NoAdmin {
-		ln, err := net.Listen("tcp", cfg.Listen)
+		listen, err := listenAddr(c)
+		if err != nil {
+			return usagef(c, "%v", err)
+		}
+		ln, err := net.Listen("tcp", listen)
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return usagef(c, "--listen %s: address already in use, most likely by another podseq run in this pod "+
 				"(the containers of a pod share one network namespace): give each podseq run its own --listen, "+
-				"such as --listen=:15781, or --listen=none for no admin server", cfg.Listen)
+				"such as --listen=:15781, or --listen=none for no admin server", listen)
 		}
 		if err != nil {
-			return usagef(c, "--listen %q: %v", cfg.Listen, netErr(err))
+			return usagef(c, "--listen %q: %v", listen, netErr(err))
 		}
 		cfg.Listener = ln
-		cfg.Listen = ""
 	}
 	fitMemory(&cfg)
 	if err := applyDeps(c, &cfg); err != nil {
@@ -199,16 +202,7 @@ func runConfig(c *cli.Context) (entrypoint.Config, error) {
 	}
 	cfg.Command = command
 	cfg.Schedule = sched
-	switch cfg.Listen = c.String("listen"); {
-	case cfg.Listen == listenNone:
-		cfg.Listen, cfg.NoAdmin = "", true
-	case cfg.Listen == "":
-		return cfg, errors.New("--listen is empty: give an address such as :15781, or none for no admin server")
-	case c.String("after") != "" && !c.IsSet("listen"):
-		// Steps run side by side in one network namespace, each with its
-		// podseq run: none claims the default port unless told to.
-		cfg.Listen = stepListen
-	}
+	cfg.NoAdmin = c.String("listen") == listenNone
 	cfg.SignalGroup = c.Bool("signal-group")
 	cfg.Logger = newLogger(c, c.Bool("quiet"))
 	return cfg, nil
@@ -216,6 +210,20 @@ func runConfig(c *cli.Context) (entrypoint.Config, error) {
 
 // listenNone is the --listen value that turns the admin server off.
 const listenNone = "none"
+
+// listenAddr is the admin server's address: --listen, but for a step.
+func listenAddr(c *cli.Context) (string, error) {
+	switch listen := c.String("listen"); {
+	case listen == "":
+		return "", errors.New("--listen is empty: give an address such as :15781, or none for no admin server")
+	case c.String("after") != "" && !c.IsSet("listen"):
+		// Steps run side by side in one network namespace, each with its
+		// podseq run: none claims the default port unless told to.
+		return stepListen, nil
+	default:
+		return listen, nil
+	}
+}
 
 // netErr drops the "listen tcp ADDR:" prefix that the message already says.
 func netErr(err error) error {

@@ -42,7 +42,6 @@ type Node struct {
 	sandbox       string // pause image reference
 	containerd    *exec.Cmd
 	kubelet       *exec.Cmd
-	logf          func(format string, args ...any)
 }
 
 // kubelet's listeners, all on 127.0.0.1.

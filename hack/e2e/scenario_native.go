@@ -416,7 +416,9 @@ func kubeletRestart(t *T) error {
 			if err := v.adapt(b, readyIn); err != nil {
 				return err
 			}
-			sidecar, err = b.Container("sidecar")
+			if sidecar, err = b.Container("sidecar"); err != nil {
+				return err
+			}
 		case "kr-gated":
 			sidecar, err = podseqSupervisesSvc(b, readyIn, "--name=sidecar", "--graveyard=/graveyard")
 		default:
