@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // docUsage is one invocation of podseq or kubectl-podseq that the docs show,
@@ -287,4 +290,93 @@ func TestDocUsageScanner(t *testing.T) {
 			t.Errorf("check(podseq %s) = %v, want %q", strings.Join(c.words, " "), err, c.err)
 		}
 	}
+}
+
+// TestDocLinks checks every relative link of README.md, CHANGELOG.md and
+// docs/*.md: the file exists, and a #fragment names a heading of it (as
+// GitHub makes anchors), so that moving a section cannot leave a link behind.
+func TestDocLinks(t *testing.T) {
+	files, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append([]string{"../../README.md", "../../CHANGELOG.md"}, files...)
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	anchorCache := map[string]map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(f, "../../")
+		for i, l := range strings.Split(stripFences(string(b)), "\n") {
+			for _, m := range link.FindAllStringSubmatch(l, -1) {
+				target := m[1]
+				if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+					continue
+				}
+				p, frag, _ := strings.Cut(target, "#")
+				file := f
+				if p != "" {
+					file = filepath.Join(filepath.Dir(f), p)
+				}
+				if _, err := os.Stat(file); err != nil {
+					t.Errorf("%s:%d: link %s: %v", name, i+1, target, err)
+					continue
+				}
+				if frag == "" || !strings.HasSuffix(file, ".md") {
+					continue
+				}
+				if anchorCache[file] == nil {
+					anchorCache[file] = markdownAnchors(t, file)
+				}
+				if !anchorCache[file][frag] {
+					t.Errorf("%s:%d: link %s: %s has no heading #%s", name, i+1, target, strings.TrimPrefix(file, "../../"), frag)
+				}
+			}
+		}
+	}
+}
+
+// stripFences blanks the lines of fenced code blocks, keeping line numbers.
+func stripFences(md string) string {
+	lines := strings.Split(md, "\n")
+	in := false
+	for i, l := range lines {
+		if strings.HasPrefix(strings.TrimSpace(l), "```") {
+			in = !in
+			lines[i] = ""
+		} else if in {
+			lines[i] = ""
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// markdownAnchors returns the anchors GitHub gives a file's headings:
+// lower case, punctuation but - and _ dropped, spaces as -.
+func markdownAnchors(t *testing.T, file string) map[string]bool {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	heading := regexp.MustCompile(`^#{1,6} (.*)`)
+	for _, l := range strings.Split(stripFences(string(b)), "\n") {
+		m := heading.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		var s strings.Builder
+		for _, r := range strings.ToLower(strings.TrimSpace(m[1])) {
+			switch {
+			case r == ' ':
+				s.WriteRune('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				s.WriteRune(r)
+			}
+		}
+		anchors[s.String()] = true
+	}
+	return anchors
 }
