@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench: the speed figures of the README's Speed section.
+# make bench: the speed figures of docs/benchmarks.md.
 #  1. hack/bench: podseq wait as a process (requests, CPU and overshoot by wait
 #     against the previous schedule and a 500 ms poller, a redirect loop, the
 #     frontier, push release, the whole process next to a hello-world, RSS, size).

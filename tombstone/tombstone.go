@@ -4,32 +4,11 @@
 // containers without any permission on the Kubernetes API.
 //
 // A tombstone is the file GRAVEYARD/NAME, written by `podseq run --name NAME`
-// each time its child changes state: waiting (for its birth deps and the
-// steps it runs after), born, ready, died, or skipped (a step it runs after
-// failed, so its command never started). It is plain text, readable with cat:
-//
-//	podseq-tombstone v1
-//	name: app
-//	state: died
-//	instance: 8f3c2a1e-1-71042
-//	pid: 7
-//	waiting: 2026-05-04T10:00:00.1Z
-//	born: 2026-05-04T10:00:00.2Z
-//	ready: 2026-05-04T10:00:01.5Z
-//	died: 2026-05-04T10:03:00Z
-//	exit-code: 0
-//	birth-deps: db,cache
-//	restarts: 0
-//
-// The first line names the format and its version. Every other line is
-// "key: value"; readers of v1 ignore keys they do not know, so fields can be
-// added without a new version. Steps added the state skipped and the keys
-// after, skipped, failed-step, failed-exit-code, on-error and timed-out; a
-// tombstone without them reads as before. Files are replaced atomically (a temporary
-// file, fsync, rename), so a reader sees the old or the new content, never a
-// mix. The writer also holds an flock on GRAVEYARD/.NAME.lock for as long as it
-// lives, so a reader can tell a tombstone whose writer was killed (SIGKILL,
-// OOM: it never wrote "died") from a living one: see Status.Gone.
+// each time its child changes state (waiting, born, ready, died, skipped):
+// plain text, a header line "podseq-tombstone v1" and then "key: value"
+// lines, replaced atomically, with the writer's liveness held as an flock.
+// The format, field by field, and its rules for readers and writers, is
+// docs/tombstone-format.md, its one home; this package implements it.
 package tombstone
 
 import (
