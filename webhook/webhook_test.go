@@ -351,3 +351,60 @@ func TestFindUnordered(t *testing.T) {
 		}
 	}
 }
+
+// TestMutateNativeSidecarDependency: a proxy another webhook added as a
+// native sidecar (an init container with restartPolicy Always, as meshes
+// do on recent kubelets) can be named by after: it gets a hook that waits
+// for it, stays a native sidecar, and the patched pod is inject's plan.
+func TestMutateNativeSidecarDependency(t *testing.T) {
+	ts := startServer(t, Config{})
+	m, err := decodeObject([]byte(webPod))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := m["spec"].(map[string]any)
+	spec["initContainers"] = []any{map[string]any{"name": "mesh", "image": "mesh:1", "restartPolicy": "Always",
+		"command":        []any{"mesh", "proxy"},
+		"readinessProbe": map[string]any{"httpGet": map[string]any{"path": "/ready", "port": json.Number("15021")}}}}
+	m["metadata"].(map[string]any)["annotations"].(map[string]any)["after.podseq.dev/app"] = "mesh"
+	pod, _ := json.Marshal(m)
+	resp := ts.mutate(t, PathMutate, "uid-n", string(pod))
+	if !resp.Allowed || len(resp.Patch) == 0 || len(resp.Warnings) != 0 {
+		t.Fatalf("answer %+v: want allowed with a patch and no warning", resp)
+	}
+	patched := applyPatch(t, pod, resp.Patch)
+	plan, err := inject.Process(pod, inject.Options{Image: "podseq:test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameJSON(t, patched, plan.Out) {
+		t.Fatalf("patched pod:\n%s\nwant inject's plan:\n%s", patched, plan.Out)
+	}
+	var out struct {
+		Spec struct {
+			InitContainers []struct {
+				Name          string
+				RestartPolicy string `json:"restartPolicy"`
+				Lifecycle     struct {
+					PostStart struct{ Exec struct{ Command []string } } `json:"postStart"`
+				}
+			} `json:"initContainers"`
+		}
+	}
+	if err := json.Unmarshal(patched, &out); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range out.Spec.InitContainers {
+		if c.Name == "mesh" {
+			found = true
+			hook := strings.Join(c.Lifecycle.PostStart.Exec.Command, " ")
+			if c.RestartPolicy != "Always" || !strings.Contains(hook, " wait ") || !strings.Contains(hook, "15021/ready") {
+				t.Errorf("mesh: restartPolicy %q, hook %q: want a native sidecar whose hook waits for it", c.RestartPolicy, hook)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no mesh init container in:\n%s", patched)
+	}
+}
