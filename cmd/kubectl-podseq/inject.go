@@ -12,12 +12,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/inject"
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/internal/version"
 )
-
-// exitInjectFailed is inject's exit code when its output cannot be written;
-// bad input exits with exitUsage.
-const exitInjectFailed = 1
 
 const injectDescription = `Reads Kubernetes manifests (a file, or - for standard input: YAML, several documents,
 kind: List, or JSON) and writes them to standard output with podseq added to every pod
@@ -107,7 +104,7 @@ func injectCommand() *cli.Command {
 
 func injectAction(c *cli.Context) error {
 	if outputClosed(c.App.Writer) {
-		return cli.Exit("podseq inject: standard output is closed: the output would be lost", exitInjectFailed)
+		return cli.Exit("podseq inject: standard output is closed: the output would be lost", exitcode.InjectFailed)
 	}
 	if c.String("filename") == "" {
 		return usagef("missing -f FILE (- for standard input)")
@@ -155,7 +152,7 @@ func injectAction(c *cli.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "podseq inject: warning: %s\n", w)
 	}
 	if _, err := c.App.Writer.Write(res.Out); err != nil {
-		return cli.Exit(fmt.Sprintf("podseq inject: write the output: %v", err), exitInjectFailed)
+		return cli.Exit(fmt.Sprintf("podseq inject: write the output: %v", err), exitcode.InjectFailed)
 	}
 	return nil
 }

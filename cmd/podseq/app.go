@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/internal/cliexit"
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/internal/version"
 )
 
@@ -72,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if i := slices.Index(args, "--"); i >= 0 {
 		app.Metadata = map[string]any{commandKey: append([]string{}, args[i+1:]...)}
 	}
-	return cliexit.Report(app.Run(args), stderr, "podseq", exitUsage)
+	return cliexit.Report(app.Run(args), stderr, "podseq", exitcode.Usage)
 }
 
 // helpArgs rewrites every way of asking for help into the one urfave/cli
@@ -133,9 +134,9 @@ func splitCommand(c *cli.Context) (positional, command []string) {
 // noCommand answers `podseq` without a known command: a usage error.
 func noCommand(c *cli.Context) error {
 	if c.Args().Present() {
-		return cli.Exit(fmt.Sprintf("podseq: unknown command %q: use wait, run, install or inject (see podseq --help)", c.Args().First()), exitUsage)
+		return cli.Exit(fmt.Sprintf("podseq: unknown command %q: use wait, run, install or inject (see podseq --help)", c.Args().First()), exitcode.Usage)
 	}
-	return cli.Exit("podseq: no command: use wait, run, install or inject (see podseq --help)", exitUsage)
+	return cli.Exit("podseq: no command: use wait, run, install or inject (see podseq --help)", exitcode.Usage)
 }
 
 // flagValueError matches the standard flag package's message for a bad
@@ -184,12 +185,12 @@ func usageError(c *cli.Context, err error, _ bool) error {
 		}
 		msg = fmt.Sprintf("%s %q: %s", dashes(m[2]), m[1], why)
 	}
-	return cli.Exit(fmt.Sprintf("%s: %s (see %s --help)", name, msg, name), exitUsage)
+	return cli.Exit(fmt.Sprintf("%s: %s (see %s --help)", name, msg, name), exitcode.Usage)
 }
 
 // usagef returns a usage error (exit 2) for a command.
 func usagef(c *cli.Context, format string, a ...any) error {
-	return cli.Exit(fmt.Sprintf("podseq %s: %s", c.Command.Name, fmt.Sprintf(format, a...)), exitUsage)
+	return cli.Exit(fmt.Sprintf("podseq %s: %s", c.Command.Name, fmt.Sprintf(format, a...)), exitcode.Usage)
 }
 
 // newLogger builds a stderr logger in the --log-format of a command: plain

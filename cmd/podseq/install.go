@@ -8,11 +8,12 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/install"
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/termination"
 )
 
 // exitInstallFailed is install's exit code for an I/O failure (a read-only or
-// full directory); bad arguments exit with exitUsage.
+// full directory); bad arguments exit with exitcode.Usage.
 const exitInstallFailed = 1
 
 const installDescription = `Copies this podseq executable into DIR (an emptyDir shared with the pod's other
@@ -103,7 +104,7 @@ func installAction(c *cli.Context) error {
 		if err := termination.Write(termination.DefaultPath, "podseq: "+line, false); err != nil && !errors.Is(err, termination.ErrNoLog) && !errors.Is(err, termination.ErrKept) {
 			newLogger(c, false).Warn(err.Error())
 		}
-		return cli.Exit("podseq: "+line, exitCannotExec)
+		return cli.Exit("podseq: "+line, exitcode.CannotExec)
 	}
 	if err != nil {
 		// err starts "install DIR/NAME: ...".

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/podseq/podseq/internal/exitcode"
 )
 
 // signalError is the cause of a context canceled by a signal.
@@ -14,7 +16,7 @@ type signalError struct{ sig syscall.Signal }
 func (e signalError) Error() string { return "interrupted by " + signalName(e.sig) }
 
 // exitCode is 128+N, as a shell reports death by signal N.
-func (e signalError) exitCode() int { return exitSignalBase + int(e.sig) }
+func (e signalError) exitCode() int { return exitcode.SignalBase + int(e.sig) }
 
 // signalName names a signal the way people write it: SIGTERM.
 func signalName(s syscall.Signal) string {

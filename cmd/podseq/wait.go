@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/entrypoint"
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/probes"
 	"github.com/podseq/podseq/termination"
 )
@@ -236,10 +236,10 @@ func waitAction(c *cli.Context) error {
 		line := fmt.Sprintf("not ready after %s: %s", elapsed, report.PendingWith(wordErr))
 		failLog.Error(line)
 		writeTerminationMessage(c, failLog, line)
-		return cli.Exit("", exitNotReady)
+		return cli.Exit("", exitcode.NotReady)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
-		return cli.Exit(fmt.Sprintf("podseq wait: %v", err), exitNotReady)
+		return cli.Exit(fmt.Sprintf("podseq wait: %v", err), exitcode.NotReady)
 	}
 	line := fmt.Sprintf("not ready after %s: %s", timeout, report.PendingWith(wordErr))
 	if c.Bool("fail-open") {
@@ -256,7 +256,7 @@ func waitAction(c *cli.Context) error {
 		// would never end.
 		stopSidecars(targets, log, false)
 	}
-	return cli.Exit("", exitNotReady)
+	return cli.Exit("", exitcode.NotReady)
 }
 
 // wordErr words an attempt's error for podseq wait's lines: a limit says
@@ -282,11 +282,11 @@ func runFirst(ctx context.Context, c *cli.Context, path string, command []string
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
-		return cli.Exit(fmt.Sprintf("podseq wait: not ready after %s: --command-first %s still running", timeout, probes.QuoteCommand(command)), exitNotReady)
+		return cli.Exit(fmt.Sprintf("podseq wait: not ready after %s: --command-first %s still running", timeout, probes.QuoteCommand(command)), exitcode.NotReady)
 	case errors.As(err, &ee) && ee.ExitCode() > 0:
 		return cli.Exit(fmt.Sprintf("podseq wait: --command-first %s exited %d: not waiting", probes.QuoteCommand(command), ee.ExitCode()), ee.ExitCode())
 	case errors.As(err, &ee):
-		return cli.Exit(fmt.Sprintf("podseq wait: --command-first %s: %v: not waiting", probes.QuoteCommand(command), err), exitNotReady)
+		return cli.Exit(fmt.Sprintf("podseq wait: --command-first %s: %v: not waiting", probes.QuoteCommand(command), err), exitcode.NotReady)
 	}
 	return cannotExec(command[0], err)
 }
@@ -406,7 +406,7 @@ func waitDisabled(c *cli.Context) error {
 // executable), not after the targets turned ready.
 func lookCommand(command []string) (string, error) {
 	if len(command) == 0 || command[0] == "" {
-		return "", cli.Exit("podseq wait: nothing after --: give the COMMAND to exec once ready", exitUsage)
+		return "", cli.Exit("podseq wait: nothing after --: give the COMMAND to exec once ready", exitcode.Usage)
 	}
 	path, err := exec.LookPath(command[0])
 	if err != nil {
@@ -427,12 +427,9 @@ func execCommand(path string, command []string) error {
 }
 
 // cannotExec is the error of a COMMAND that cannot be executed: 127 when it
-// does not exist, 126 otherwise, as a shell's.
+// does not exist, 126 otherwise, as a shell's (exitcode.ForStart).
 func cannotExec(name string, err error) error {
-	code := exitCannotExec
-	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
-		code = exitNotFound
-	}
+	code := exitcode.ForStart(err)
 	var ee *exec.Error
 	if errors.As(err, &ee) {
 		err = ee.Err
