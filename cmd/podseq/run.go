@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/entrypoint"
+	"github.com/podseq/podseq/internal/signals"
 	"github.com/podseq/podseq/probes"
 )
 
@@ -194,7 +195,7 @@ func runConfig(c *cli.Context) (entrypoint.Config, error) {
 	case cfg.Grace <= 0:
 		return cfg, fmt.Errorf("--grace %s: must be positive", cfg.Grace)
 	}
-	if cfg.StopSignal, err = entrypoint.ParseSignal(c.String("stop-signal")); err != nil {
+	if cfg.StopSignal, err = signals.Parse(c.String("stop-signal")); err != nil {
 		return cfg, fmt.Errorf("--stop-signal: %w", err)
 	}
 	cfg.Command = command

@@ -17,6 +17,7 @@ import (
 
 	"github.com/podseq/podseq/entrypoint"
 	"github.com/podseq/podseq/internal/exitcode"
+	"github.com/podseq/podseq/internal/signals"
 	"github.com/podseq/podseq/probes"
 	"github.com/podseq/podseq/termination"
 )
@@ -171,7 +172,7 @@ func waitAction(c *cli.Context) error {
 	}
 	log, progressLog, closeLog := waitLogger(c, c.Bool("quiet"))
 	defer closeLog()
-	sigCtx, stop := cancelOnSignal(c.Context)
+	sigCtx, stop := signals.CancelOnSignal(c.Context)
 	stopSignals := sync.OnceFunc(stop)
 	defer stopSignals()
 	ctx, cancel := context.WithTimeout(sigCtx, timeout)
@@ -226,10 +227,10 @@ func waitAction(c *cli.Context) error {
 		failLog, _, closeFailLog = waitLogger(c, false)
 		defer closeFailLog()
 	}
-	var sig signalError
+	var sig signals.Interrupted
 	if errors.As(context.Cause(ctx), &sig) {
 		failLog.Error(fmt.Sprintf("%s after %s: %s", sig, elapsed, report.PendingWith(wordErr)))
-		return cli.Exit("", sig.exitCode())
+		return cli.Exit("", sig.ExitCode())
 	}
 	var de *probes.DiedError
 	if errors.As(context.Cause(ctx), &de) {
