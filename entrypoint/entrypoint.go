@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,12 +29,11 @@ import (
 	"github.com/podseq/podseq/tombstone"
 )
 
+// DefaultListen is the admin server's address: port probes.AdminPort.
+var DefaultListen = ":" + strconv.Itoa(probes.AdminPort)
+
 // Defaults of Config.
 const (
-	// DefaultListen is the admin server's address: port 15780, uncommon
-	// enough not to clash with an application port in a pod's shared network
-	// namespace (Istio's admin ports are 15000-15090; 15780 is not one).
-	DefaultListen = ":15780"
 	// DefaultGrace is how long the child has to exit after the stop signal
 	// before it is killed: below a pod's default terminationGracePeriodSeconds
 	// (30s) only by the time kubelet's own SIGKILL takes.

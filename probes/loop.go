@@ -27,6 +27,11 @@ const (
 	DefaultRemotePeriod = time.Second
 	// DefaultAttemptTimeout bounds one attempt, as kubelet's timeoutSeconds.
 	DefaultAttemptTimeout = time.Second
+	// DefaultTimeout is a wait's overall deadline: podseq wait's --timeout,
+	// podseq run's --birth-timeout, and what podseq inject writes. Kubelet
+	// never times out a postStart hook, so podseq must: a container that
+	// waits forever is worse than one that fails.
+	DefaultTimeout = 2 * time.Minute
 	// DefaultReadyPeriod is Monitor's period on a target once it is ready.
 	DefaultReadyPeriod = time.Second
 	// DefaultFailureThreshold is how many consecutive failures make Monitor
@@ -248,7 +253,13 @@ func (b *board) report() Report {
 	return Report{Start: b.start, End: time.Now(), Targets: append([]Status(nil), b.st...)}
 }
 
-// Progress is called by Wait every ProgressEvery with the status so far.
+// ProgressEvery is how often a wait (podseq wait, and podseq run's wait for
+// its birth deps and for the steps it runs after) reports the targets still
+// pending.
+const ProgressEvery = 5 * time.Second
+
+// Progress is called by Wait every Every (ProgressEvery, as podseq's waits
+// use it) with the status so far.
 type Progress struct {
 	Every time.Duration
 	Func  func(Report)

@@ -7,13 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/inject"
 	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/internal/version"
+	"github.com/podseq/podseq/probes"
 )
 
 const injectDescription = `Reads Kubernetes manifests (a file, or - for standard input: YAML, several documents,
@@ -93,7 +93,7 @@ func injectCommand() *cli.Command {
 				Usage: "`DELIVERY` init-container or image-volume, for every pod (default: each pod's podseq.dev/delivery, else init-container)"},
 			&cli.StringFlag{Name: "image", EnvVars: envName("inject-image"), Value: version.DefaultImage(),
 				Usage: "`IMAGE`: the podseq image that the install init container runs or the image volume mounts: " + version.ImageReason()},
-			&cli.DurationFlag{Name: "timeout", EnvVars: envName("inject-timeout"), Value: 2 * time.Minute,
+			&cli.DurationFlag{Name: "timeout", EnvVars: envName("inject-timeout"), Value: probes.DefaultTimeout,
 				Usage: "`DURATION`: the deadline of every wait inject writes"},
 			&cli.BoolFlag{Name: "undo", EnvVars: envName("inject-undo"),
 				Usage: "remove what inject added, restoring the input"},

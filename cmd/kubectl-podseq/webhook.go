@@ -19,6 +19,7 @@ import (
 	"github.com/podseq/podseq/inject"
 	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/internal/version"
+	"github.com/podseq/podseq/probes"
 	"github.com/podseq/podseq/webhook"
 )
 
@@ -59,7 +60,7 @@ func webhookCommand() *cli.Command {
 				Usage: "deny a pod it cannot order on /mutate too (default: admit it unordered, with a warning)"},
 			&cli.StringFlag{Name: "image", EnvVars: envName("webhook-image"), Value: version.DefaultImage(),
 				Usage: "`IMAGE` of the init container that installs podseq into each pod: " + version.ImageReason()},
-			&cli.DurationFlag{Name: "timeout", EnvVars: envName("webhook-timeout"), Value: 2 * time.Minute,
+			&cli.DurationFlag{Name: "timeout", EnvVars: envName("webhook-timeout"), Value: probes.DefaultTimeout,
 				Usage: "`DURATION`: the deadline of every wait written into a pod"},
 			&cli.DurationFlag{Name: "shutdown-delay", EnvVars: envName("webhook-shutdown-delay"), Value: webhook.DefaultShutdownDelay,
 				Usage: "`DURATION` it serves on, not ready, after SIGTERM, while the endpoints drop it"},
