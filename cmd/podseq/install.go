@@ -9,6 +9,7 @@ import (
 
 	"github.com/podseq/podseq/install"
 	"github.com/podseq/podseq/internal/exitcode"
+	"github.com/podseq/podseq/internal/flagname"
 	"github.com/podseq/podseq/termination"
 )
 
@@ -66,7 +67,7 @@ func installCommand() *cli.Command {
 	}
 	flags = append(flags, outputFlags()...)
 	return &cli.Command{
-		Name:        "install",
+		Name:        flagname.Install,
 		Usage:       "copy podseq into a directory (an emptyDir) for the pod's other containers",
 		ArgsUsage:   "DIR",
 		Description: withImage(installDescription),
@@ -101,7 +102,7 @@ func installAction(c *cli.Context) error {
 	var noexec *install.ExecError
 	if errors.As(err, &noexec) {
 		line := fmt.Sprintf("%v: no container can run podseq from this volume; deliver podseq from its image instead, which needs no copy: podseq.dev/delivery: image-volume (podseq inject --delivery image-volume)", noexec)
-		if err := termination.Write(termination.DefaultPath, "podseq: "+line, false); err != nil && !errors.Is(err, termination.ErrNoLog) && !errors.Is(err, termination.ErrKept) {
+		if err := termination.Record(termination.DefaultPath, "podseq: "+line, false); err != nil && !errors.Is(err, termination.ErrKept) {
 			newLogger(c, false).Warn(err.Error())
 		}
 		return cli.Exit("podseq: "+line, exitcode.CannotExec)
@@ -125,3 +126,4 @@ func selfPath() string {
 	}
 	return "/proc/self/exe"
 }
+

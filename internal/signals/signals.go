@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/podseq/podseq/internal/exitcode"
@@ -69,7 +70,8 @@ func (e Interrupted) ExitCode() int { return exitcode.Signal(e.Signal) }
 
 // CancelOnSignal returns a context canceled, with an Interrupted as its
 // cause, when SIGINT or SIGTERM arrives, and the function that stops
-// catching them (after which they are the process's defaults again).
+// catching them (after which they are the process's defaults again); it may
+// be called more than once.
 func CancelOnSignal(parent context.Context) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	ch := make(chan os.Signal, 1)
@@ -82,9 +84,9 @@ func CancelOnSignal(parent context.Context) (context.Context, func()) {
 		case <-done:
 		}
 	}()
-	return ctx, func() {
+	return ctx, sync.OnceFunc(func() {
 		signal.Stop(ch)
 		close(done)
 		cancel(context.Canceled)
-	}
+	})
 }
