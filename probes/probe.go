@@ -169,7 +169,8 @@ func Parse(raw string, o Options) (*Target, error) {
 	u.Scheme = scheme
 	p, err := newProber(u, &o)
 	if err != nil {
-		return nil, bad("%v", err)
+		// %w keeps a typed error (*GraveyardError) for the caller.
+		return nil, fmt.Errorf("%w %q: %w", ErrBadTarget, clip(Redact(raw), maxShown), err)
 	}
 	return &Target{Kind: scheme, Name: Redact(raw), Local: isLocal(u), Prober: p}, nil
 }

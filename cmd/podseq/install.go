@@ -97,7 +97,7 @@ func installAction(c *cli.Context) error {
 	res, err := install.Install(install.Options{Src: selfPath(), Dir: args[0], Name: c.String("name"), Check: []string{"--version"}})
 	var usage *install.UsageError
 	if errors.As(err, &usage) {
-		return usagef(c, "%v", usage)
+		return usagef(c, "%v", wordInstall(usage))
 	}
 	var noexec *install.ExecError
 	if errors.As(err, &noexec) {
@@ -127,3 +127,14 @@ func selfPath() string {
 	return "/proc/self/exe"
 }
 
+// wordInstall words an *install.NameError with the --name flag.
+func wordInstall(err error) error {
+	var ne *install.NameError
+	switch {
+	case !errors.As(err, &ne):
+		return err
+	case ne.Path != "":
+		return fmt.Errorf("%s is a directory: remove it or choose another --name", ne.Path)
+	}
+	return fmt.Errorf("--name %q: want a file name, without a slash", ne.Name)
+}

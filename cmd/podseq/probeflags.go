@@ -281,9 +281,19 @@ func parseTargets(raw, commands []string, o probes.Options) ([]*probes.Target, e
 	case errors.Is(err, wait.ErrNoTarget):
 		return nil, errors.New("no target: give at least one TARGET URL or --exec-probe COMMAND")
 	}
-	return ts, err
+	return ts, wordGraveyard(err)
 }
 
+// wordGraveyard names the --graveyard flag after the error of a graveyard
+// that tombstone:// targets cannot read (*probes.GraveyardError); every
+// wrapper of that error says its part before it.
+func wordGraveyard(err error) error {
+	var ge *probes.GraveyardError
+	if errors.As(err, &ge) {
+		return fmt.Errorf("%w (--graveyard)", err)
+	}
+	return err
+}
 
 // notAFlag refuses a TARGET that is a flag given after the targets, or one
 // written with a typographic dash.

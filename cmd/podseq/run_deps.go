@@ -158,7 +158,7 @@ func wordOrdering(err error, name string) error {
 	case entrypoint.FieldName:
 		return fmt.Errorf("--name %s: %w", name, oe.Err)
 	case entrypoint.FieldBirth:
-		return fmt.Errorf("--birth-deps: %w", oe.Err)
+		return wordGraveyard(fmt.Errorf("--birth-deps: %w", oe.Err))
 	}
 	return err
 }

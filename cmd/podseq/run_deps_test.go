@@ -372,3 +372,25 @@ func TestWaitTombstone(t *testing.T) {
 		t.Fatal("wait state=died hangs")
 	}
 }
+
+// TestMissingGraveyardNamesFlag: probes returns a *probes.GraveyardError
+// that names no flag, and podseq adds "(--graveyard)" after the whole line,
+// where it always was, for a tombstone:// target of wait and run --ready.
+func TestMissingGraveyardNamesFlag(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "nope")
+	why := "graveyard " + missing + ": no such directory (mount the same emptyDir there in every container that uses tombstones)"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"wait", "--graveyard", missing, "tombstone://db"}, `podseq wait: bad target "tombstone://db": ` + why + " (--graveyard)"},
+		{[]string{"run", "--listen=none", "--graveyard", missing, "--ready", "tombstone://db", "--", "true"}, `podseq run: --ready: bad target "tombstone://db": ` + why + " (--graveyard)"},
+		{[]string{"run", "--listen=none", "--graveyard", missing, "--birth-deps", "db", "--", "true"}, "podseq run: " + why},
+	} {
+		code, _, stderr := runInProcess(tc.args...)
+		if code != exitcode.Usage || stderr != tc.want+"\n" {
+			t.Errorf("podseq %q: exit %d, stderr %q; want %d, %q", tc.args, code, stderr, exitcode.Usage, tc.want+"\n")
+		}
+	}
+}
