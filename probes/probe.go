@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -90,8 +89,6 @@ type Options struct {
 	CAFile string
 	// Graveyard is the directory of tombstones for tombstone:// targets.
 	Graveyard string
-	// Logger receives debug messages. Nil discards them.
-	Logger *slog.Logger
 }
 
 // MaxBodyBytes caps how much of an HTTP response body is read, as kubelet does.

@@ -17,7 +17,7 @@ const tsHang = 30 * time.Second
 // tsWriter creates NAME's tombstone writer in dir, closed with the test.
 func tsWriter(t *testing.T, dir, name string, deps ...string) *tombstone.Writer {
 	t.Helper()
-	w, err := tombstone.Create(dir, name, deps, time.Now())
+	w, err := tombstone.CreateDeclared(dir, name, tombstone.Declared{BirthDeps: deps}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

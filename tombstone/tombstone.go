@@ -38,7 +38,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -479,15 +478,4 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// equal reports whether two tombstones hold the same fields; for tests and
-// the fuzzer.
-func (t *Tombstone) equal(u *Tombstone) bool {
-	return t.Name == u.Name && t.State == u.State && t.Instance == u.Instance && t.PID == u.PID &&
-		t.Waiting.Equal(u.Waiting) && t.Born.Equal(u.Born) && t.Ready.Equal(u.Ready) && t.Died.Equal(u.Died) &&
-		(!t.State.Final() || t.ExitCode == u.ExitCode) && slices.Equal(t.BirthDeps, u.BirthDeps) && t.Restarts == u.Restarts &&
-		slices.Equal(t.After, u.After) && t.Skipped.Equal(u.Skipped) && t.OnError == u.OnError &&
-		(t.State != Skipped || t.FailedStep == u.FailedStep && t.FailedExitCode == u.FailedExitCode) &&
-		(t.State != Died || t.TimedOut == u.TimedOut) && t.InstanceLock == u.InstanceLock
 }

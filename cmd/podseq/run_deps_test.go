@@ -122,7 +122,7 @@ func TestRunDepsUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	// b already waits for a: a container named a that waits for b closes a
 	// cycle podseq can see as it starts.
-	b, err := tombstone.Create(dir, "b", []string{"a"}, time.Now())
+	b, err := tombstone.CreateDeclared(dir, "b", tombstone.Declared{BirthDeps: []string{"a"}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +347,7 @@ func TestWaitTombstone(t *testing.T) {
 	if code != exitcode.Usage || !strings.Contains(stderr, "no such directory") {
 		t.Errorf("missing graveyard: exit %d, stderr %q", code, stderr)
 	}
-	w, err := tombstone.Create(dir, "app", nil, time.Now())
+	w, err := tombstone.CreateDeclared(dir, "app", tombstone.Declared{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
