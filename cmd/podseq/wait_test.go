@@ -90,12 +90,12 @@ func TestWaitNotReadyManyTargets(t *testing.T) {
 	}
 }
 
-// BUG (probes/loop.go probeTarget): when the deadline comes while the loop
-// sleeps between attempts, the timer and ctx.Done race; an attempt may start
-// with the deadline already past but ctx.Err() still nil. It fails at once
-// with "attempt timed out", and that replaces the target's real last error in
-// the failure line (about 1 run in 5 here): "tcp://127.0.0.1:1: attempt timed
-// out" instead of "connection refused".
+// The failure line keeps a target's real last error. When the deadline comes
+// while the loop sleeps between attempts, the timer and ctx.Done race
+// (probes/loop.go probeTarget): an attempt could once start with the deadline
+// already past but ctx.Err() still nil, fail at once with "attempt timed
+// out", and replace the real error in the failure line (about 1 run in 5):
+// "tcp://127.0.0.1:1: attempt timed out" instead of "connection refused".
 func TestWaitFirstLineKeepsTheRealError(t *testing.T) {
 	t.Parallel()
 	addr := refused(t)
@@ -118,8 +118,8 @@ func TestWaitFirstLineKeepsTheRealError(t *testing.T) {
 	}
 }
 
-// BUG (cmd/podseq/wait.go, after failLog.Error): --quiet promises "print
-// nothing but the failure line", but the pod-IP hint follows it.
+// --quiet prints nothing but the failure line, as it promises: the pod-IP
+// hint, which once followed it, is left out (cmd/podseq/wait.go waitResult).
 func TestWaitQuietFailure(t *testing.T) {
 	t.Parallel()
 	code, stdout, stderr := runInProcess("wait", "--quiet", "--timeout", "200ms", "tcp://"+refused(t))
@@ -289,10 +289,11 @@ func TestWaitUnusedFlagFromEnv(t *testing.T) {
 	}
 }
 
-// BUG (cmd/podseq/probeflags.go parseHeader): a header value with a control
-// character other than CR, LF and NUL is accepted, and then every request
-// fails ("net/http: invalid header field value"): a usage error turns into a
-// wait that runs to its deadline and exits 1. And a mistyped command exits 3
+// Usage errors that a review found exit 2 with one line. A header value with
+// a control character other than CR, LF and NUL was once accepted
+// (cmd/podseq/probeflags.go parseHeader), and then every request failed
+// ("net/http: invalid header field value"): a usage error turned into a wait
+// that ran to its deadline and exited 1. And a mistyped command exited 3
 // (urfave/cli's "No help topic"), a code that is not documented.
 func TestWaitUsageErrorsFoundByReview(t *testing.T) {
 	t.Parallel()
