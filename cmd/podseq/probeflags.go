@@ -27,11 +27,9 @@ const (
 	catOutput   = "Output"
 )
 
-// envName returns the environment variable of a flag: PODSEQ_ + its name in
-// upper case with dashes as underscores.
-func envName(flag string) []string {
-	return []string{"PODSEQ_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
-}
+// envName is the environment variable of a flag, as urfave/cli's EnvVars
+// takes it (flagname.Env).
+func envName(flag string) []string { return []string{flagname.Env(flag)} }
 
 // probeFlags are the flags that say how targets are probed, shared by
 // `podseq wait` and `podseq run --ready`.

@@ -1,10 +1,19 @@
-// Package flagname is the one definition of the podseq commands and flags
-// that other code writes into a pod: cmd/podseq declares its flags with
-// these names, and inject builds the argv of the hooks and entrypoints it
-// writes with them. A renamed flag therefore changes both, and
-// cmd/podseq's TestInjectArgvParses parses every argv inject writes with the
-// real command line.
+// Package flagname is the one definition of how a flag's environment
+// variable is named, and of the podseq commands and flags that other code
+// writes into a pod: cmd/podseq declares its flags with these names, and
+// inject builds the argv of the hooks and entrypoints it writes with them. A
+// renamed flag therefore changes both, and cmd/podseq's TestInjectArgvParses
+// parses every argv inject writes with the real command line.
 package flagname
+
+import "strings"
+
+// Env is the environment variable of a flag of podseq or kubectl-podseq:
+// PODSEQ_ and its name in upper case, dashes as underscores
+// (PODSEQ_EXEC_PROBE for exec-probe).
+func Env(flag string) string {
+	return "PODSEQ_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
 
 // The podseq commands that inject writes.
 const (
