@@ -59,8 +59,9 @@ func StopRuns(targets []*probes.Target, probe bool) []Stop {
 
 // RunThenStop runs argv as podseq run runs its child (signals forwarded,
 // zombies reaped, log its lines), then stops every podseq run among targets
-// (StopRuns), and returns the command's exit code and Run's error.
-func RunThenStop(ctx context.Context, argv []string, targets []*probes.Target, log *slog.Logger, probe bool) (code int, err error, stops []Stop) {
+// (StopRuns), and returns the command's exit code, what became of each
+// podseq run, and Run's error.
+func RunThenStop(ctx context.Context, argv []string, targets []*probes.Target, log *slog.Logger, probe bool) (code int, stops []Stop, err error) {
 	code, err = entrypoint.Run(ctx, entrypoint.Config{Command: argv, NoAdmin: true, Logger: log})
-	return code, err, StopRuns(targets, probe)
+	return code, StopRuns(targets, probe), err
 }

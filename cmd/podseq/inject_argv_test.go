@@ -97,8 +97,11 @@ spec:
 `
 
 // parseOnly runs argv through podseq's command line with every action
-// replaced by one that does nothing: only the flags are parsed.
+// replaced by one that does nothing: only the flags are parsed. It holds
+// inProcess.
 func parseOnly(argv []string) error {
+	inProcess.Lock()
+	defer inProcess.Unlock()
 	var stderr bytes.Buffer
 	app := newApp(io.Discard, &stderr)
 	for _, c := range app.Commands {

@@ -117,6 +117,8 @@ func waitCommand() *cli.Command {
 	}
 }
 
+// waitAction is podseq wait: its flags become wait.Options, the wait runs,
+// and its Result becomes lines and an exit code.
 func waitAction(c *cli.Context) error {
 	if c.Bool("disabled") {
 		return waitDisabled(c)
@@ -315,7 +317,7 @@ func writeTerminationMessage(c *cli.Context, log *slog.Logger, line string) {
 // code. With probe, the targets not known to be podseq runs are asked once
 // first (wait.StopRuns).
 func runThenStop(c *cli.Context, command []string, targets []*probes.Target, log *slog.Logger, probe bool) error {
-	code, err, stops := wait.RunThenStop(c.Context, command, targets, log, probe)
+	code, stops, err := wait.RunThenStop(c.Context, command, targets, log, probe)
 	logStops(log, stops)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("podseq wait: %v", err), code)
