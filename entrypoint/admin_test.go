@@ -375,22 +375,6 @@ func TestMetricsLint(t *testing.T) {
 	}
 }
 
-func TestParseSignal(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{"SIGTERM": "SIGTERM", "term": "SIGTERM", "15": "SIGTERM", " sigquit ": "SIGQUIT",
-		"USR1": "SIGUSR1", "9": "SIGKILL", "SIGPWR": "SIGPWR"} {
-		sig, err := ParseSignal(in)
-		if err != nil || SignalName(sig) != want {
-			t.Errorf("ParseSignal(%q) = %v, %v; want %s", in, sig, err, want)
-		}
-	}
-	for _, in := range []string{"", "SIGFOO", "0", "17", "SIGCHLD", "SIGSTOP", "-15", "99"} {
-		if _, err := ParseSignal(in); err == nil {
-			t.Errorf("ParseSignal(%q) accepted", in)
-		}
-	}
-}
-
 func TestNewRejects(t *testing.T) {
 	t.Parallel()
 	target, _ := probes.Parse("http://127.0.0.1:1/", probes.Options{})

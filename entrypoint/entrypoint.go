@@ -17,21 +17,22 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/probes"
 	"github.com/podseq/podseq/tombstone"
 )
 
+// DefaultListen is the admin server's address: port probes.AdminPort.
+var DefaultListen = ":" + strconv.Itoa(probes.AdminPort)
+
 // Defaults of Config.
 const (
-	// DefaultListen is the admin server's address: port 15780, uncommon
-	// enough not to clash with an application port in a pod's shared network
-	// namespace (Istio's admin ports are 15000-15090; 15780 is not one).
-	DefaultListen = ":15780"
 	// DefaultGrace is how long the child has to exit after the stop signal
 	// before it is killed: below a pod's default terminationGracePeriodSeconds
 	// (30s) only by the time kubelet's own SIGKILL takes.
@@ -196,15 +197,15 @@ const DiedLinger = 250 * time.Millisecond
 
 // ExitUsage is the code Run returns for a Config it cannot run: no listener,
 // a missing or empty command, Ready with ReadyAfter.
-const ExitUsage = 2
+const ExitUsage = exitcode.Usage
 
 // ExitTimedOut is the code Run returns when the child ran past
 // Config.Timeout, as timeout(1)'s.
-const ExitTimedOut = 124
+const ExitTimedOut = exitcode.TimedOut
 
 // ExitSkipped is the code of a step that did not run because a step it runs
 // after did not succeed (Ordering.After), as git bisect run's "skip".
-const ExitSkipped = 125
+const ExitSkipped = exitcode.Skipped
 
 // An ExitCoder error from BeforeStart says the code Run returns with it;
 // any other error gives 1.
@@ -216,9 +217,9 @@ type ExitCoder interface {
 // Exit codes for a command that cannot be started, as a shell's.
 const (
 	// ExitCannotExec: the command was found but could not be executed.
-	ExitCannotExec = 126
+	ExitCannotExec = exitcode.CannotExec
 	// ExitNotFound: the command was not found.
-	ExitNotFound = 127
+	ExitNotFound = exitcode.NotFound
 )
 
 // New checks cfg and sets up the admin server on cfg.Listener.

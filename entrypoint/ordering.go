@@ -16,7 +16,7 @@ import (
 
 // ProgressEvery is how often a wait (podseq wait, or run's wait for birth
 // dependencies) logs where it stands.
-const ProgressEvery = 5 * time.Second
+const ProgressEvery = probes.ProgressEvery
 
 // Ordering is one podseq run's place in its pod's birth and death order,
 // through tombstones in a shared graveyard directory (package tombstone).

@@ -249,9 +249,8 @@ func (o *ordering) writeTerminationLog(msg string) {
 	if o.TerminationLog == "" {
 		return
 	}
-	err := termination.Write(o.TerminationLog, msg, o.CreateTerminationLog)
+	err := termination.Record(o.TerminationLog, msg, o.CreateTerminationLog)
 	switch {
-	case errors.Is(err, termination.ErrNoLog):
 	case errors.Is(err, termination.ErrKept):
 		o.log.Info("the termination log holds a message already: keeping it", "path", o.TerminationLog, "verdict", msg)
 	case err != nil:

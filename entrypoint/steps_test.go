@@ -18,7 +18,7 @@ import (
 // stepWriter is a step's podseq run in a process of its own: it takes NAME's
 // tombstone (and its flock), records a birth and holds until killed.
 func stepWriter(dir, name string) int {
-	w, err := tombstone.Create(dir, name, nil, time.Now())
+	w, err := tombstone.CreateDeclared(dir, name, tombstone.Declared{}, time.Now())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 95

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/probes"
 )
 
@@ -188,12 +189,10 @@ func startError(name string, err error) (int, error) {
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	switch {
-	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist), errors.Is(err, exec.ErrDot):
-		return ExitNotFound, fmt.Errorf("command not found: %s: %v", name, err)
-	default:
-		return ExitCannotExec, fmt.Errorf("cannot execute %s: %v", name, err)
+	if code := exitcode.ForStart(err); code == ExitCannotExec {
+		return code, fmt.Errorf("cannot execute %s: %v", name, err)
 	}
+	return ExitNotFound, fmt.Errorf("command not found: %s: %v", name, err)
 }
 
 // observe feeds every probe attempt to the metrics and to /ready's reason.

@@ -11,6 +11,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/podseq/podseq/internal/flagname"
 	"github.com/podseq/podseq/probes"
 )
 
@@ -32,10 +33,10 @@ const (
 	// InstallUID is the podseq image's USER, which the install container
 	// runs as; it is written only into pods that run as root.
 	InstallUID = 65532
-	// BasePort is the first admin port given to podseq run (tombstone mode);
-	// the next free ones follow. A hostNetwork pod gets none: its ports
-	// would be the node's.
-	BasePort = 15780
+	// BasePort is the first admin port given to podseq run (tombstone mode),
+	// its default (probes.AdminPort); the next free ones follow. A
+	// hostNetwork pod gets none: its ports would be the node's.
+	BasePort = probes.AdminPort
 	// DefaultContainerKey is kubectl's annotation for the container that
 	// kubectl logs and exec reach without -c. inject sets it to the first
 	// container of the input when it puts another one first.
@@ -145,15 +146,12 @@ func (in *injector) hook(c string, argv []string) {
 	ctr := in.p.ctr(c)
 	in.mountBin(c)
 	if cmd := path(ctr, "lifecycle", "postStart", "exec", "command"); cmd != nil && cmd.Kind == yaml.SequenceNode && len(cmd.Content) > 0 {
-		in.prefix(cmd, append([]string{Bin, argv[0], commandFirst}, argv[1:]...))
+		in.prefix(cmd, append([]string{Bin, argv[0], flagname.Flag(flagname.CommandFirst)}, argv[1:]...))
 		return
 	}
 	lc := in.ensure(ctr, "lifecycle", c+"/lifecycle", yaml.MappingNode)
 	set(lc, "postStart", mapping("exec", mapping("command", seq(append([]string{Bin}, argv...)...))))
 }
-
-// commandFirst is podseq wait's flag that runs -- COMMAND before the wait.
-const commandFirst = "--command-first"
 
 // wrap puts argv and "--" in front of the container's command. Its args,
 // which the runtime appends to the command, stay as they are.
@@ -174,19 +172,19 @@ func (in *injector) prefix(cmd *yaml.Node, argv []string) {
 
 // waitArgs is podseq wait for the given readiness, without the executable.
 func (in *injector) waitArgs(rs ...readiness) []string {
-	args := []string{"wait", "--timeout=" + in.timeoutFor(rs...)}
+	args := []string{flagname.Wait, flagname.Arg(flagname.Timeout, in.timeoutFor(rs...))}
 	if slices.ContainsFunc(rs, func(r readiness) bool { return r.insecure }) {
 		args = append(args, insecureFlag)
 	}
 	var targets []string
 	for _, r := range rs {
 		for _, h := range r.headers {
-			if !slices.Contains(args, "--header="+h) {
-				args = append(args, "--header="+h)
+			if !slices.Contains(args, flagname.Arg(flagname.Header, h)) {
+				args = append(args, flagname.Arg(flagname.Header, h))
 			}
 		}
 		if r.exec != nil {
-			args = append(args, "--exec-probe="+probes.QuoteCommand(r.exec))
+			args = append(args, flagname.Arg(flagname.ExecProbe, probes.QuoteCommand(r.exec)))
 		}
 		targets = append(targets, r.targets...)
 	}
@@ -195,7 +193,7 @@ func (in *injector) waitArgs(rs ...readiness) []string {
 
 // insecureFlag makes podseq check an HTTPS target without verifying its
 // certificate, as kubelet's probes do.
-const insecureFlag = "--insecure-skip-verify"
+var insecureFlag = flagname.Flag(flagname.InsecureSkipVerify)
 
 // timeoutFor is the deadline of a wait for rs: the longest startupProbe
 // budget among them, at least the --timeout of the options.
@@ -532,14 +530,14 @@ func (in *injector) tombstone() {
 		if len(deps) == 0 && len(dependents) == 0 {
 			continue
 		}
-		args := []string{Bin, "run", "--name=" + c, "--graveyard=" + GraveyardDir}
+		args := []string{Bin, flagname.Run, flagname.Arg(flagname.Name, c), flagname.Arg(flagname.Graveyard, GraveyardDir)}
 		if hostNetwork {
-			args = append(args, "--listen=none")
+			args = append(args, flagname.Arg(flagname.Listen, flagname.ListenNone))
 		} else {
 			for used[strconv.Itoa(port)] {
 				port++
 			}
-			args = append(args, "--listen=:"+strconv.Itoa(port))
+			args = append(args, flagname.Arg(flagname.Listen, ":"+strconv.Itoa(port)))
 			port++
 		}
 		var what []string
@@ -548,27 +546,27 @@ func (in *injector) tombstone() {
 			for _, d := range deps {
 				rs = append(rs, p.ready[d])
 			}
-			args = append(args, "--birth-deps="+strings.Join(deps, ","), "--birth-timeout="+in.timeoutFor(rs...))
+			args = append(args, flagname.Arg(flagname.BirthDeps, strings.Join(deps, ",")), flagname.Arg(flagname.BirthTimeout, in.timeoutFor(rs...)))
 			what = append(what, "starts after "+strings.Join(deps, ", "))
 		}
 		if len(dependents) > 0 {
 			r := p.ready[c]
 			for _, h := range r.headers {
-				args = append(args, "--header="+h)
+				args = append(args, flagname.Arg(flagname.Header, h))
 			}
 			if r.insecure {
 				args = append(args, insecureFlag)
 			}
 			for _, t := range r.targets {
-				args = append(args, "--ready="+t)
+				args = append(args, flagname.Arg(flagname.Ready, t))
 			}
 			if p.restart == "Always" {
 				// --outlive holds SIGTERM for up to --grace, then the sidecar
 				// has --grace again: both fit in the pod's grace period.
-				args = append(args, "--outlive="+strings.Join(dependents, ","), "--grace="+strconv.Itoa(p.grace()/2)+"s")
+				args = append(args, flagname.Arg(flagname.Outlive, strings.Join(dependents, ",")), flagname.Arg(flagname.Grace, strconv.Itoa(p.grace()/2)+"s"))
 				what = append(what, "outlives "+strings.Join(dependents, ", "))
 			} else {
-				args = append(args, "--death-deps="+strings.Join(dependents, ","))
+				args = append(args, flagname.Arg(flagname.DeathDeps, strings.Join(dependents, ",")))
 				what = append(what, "stops once "+strings.Join(dependents, ", ")+" exited")
 			}
 		}
@@ -597,7 +595,7 @@ func (in *injector) install() {
 	ctr := mapping(
 		"name", InstallContainer,
 		"image", in.o.image(),
-		"args", seq("install", BinDir),
+		"args", seq(flagname.Install, BinDir),
 		"volumeMounts", seqOf(mapping("name", BinVolume, "mountPath", BinDir)),
 		// Limits too: a namespace quota on limits.cpu rejects a pod
 		// whose containers have none. Copying podseq takes milliseconds.

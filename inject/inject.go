@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/podseq/podseq/internal/version"
+	"github.com/podseq/podseq/probes"
 )
 
 // Size limits. Kubernetes stores no object over 1.5 MiB (etcd's request
@@ -35,8 +36,8 @@ const (
 	MaxInputBytes = 64 << 20
 )
 
-// DefaultTimeout bounds every wait inject writes.
-const DefaultTimeout = "2m"
+// DefaultTimeout bounds every wait inject writes: probes.DefaultTimeout.
+var DefaultTimeout = FormatTimeout(probes.DefaultTimeout)
 
 // FormatTimeout writes a duration as Options.Timeout takes it, short: 2m
 // rather than 2m0s, 1m30s as it is.

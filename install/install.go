@@ -29,9 +29,35 @@ const Mode fs.FileMode = 0o755
 
 // UsageError is an error caused by the arguments (a missing directory, a
 // target that is a directory, a malformed name) rather than by I/O.
-type UsageError struct{ Msg string }
+type UsageError struct {
+	Msg string
+	// Err is the typed error behind Msg, if any: a *NameError.
+	Err error
+}
 
 func (e *UsageError) Error() string { return e.Msg }
+
+// Unwrap returns the typed error behind the message, if any.
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// NameError is an Options.Name that cannot be used, as *strconv.NumError
+// carries its input: not a file name, or (Path set) a directory is at
+// Dir/Name. It names no flag; a command line adds its own.
+type NameError struct {
+	Name string
+	// Path is the directory that is in the way, "" if the name is bad.
+	Path string
+}
+
+func (e *NameError) Error() string {
+	if e.Path != "" {
+		return e.Path + " is a directory: remove it or choose another name"
+	}
+	return fmt.Sprintf("name %q: want a file name, without a slash", e.Name)
+}
+
+// nameErr returns a *UsageError for a *NameError.
+func nameErr(e *NameError) error { return &UsageError{Msg: e.Error(), Err: e} }
 
 // usageErr returns a *UsageError.
 func usageErr(format string, a ...any) error {
@@ -76,7 +102,7 @@ func install(o Options, wrap func(io.Writer) io.Writer) (Result, error) {
 		name = DefaultName
 	}
 	if name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
-		return Result{}, usageErr("--name %q: want a file name, without a slash", name)
+		return Result{}, nameErr(&NameError{Name: name})
 	}
 	if o.Dir == "" {
 		return Result{}, usageErr("DIR is empty")
@@ -92,7 +118,7 @@ func install(o Options, wrap func(io.Writer) io.Writer) (Result, error) {
 	}
 	dst := filepath.Join(o.Dir, name)
 	if fi, err := os.Lstat(dst); err == nil && fi.IsDir() {
-		return Result{}, usageErr("%s is a directory: remove it or choose another --name", dst)
+		return Result{}, nameErr(&NameError{Name: name, Path: dst})
 	}
 
 	src, err := os.Open(o.Src)

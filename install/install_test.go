@@ -200,8 +200,10 @@ func TestBadArguments(t *testing.T) {
 		{"dir is a file", Options{Src: exe, Dir: file}, true, "file: not a directory"},
 		{"target is a directory", Options{Src: exe, Dir: dir}, true, "podseq is a directory"},
 		{"empty dir", Options{Src: exe}, true, "DIR is empty"},
-		{"name with slash", Options{Src: exe, Dir: dir, Name: "a/b"}, true, `--name "a/b"`},
-		{"name dotdot", Options{Src: exe, Dir: dir, Name: ".."}, true, `--name ".."`},
+		// The flag's name is podseq install's to add: cmd/podseq's
+		// TestInstallCommandErrors pins `--name "../x"`.
+		{"name with slash", Options{Src: exe, Dir: dir, Name: "a/b"}, true, `name "a/b"`},
+		{"name dotdot", Options{Src: exe, Dir: dir, Name: ".."}, true, `name ".."`},
 		{"missing source", Options{Src: file + "-gone", Dir: dir, Name: "x"}, false, "no such file or directory"},
 		{"source is a dir", Options{Src: dir, Dir: dir, Name: "x"}, false, "not a regular file"},
 	}
@@ -339,4 +341,30 @@ func TestReadOnly(t *testing.T) {
 func isUsage(err error) bool {
 	var u *UsageError
 	return errors.As(err, &u)
+}
+
+// TestNameError: a bad Name is a *UsageError that carries a *NameError with
+// the name (and the directory in the way), and names no flag.
+func TestNameError(t *testing.T) {
+	t.Parallel()
+	exe, dir := filepath.Join(t.TempDir(), "exe"), t.TempDir()
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "busy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		want NameError
+	}{
+		{"a/b", NameError{Name: "a/b"}},
+		{"busy", NameError{Name: "busy", Path: filepath.Join(dir, "busy")}},
+	} {
+		_, err := Install(Options{Src: exe, Dir: dir, Name: tc.name})
+		var ne *NameError
+		if !isUsage(err) || !errors.As(err, &ne) || *ne != tc.want || strings.Contains(err.Error(), "--") {
+			t.Errorf("Name %q: %v (%#v), want a usage error carrying %#v without a flag", tc.name, err, ne, tc.want)
+		}
+	}
 }

@@ -8,6 +8,12 @@ import (
 	"net/url"
 )
 
+// AdminPort is the port of podseq run's admin server unless its --listen
+// says otherwise, and the first port podseq inject gives one: uncommon
+// enough not to clash with an application port in a pod's shared network
+// namespace (Istio's admin ports are 15000-15090; 15780 is not one).
+const AdminPort = 15780
+
 // QuitPath is the admin endpoint of a podseq run that stops its command.
 const QuitPath = "/quitquitquit"
 

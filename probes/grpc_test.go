@@ -145,11 +145,11 @@ func TestGRPCAgainstHTTP(t *testing.T) {
 	t.Logf("grpcs:// to a plain HTTPS server: %v", err)
 }
 
-// BUG (probes/grpc.go parseHealthResponse): an unknown field of wire type 1
-// (fixed64) or 5 (fixed32) is valid protobuf that every decoder skips, but
-// parseHealthResponse rejects the response ("unexpected protobuf"). A health
-// server whose HealthCheckResponse grows such a field would never be SERVING.
-// FuzzParseHealthResponse finds this in a second under -fuzz.
+// An unknown field of wire type 1 (fixed64) or 5 (fixed32) is valid
+// protobuf that every decoder skips, and so does parseHealthResponse
+// (probes/grpc.go). It once rejected the response ("unexpected protobuf"), so
+// a health server whose HealthCheckResponse grew such a field would never
+// have been SERVING; FuzzParseHealthResponse found that in a second.
 func TestParseHealthResponseUnknownFields(t *testing.T) {
 	t.Parallel()
 	for _, msg := range [][]byte{

@@ -27,6 +27,11 @@ const (
 	DefaultRemotePeriod = time.Second
 	// DefaultAttemptTimeout bounds one attempt, as kubelet's timeoutSeconds.
 	DefaultAttemptTimeout = time.Second
+	// DefaultTimeout is a wait's overall deadline: podseq wait's --timeout,
+	// podseq run's --birth-timeout, and what podseq inject writes. Kubelet
+	// never times out a postStart hook, so podseq must: a container that
+	// waits forever is worse than one that fails.
+	DefaultTimeout = 2 * time.Minute
 	// DefaultReadyPeriod is Monitor's period on a target once it is ready.
 	DefaultReadyPeriod = time.Second
 	// DefaultFailureThreshold is how many consecutive failures make Monitor
@@ -248,7 +253,13 @@ func (b *board) report() Report {
 	return Report{Start: b.start, End: time.Now(), Targets: append([]Status(nil), b.st...)}
 }
 
-// Progress is called by Wait every ProgressEvery with the status so far.
+// ProgressEvery is how often a wait (podseq wait, and podseq run's wait for
+// its birth deps and for the steps it runs after) reports the targets still
+// pending.
+const ProgressEvery = 5 * time.Second
+
+// Progress is called by Wait every Every (ProgressEvery, as podseq's waits
+// use it) with the status so far.
 type Progress struct {
 	Every time.Duration
 	Func  func(Report)
@@ -377,122 +388,171 @@ func (b *board) probeAll(ctx context.Context, targets []*Target, s Schedule, obs
 // attempt's end, the attempts so far and the attempt's error; it stops when
 // update returns true or ctx is done.
 func probeTarget(ctx context.Context, t *Target, s Schedule, observe Observer, update func(ready bool, at time.Time, attempts int, err error) bool) {
-	// notReadySince is when the target was first, or last, seen not ready:
-	// the pace grows with the time since.
-	notReadySince := time.Now()
-	timer := time.NewTimer(s.InitialDelay)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
+	l := newTargetLoop(ctx, t, s)
+	defer l.timer.Stop()
+	if !l.sleep(s.InitialDelay) || !l.takeProber(update) {
 		return
-	case <-timer.C:
 	}
-	// One attempt at a time on a prober: an attempt an earlier wait
-	// abandoned may still run.
-	if !t.owner.tryTake() {
-		update(false, time.Now(), 0, errEarlierStuck)
-		if !t.owner.take(ctx) {
-			return
-		}
-	}
-	owned := true // false once an abandoned attempt owns the prober
-	defer func() {
-		if owned {
-			t.owner.give()
-		}
-	}()
-	holder, _ := t.Prober.(Holder)
-	deadline, hasDeadline := ctx.Deadline()
-	// cut reports whether the overall deadline has come, even if ctx's timer
-	// has not fired yet: an attempt started or ended then says nothing about
-	// the target.
-	cut := func() bool { return ctx.Err() != nil || hasDeadline && !time.Now().Before(deadline) }
-	retry, _ := t.Prober.(RetryAfterer)
-	pacer, readyPeriod := s.pace(t), s.readyPeriod()
-	successNeeded, failuresNeeded := s.successThreshold(), s.failureThreshold()
-	attempts, successes, failures, ramp := 0, 0, 0, 0
-	ready := false
-	for {
-		if cut() {
-			return
-		}
+	defer l.releaseProber()
+	for !l.cut() {
 		start := time.Now()
-		var hold time.Duration
-		if holder != nil {
-			hold = holder.Hold()
-		}
-		held := hold != 0
-		var err error
-		if hold < 0 {
-			err = runAttempt(ctx, ctx, t.Prober, &t.owner)
-		} else {
-			actx, cancel := context.WithTimeout(ctx, hold+s.attemptTimeout())
-			err = runAttempt(ctx, actx, t.Prober, &t.owner)
-			if err != nil && !held && errors.Is(err, context.DeadlineExceeded) && errors.Is(actx.Err(), context.DeadlineExceeded) && !cut() {
-				err = &AttemptTimeoutError{Limit: s.attemptTimeout(), Err: err}
-			}
-			cancel()
-		}
+		held, err := l.attempt()
 		end := time.Now()
 		if err == errAbandoned {
-			owned = false
-			update(ready, end, attempts, err) // said, but not a finished attempt
+			l.owned = false
+			update(l.ready, end, l.attempts, err) // said, but not a finished attempt
 			return
 		}
-		if err != nil && cut() && (!held || isContextError(err)) {
+		if err != nil && l.cut() && (!held || isContextError(err)) {
 			// The overall deadline cut this attempt short: its error says
 			// nothing about the target, so keep the previous one. A held
 			// attempt that ends with the deadline but gives the target's own
 			// reason (a tombstone's state) still counts.
 			return
 		}
-		attempts++
+		l.attempts++
 		if observe != nil {
 			observe(Attempt{Target: t, Start: start, Duration: end.Sub(start), Err: err})
 		}
-		if err == nil {
-			successes, failures = successes+1, 0
-			if successes >= successNeeded {
-				ready = true
-			}
-		} else {
-			successes, failures = 0, failures+1
-			if ready && failures >= failuresNeeded {
-				ready, ramp, notReadySince = false, 0, end
-			}
-		}
-		if update(ready, end, attempts, err) || cut() {
+		l.judge(err, end)
+		if update(l.ready, end, l.attempts, err) || l.cut() {
 			return
 		}
-		var next time.Duration
-		switch {
-		case ready:
-			next = readyPeriod
-		default:
-			var resp *http.Response
-			if retry != nil {
-				resp = retry.LastResponse()
-			}
-			next = pacer.interval(start.Sub(notReadySince), ramp, requests(t.Prober), resp)
-			ramp++
-		}
-		if held && holder.Hold() != 0 && end.Sub(start) >= next {
-			// The target held the request as long as it could and let go:
-			// ask again at once.
-			continue
-		}
-		wait := time.Until(start.Add(next))
-		if wait <= 0 {
-			if ctx.Err() != nil {
-				return
-			}
-			continue
-		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
+		if !l.pause(start, end, held) {
 			return
-		case <-timer.C:
 		}
 	}
+}
+
+// targetLoop is the state of probeTarget's loop on one target.
+type targetLoop struct {
+	ctx         context.Context
+	t           *Target
+	s           Schedule
+	holder      Holder       // nil unless the prober may hold requests
+	retry       RetryAfterer // nil unless the prober keeps its last response
+	pacer       pace
+	deadline    time.Time
+	hasDeadline bool
+	timer       *time.Timer
+	// owned is false once an abandoned attempt owns the prober.
+	owned bool
+	// notReadySince is when the target was first, or last, seen not ready:
+	// the pace grows with the time since.
+	notReadySince                       time.Time
+	attempts, successes, failures, ramp int
+	ready                               bool
+}
+
+func newTargetLoop(ctx context.Context, t *Target, s Schedule) *targetLoop {
+	l := &targetLoop{ctx: ctx, t: t, s: s, pacer: s.pace(t), notReadySince: time.Now(), timer: time.NewTimer(time.Hour)}
+	l.timer.Stop()
+	l.holder, _ = t.Prober.(Holder)
+	l.retry, _ = t.Prober.(RetryAfterer)
+	l.deadline, l.hasDeadline = ctx.Deadline()
+	return l
+}
+
+// sleep waits d, and reports false if ctx was done first.
+func (l *targetLoop) sleep(d time.Duration) bool {
+	l.timer.Reset(d)
+	select {
+	case <-l.ctx.Done():
+		return false
+	case <-l.timer.C:
+		return true
+	}
+}
+
+// takeProber takes the prober: one attempt at a time on a prober, and an
+// attempt an earlier wait abandoned may still run (update hears of it). It
+// reports false if ctx was done first.
+func (l *targetLoop) takeProber(update func(ready bool, at time.Time, attempts int, err error) bool) bool {
+	if l.t.owner.tryTake() {
+		l.owned = true
+		return true
+	}
+	update(false, time.Now(), 0, errEarlierStuck)
+	l.owned = l.t.owner.take(l.ctx)
+	return l.owned
+}
+
+// releaseProber gives the prober back, unless an abandoned attempt owns it.
+func (l *targetLoop) releaseProber() {
+	if l.owned {
+		l.t.owner.give()
+	}
+}
+
+// cut reports whether the overall deadline has come, even if ctx's timer
+// has not fired yet: an attempt started or ended then says nothing about the
+// target.
+func (l *targetLoop) cut() bool {
+	return l.ctx.Err() != nil || l.hasDeadline && !time.Now().Before(l.deadline)
+}
+
+// attempt runs one attempt, bounded by the attempt timeout plus the hold the
+// target asked for (none for a hold that is negative: it blocks until the
+// state is reached or ctx ends), and reports whether it was held.
+func (l *targetLoop) attempt() (held bool, err error) {
+	var hold time.Duration
+	if l.holder != nil {
+		hold = l.holder.Hold()
+	}
+	held = hold != 0
+	if hold < 0 {
+		return held, runAttempt(l.ctx, l.ctx, l.t.Prober, &l.t.owner)
+	}
+	actx, cancel := context.WithTimeout(l.ctx, hold+l.s.attemptTimeout())
+	defer cancel()
+	err = runAttempt(l.ctx, actx, l.t.Prober, &l.t.owner)
+	if err != nil && !held && errors.Is(err, context.DeadlineExceeded) && errors.Is(actx.Err(), context.DeadlineExceeded) && !l.cut() {
+		err = &AttemptTimeoutError{Limit: l.s.attemptTimeout(), Err: err}
+	}
+	return held, err
+}
+
+// judge counts an attempt that ended at end against the thresholds: ready
+// after SuccessThreshold successes in a row, not ready again after
+// FailureThreshold failures in a row.
+func (l *targetLoop) judge(err error, end time.Time) {
+	if err == nil {
+		l.successes, l.failures = l.successes+1, 0
+		if l.successes >= l.s.successThreshold() {
+			l.ready = true
+		}
+		return
+	}
+	l.successes, l.failures = 0, l.failures+1
+	if l.ready && l.failures >= l.s.failureThreshold() {
+		l.ready, l.ramp, l.notReadySince = false, 0, end
+	}
+}
+
+// pause waits until the next attempt is due: the ready period once ready,
+// else the pace (which grows with the time waited). A held attempt that
+// lasted the interval goes again at once. It reports false if ctx was done
+// first.
+func (l *targetLoop) pause(start, end time.Time, held bool) bool {
+	var next time.Duration
+	if l.ready {
+		next = l.s.readyPeriod()
+	} else {
+		var resp *http.Response
+		if l.retry != nil {
+			resp = l.retry.LastResponse()
+		}
+		next = l.pacer.interval(start.Sub(l.notReadySince), l.ramp, requests(l.t.Prober), resp)
+		l.ramp++
+	}
+	if held && l.holder.Hold() != 0 && end.Sub(start) >= next {
+		// The target held the request as long as it could and let go: ask
+		// again at once.
+		return true
+	}
+	wait := time.Until(start.Add(next))
+	if wait <= 0 {
+		return l.ctx.Err() == nil
+	}
+	return l.sleep(wait)
 }

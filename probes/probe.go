@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -90,8 +89,6 @@ type Options struct {
 	CAFile string
 	// Graveyard is the directory of tombstones for tombstone:// targets.
 	Graveyard string
-	// Logger receives debug messages. Nil discards them.
-	Logger *slog.Logger
 }
 
 // MaxBodyBytes caps how much of an HTTP response body is read, as kubelet does.
@@ -169,7 +166,8 @@ func Parse(raw string, o Options) (*Target, error) {
 	u.Scheme = scheme
 	p, err := newProber(u, &o)
 	if err != nil {
-		return nil, bad("%v", err)
+		// %w keeps a typed error (*GraveyardError) for the caller.
+		return nil, fmt.Errorf("%w %q: %w", ErrBadTarget, clip(Redact(raw), maxShown), err)
 	}
 	return &Target{Kind: scheme, Name: Redact(raw), Local: isLocal(u), Prober: p}, nil
 }

@@ -144,11 +144,11 @@ func TestPushMonitor(t *testing.T) {
 	}
 }
 
-// BUG (loop.go probeTarget): a held attempt runs with no timeout of its own.
-// In Monitor, whose ctx has no deadline, an admin endpoint that said it holds
-// requests and then hangs (a deadlocked sidecar) blocks the attempt forever:
-// Monitor never counts a failure and never reports not ready. A held attempt
-// should be bounded by the hold it asked for plus the attempt timeout.
+// A held attempt is bounded by the hold it asked for plus the attempt
+// timeout (loop.go probeTarget). It once ran with no timeout of its own: in
+// Monitor, whose ctx has no deadline, an admin endpoint that said it holds
+// requests and then hung (a deadlocked sidecar) blocked the attempt forever,
+// and Monitor never counted a failure nor reported not ready.
 func TestPushMonitorHungEndpoint(t *testing.T) {
 	t.Parallel()
 	var n atomic.Int32

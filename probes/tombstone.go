@@ -66,11 +66,23 @@ func newTombstone(u *url.URL, o *Options) (Prober, error) {
 	// missing, it is a mistake in the pod spec, not something to wait for.
 	w, err := tombstone.Watch(p.dir, 0)
 	if err != nil {
-		return nil, fmt.Errorf("%w (--graveyard)", err)
+		return nil, &GraveyardError{Dir: p.dir, Err: err}
 	}
 	w.Close()
 	return p, nil
 }
+
+// GraveyardError is a graveyard (Options.Graveyard) that tombstone://
+// targets cannot read: missing, or not a directory. Parse returns it
+// wrapped, and a command line adds the name of its flag.
+type GraveyardError struct {
+	Dir string
+	Err error
+}
+
+func (e *GraveyardError) Error() string { return e.Err.Error() }
+
+func (e *GraveyardError) Unwrap() error { return e.Err }
 
 // Hold is negative: Check blocks until the state is reached or the deadline.
 func (p *tombstoneProber) Hold() time.Duration { return -1 }

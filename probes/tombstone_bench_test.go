@@ -21,7 +21,7 @@ import (
 func BenchmarkTombstoneRelease(b *testing.B) {
 	const minSamples = 100
 	dir := b.TempDir()
-	w, err := tombstone.Create(dir, "dep", nil, time.Now())
+	w, err := tombstone.CreateDeclared(dir, "dep", tombstone.Declared{}, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,7 +17,7 @@ const tsHang = 30 * time.Second
 // tsWriter creates NAME's tombstone writer in dir, closed with the test.
 func tsWriter(t *testing.T, dir, name string, deps ...string) *tombstone.Writer {
 	t.Helper()
-	w, err := tombstone.Create(dir, name, deps, time.Now())
+	w, err := tombstone.CreateDeclared(dir, name, tombstone.Declared{BirthDeps: deps}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,8 +61,11 @@ func TestTombstoneParse(t *testing.T) {
 	}
 	missing := filepath.Join(dir, "nope")
 	_, err := Parse("tombstone://db", Options{Graveyard: missing})
-	if err == nil || !strings.Contains(err.Error(), "graveyard "+missing+": no such directory") || !strings.Contains(err.Error(), "--graveyard") {
-		t.Errorf("missing graveyard: %v", err)
+	// The flag's name is the command line's to add: cmd/podseq's
+	// TestMissingGraveyardNamesFlag pins "(--graveyard)".
+	var ge *GraveyardError
+	if err == nil || !strings.Contains(err.Error(), "graveyard "+missing+": no such directory") || !errors.As(err, &ge) || ge.Dir != missing || strings.Contains(err.Error(), "--") {
+		t.Errorf("missing graveyard: %v, want a *GraveyardError that names no flag", err)
 	}
 }
 

@@ -65,3 +65,17 @@ func Write(path, msg string, create bool) error {
 	}
 	return nil
 }
+
+// Record writes msg as Write does, where path is what a --termination-log
+// flag gives ("" for none) and create says that it was given explicitly.
+// Nothing to write to is no error: no path, or the default path missing
+// outside a container. ErrKept and I/O errors are the caller's to report.
+func Record(path, msg string, create bool) error {
+	if path == "" {
+		return nil
+	}
+	if err := Write(path, msg, create); !errors.Is(err, ErrNoLog) {
+		return err
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package termination
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,5 +41,34 @@ func TestWrite(t *testing.T) {
 	}
 	if err := Write(filepath.Join(dir, "no", "such", "dir"), "x", true); err == nil || errors.Is(err, ErrNoLog) {
 		t.Errorf("Write under a missing directory with create: %v, want an error naming it", err)
+	}
+}
+
+// TestRecord pins what every podseq writer of a termination message shares:
+// no path and a missing default are nothing to report, a kept message is
+// ErrKept, and a message goes where Write puts it.
+func TestRecord(t *testing.T) {
+	t.Parallel()
+	if err := Record("", "podseq: x", true); err != nil {
+		t.Errorf("no path: %v, want nil", err)
+	}
+	missing := filepath.Join(t.TempDir(), "termination-log")
+	if err := Record(missing, "podseq: x", false); err != nil {
+		t.Errorf("missing default: %v, want nil", err)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing default was created: %v", err)
+	}
+	if err := Record(missing, "podseq: first", true); err != nil {
+		t.Fatalf("given path: %v", err)
+	}
+	if err := Record(missing, "podseq: second", true); !errors.Is(err, ErrKept) {
+		t.Errorf("second message: %v, want ErrKept", err)
+	}
+	if b, _ := os.ReadFile(missing); string(b) != "podseq: first\n" {
+		t.Errorf("log holds %q, want the first message", b)
+	}
+	if err := Record(filepath.Join(missing, "sub"), "podseq: x", true); err == nil || errors.Is(err, ErrKept) {
+		t.Errorf("unwritable path: %v, want an I/O error", err)
 	}
 }

@@ -100,7 +100,7 @@ func TestCreateOverWhatIsNotATombstone(t *testing.T) {
 				w   *Writer
 				err error
 			}
-			r := returns(t, "Create", func() result { w, err := Create(dir, "db", nil, time.Now()); return result{w, err} })
+			r := returns(t, "Create", func() result { w, err := CreateDeclared(dir, "db", Declared{}, time.Now()); return result{w, err} })
 			if tt.name == "directory" {
 				want := "tombstone " + Path(dir, "db") + " is a directory: remove it, the tombstone is written there"
 				if r.err == nil || r.err.Error() != want {
@@ -123,7 +123,7 @@ func TestCreateOverWhatIsNotATombstone(t *testing.T) {
 	t.Run("fifo lock", func(t *testing.T) {
 		dir := t.TempDir()
 		mkfifo(t, lockPath(dir, "db"))
-		err := returns(t, "Create", func() error { _, err := Create(dir, "db", nil, time.Now()); return err })
+		err := returns(t, "Create", func() error { _, err := CreateDeclared(dir, "db", Declared{}, time.Now()); return err })
 		want := "lock " + lockPath(dir, "db") + " is a named pipe (FIFO), not a regular file: remove it"
 		if err == nil || err.Error() != want {
 			t.Errorf("Create: %v, want %q", err, want)
@@ -135,7 +135,7 @@ func TestCreateOverWhatIsNotATombstone(t *testing.T) {
 // named pipe; it only cannot tell whether the writer lives.
 func TestAliveWithAFifoLock(t *testing.T) {
 	dir := t.TempDir()
-	w, err := Create(dir, "db", nil, time.Now())
+	w, err := CreateDeclared(dir, "db", Declared{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestAliveWithAFifoLock(t *testing.T) {
 // rename's "file exists".
 func TestWriteIntoADirectorySaysSo(t *testing.T) {
 	dir := t.TempDir()
-	w, err := Create(dir, "db", nil, time.Now())
+	w, err := CreateDeclared(dir, "db", Declared{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

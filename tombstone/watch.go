@@ -163,10 +163,6 @@ func Watch(dir string, rescan time.Duration) (*Watcher, error) {
 	return w, nil
 }
 
-// Polling reports whether the watcher polls because inotify was not
-// available.
-func (w *Watcher) Polling() bool { return w.fsw == nil }
-
 // Get returns NAME's status, read at most once between two changes.
 func (w *Watcher) Get(name string) Status {
 	if s, ok := w.cache[name]; ok {

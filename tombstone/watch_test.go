@@ -17,7 +17,7 @@ const hang = 30 * time.Second
 func TestWatchSeesTombstonesAlreadyThere(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	wr, err := Create(dir, "app", nil, t0)
+	wr, err := CreateDeclared(dir, "app", Declared{}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestWatchIsEventDriven(t *testing.T) {
 	if w.Polling() {
 		t.Fatal("inotify not available: the watcher polls")
 	}
-	wr, err := Create(dir, "db", nil, t0)
+	wr, err := CreateDeclared(dir, "db", Declared{}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestCorruptTombstoneThenFixed(t *testing.T) {
 	if s.IsReady() || s.IsDead() || !strings.HasPrefix(s.Reason(), "tombstone "+dir+"/db: line 1:") {
 		t.Fatalf("corrupt: %q", s.Reason())
 	}
-	wr, err := Create(dir, "db", nil, t0)
+	wr, err := CreateDeclared(dir, "db", Declared{}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,3 +158,7 @@ func TestReasons(t *testing.T) {
 		}
 	}
 }
+
+// Polling reports whether the watcher polls because inotify was not
+// available; only tests ask.
+func (w *Watcher) Polling() bool { return w.fsw == nil }

@@ -13,7 +13,7 @@ import (
 )
 
 // Writer writes one container's tombstone through its child's life. It holds
-// the tombstone's lock from Create to Close, so that readers can tell it is
+// the tombstone's lock from CreateDeclared to Close, so that readers can tell it is
 // alive. Its methods are safe for concurrent use.
 type Writer struct {
 	mu    sync.Mutex
@@ -24,17 +24,9 @@ type Writer struct {
 	prev  *Tombstone
 }
 
-// lockRetry is how long Create retries the lock: a reader holds it shared for
+// lockRetry is how long CreateDeclared retries the lock: a reader holds it shared for
 // a few microseconds while it checks a writer is alive.
 const lockRetry = 200 * time.Millisecond
-
-// Create checks the graveyard dir, takes NAME's lock and writes NAME's first
-// tombstone, in state Waiting with its birth deps. An existing tombstone of a
-// previous instance (the container restarted) is replaced, and counted in
-// Restarts. The errors say what is wrong with the graveyard in one line.
-func Create(dir, name string, birthDeps []string, now time.Time) (*Writer, error) {
-	return CreateDeclared(dir, name, Declared{BirthDeps: birthDeps}, now)
-}
 
 // Declared is what a container's first tombstone declares besides its name.
 type Declared struct {
@@ -47,8 +39,12 @@ type Declared struct {
 	OnError string
 }
 
-// CreateDeclared is Create with everything the first tombstone declares:
-// birth deps, and for a step the steps it runs after and its on-error.
+// CreateDeclared checks the graveyard dir, takes NAME's lock and writes
+// NAME's first tombstone, in state Waiting with what it declares: birth
+// deps, and for a step the steps it runs after and its on-error. An existing
+// tombstone of a previous instance (the container restarted) is replaced,
+// and counted in Restarts. The errors say what is wrong with the graveyard
+// in one line.
 func CreateDeclared(dir, name string, d Declared, now time.Time) (*Writer, error) {
 	if err := ValidName(name); err != nil {
 		return nil, err
@@ -189,7 +185,7 @@ func graveyardErr(dir string, err error) error {
 	return fmt.Errorf("graveyard %s: %w", dir, err)
 }
 
-// Previous returns the tombstone of the previous instance that Create
+// Previous returns the tombstone of the previous instance that CreateDeclared
 // replaced, nil if there was none.
 func (w *Writer) Previous() *Tombstone { return w.prev }
 
@@ -280,7 +276,7 @@ func (w *Writer) write() error {
 	if err != nil {
 		os.Remove(tmp.Name())
 		if derr := notADirectory(path); derr != nil {
-			return fmt.Errorf("writing %w", derr) // a directory appeared since Create
+			return fmt.Errorf("writing %w", derr) // a directory appeared since CreateDeclared
 		}
 		return fmt.Errorf("writing tombstone %s: %w", path, unwrapPath(err))
 	}

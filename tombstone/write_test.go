@@ -30,7 +30,7 @@ func helper(name string, args []string) int {
 	dir, who := args[0], args[1]
 	switch name {
 	case "hold-ready": // write a ready tombstone, say so, and hang until killed
-		w, err := Create(dir, who, nil, time.Now())
+		w, err := CreateDeclared(dir, who, Declared{}, time.Now())
 		if err == nil {
 			err = w.Born(os.Getpid(), time.Now())
 		}
@@ -52,7 +52,7 @@ func helper(name string, args []string) int {
 			fmt.Println("remount read-only:", err)
 			return 3
 		}
-		_, err := Create(dir, who, nil, time.Now())
+		_, err := CreateDeclared(dir, who, Declared{}, time.Now())
 		fmt.Println(err)
 		return 0
 	}
@@ -84,7 +84,7 @@ func startHelper(t *testing.T, h, dir, name, want string) *exec.Cmd {
 func TestWriterLifecycle(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	w, err := Create(dir, "app", []string{"db"}, t0)
+	w, err := CreateDeclared(dir, "app", Declared{BirthDeps: []string{"db"}}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,19 +141,19 @@ func TestWriterLifecycle(t *testing.T) {
 func TestCreateTwiceAndRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	w1, err := Create(dir, "app", nil, t0)
+	w1, err := CreateDeclared(dir, "app", Declared{}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := w1.Died(1, t0); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Create(dir, "app", nil, t0)
+	_, err = CreateDeclared(dir, "app", Declared{}, t0)
 	if err == nil || !strings.Contains(err.Error(), `another podseq run named "app" is alive`) {
 		t.Errorf("second live writer: %v", err)
 	}
 	w1.Close()
-	w2, err := Create(dir, "app", nil, t0.Add(time.Minute))
+	w2, err := CreateDeclared(dir, "app", Declared{}, t0.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestGraveyardErrors(t *testing.T) {
 		if name == "bad name" {
 			who = "a/b"
 		}
-		_, err := Create(tc.dir, who, nil, t0)
+		_, err := CreateDeclared(tc.dir, who, Declared{}, t0)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Create = %v, want %q", name, err, tc.want)
 		}
@@ -248,7 +248,7 @@ func TestGoneAfterKill(t *testing.T) {
 		t.Errorf("after SIGKILL: ready=%v gone=%v reason %q", last.IsReady(), last.Gone, last.Reason())
 	}
 	// A new instance takes over and restarts are counted.
-	w2, err := Create(dir, "db", nil, time.Now())
+	w2, err := CreateDeclared(dir, "db", Declared{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestStaleReadyWhileSuccessorStarts(t *testing.T) {
 func TestInstanceLocks(t *testing.T) {
 	t.Parallel()
 	dir := killedReady(t, "db")
-	w, err := Create(dir, "db", nil, time.Now())
+	w, err := CreateDeclared(dir, "db", Declared{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,17 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/inject"
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/internal/version"
+	"github.com/podseq/podseq/probes"
 )
-
-// exitInjectFailed is inject's exit code when its output cannot be written;
-// bad input exits with exitUsage.
-const exitInjectFailed = 1
 
 const injectDescription = `Reads Kubernetes manifests (a file, or - for standard input: YAML, several documents,
 kind: List, or JSON) and writes them to standard output with podseq added to every pod
@@ -96,7 +93,7 @@ func injectCommand() *cli.Command {
 				Usage: "`DELIVERY` init-container or image-volume, for every pod (default: each pod's podseq.dev/delivery, else init-container)"},
 			&cli.StringFlag{Name: "image", EnvVars: envName("inject-image"), Value: version.DefaultImage(),
 				Usage: "`IMAGE`: the podseq image that the install init container runs or the image volume mounts: " + version.ImageReason()},
-			&cli.DurationFlag{Name: "timeout", EnvVars: envName("inject-timeout"), Value: 2 * time.Minute,
+			&cli.DurationFlag{Name: "timeout", EnvVars: envName("inject-timeout"), Value: probes.DefaultTimeout,
 				Usage: "`DURATION`: the deadline of every wait inject writes"},
 			&cli.BoolFlag{Name: "undo", EnvVars: envName("inject-undo"),
 				Usage: "remove what inject added, restoring the input"},
@@ -107,7 +104,7 @@ func injectCommand() *cli.Command {
 
 func injectAction(c *cli.Context) error {
 	if outputClosed(c.App.Writer) {
-		return cli.Exit("podseq inject: standard output is closed: the output would be lost", exitInjectFailed)
+		return cli.Exit("podseq inject: standard output is closed: the output would be lost", exitcode.InjectFailed)
 	}
 	if c.String("filename") == "" {
 		return usagef("missing -f FILE (- for standard input)")
@@ -155,7 +152,7 @@ func injectAction(c *cli.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "podseq inject: warning: %s\n", w)
 	}
 	if _, err := c.App.Writer.Write(res.Out); err != nil {
-		return cli.Exit(fmt.Sprintf("podseq inject: write the output: %v", err), exitInjectFailed)
+		return cli.Exit(fmt.Sprintf("podseq inject: write the output: %v", err), exitcode.InjectFailed)
 	}
 	return nil
 }

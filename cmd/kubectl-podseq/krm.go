@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/inject"
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/internal/version"
 	"github.com/podseq/podseq/krmfn"
 )
@@ -57,17 +58,17 @@ func krmCommand() *cli.Command {
 
 func krmAction(c *cli.Context) error {
 	if c.Args().Present() {
-		return cli.Exit("podseq krm: no arguments: the ResourceList comes on standard input", exitUsage)
+		return cli.Exit("podseq krm: no arguments: the ResourceList comes on standard input", exitcode.Usage)
 	}
 	out, err := krmfn.Run(c.App.Reader, c.App.Writer, inject.Options{Image: version.DefaultImage()})
 	var we *krmfn.WriteError
 	switch {
 	case errors.As(err, &we):
-		return cli.Exit("podseq krm: "+we.Error(), exitInjectFailed)
+		return cli.Exit("podseq krm: "+we.Error(), exitcode.InjectFailed)
 	case errors.Is(err, krmfn.ErrBadInput):
-		return cli.Exit("podseq krm: "+strings.TrimPrefix(err.Error(), krmfn.ErrBadInput.Error()+": "), exitUsage)
+		return cli.Exit("podseq krm: "+strings.TrimPrefix(err.Error(), krmfn.ErrBadInput.Error()+": "), exitcode.Usage)
 	case err != nil:
-		return cli.Exit("podseq krm: "+err.Error(), exitInjectFailed)
+		return cli.Exit("podseq krm: "+err.Error(), exitcode.InjectFailed)
 	}
 	for _, w := range out.Warnings {
 		fmt.Fprintf(c.App.ErrWriter, "podseq krm: warning: %s\n", w)

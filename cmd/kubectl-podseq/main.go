@@ -10,18 +10,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/internal/cliexit"
+	"github.com/podseq/podseq/internal/exitcode"
+	"github.com/podseq/podseq/internal/flagname"
 	"github.com/podseq/podseq/internal/version"
-)
-
-// Exit codes.
-const (
-	exitOK    = 0
-	exitUsage = 2
 )
 
 func main() {
@@ -41,7 +36,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		DisableSliceFlagSeparator: true, // targets and dependency lists contain commas
 		ExitErrHandler:            func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
-			return cli.Exit("podseq: no command: use inject, krm (a KRM function), webhook or unordered (see kubectl-podseq --help)", exitUsage)
+			return cli.Exit("podseq: no command: use inject, krm (a KRM function), webhook or unordered (see kubectl-podseq --help)", exitcode.Usage)
 		},
 		Commands: []*cli.Command{injectCommand(), krmCommand(), webhookCommand(), unorderedCommand()},
 	}
@@ -57,28 +52,23 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 
 // run runs the app and returns the exit code; every error is one line.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return cliexit.Report(newApp(stdin, stdout, stderr).Run(args), stderr, "podseq", exitUsage)
+	return cliexit.Report(newApp(stdin, stdout, stderr).Run(args), stderr, "podseq", exitcode.Usage)
 }
 
-// usageError turns a flag-parsing error into one line and exit code 2.
-func usageError(c *cli.Context, err error, _ bool) error {
-	msg := err.Error()
-	if rest, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-		msg = "unknown flag --" + rest
-	}
-	name := "inject"
+// usageError is kubectl-podseq's OnUsageError (cliexit.UsageError): one
+// line that names the command (inject when there is none), and exit code 2.
+var usageError = cliexit.UsageError(func(c *cli.Context) string {
 	if c != nil && c.Command != nil && c.Command.Name != "" {
-		name = c.Command.FullName()
+		return c.Command.FullName()
 	}
-	return cli.Exit(fmt.Sprintf("podseq %s: %s (see podseq %s --help)", name, msg, name), exitUsage)
-}
+	return "inject"
+})
 
 // usagef returns a usage error (exit 2).
 func usagef(format string, a ...any) error {
-	return cli.Exit("podseq inject: "+fmt.Sprintf(format, a...), exitUsage)
+	return cli.Exit("podseq inject: "+fmt.Sprintf(format, a...), exitcode.Usage)
 }
 
-// envName is the environment variable of a flag.
-func envName(flag string) []string {
-	return []string{"PODSEQ_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
-}
+// envName is the environment variable of a flag, as urfave/cli's EnvVars
+// takes it (flagname.Env).
+func envName(flag string) []string { return []string{flagname.Env(flag)} }

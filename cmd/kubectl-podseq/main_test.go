@@ -98,6 +98,10 @@ func TestInjectUsage(t *testing.T) {
 		{"no -f", "", []string{"inject"}, "podseq inject: missing -f FILE"},
 		{"missing file", "", []string{"inject", "-f", "/nonexistent/d.yaml"}, "podseq inject: -f: /nonexistent/d.yaml: no such file or directory"},
 		{"unknown flag", "", []string{"inject", "--nope"}, "podseq inject: unknown flag --nope"},
+		// Worded as podseq's own usage errors (internal/cliexit.UsageError).
+		{"one-letter unknown flag", "", []string{"inject", "-x"}, "podseq inject: unknown flag -x (see podseq inject --help)"},
+		{"bad duration", "", []string{"inject", "--timeout=5"}, `podseq inject: --timeout "5": want a duration such as 500ms, 5s or 2m (see podseq inject --help)`},
+		{"bad boolean", "", []string{"inject", "--undo=maybe"}, `podseq inject: --undo="maybe": want true or false (see podseq inject --help)`},
 		{"bad mode", deployment, []string{"inject", "-f", "-", "--mode", "fast"}, `podseq inject: --mode: unknown mode "fast"`},
 		{"bad delivery", deployment, []string{"inject", "-f", "-", "--delivery", "volume"}, `podseq inject: --delivery: unknown delivery "volume": want init-container or image-volume`},
 		{"empty delivery", deployment, []string{"inject", "-f", "-", "--delivery="}, `podseq inject: --delivery: unknown delivery ""`},

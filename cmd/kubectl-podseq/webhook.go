@@ -17,18 +17,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/inject"
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/internal/version"
+	"github.com/podseq/podseq/probes"
 	"github.com/podseq/podseq/webhook"
-)
-
-// Exit codes of the webhook commands (besides exitOK and exitUsage).
-const (
-	// exitWebhookFailed: the webhook could not serve (the address, the
-	// certificate), or the certificates could not be made.
-	exitWebhookFailed = 1
-	// exitUnordered: `unordered` found pods that asked for an order and do
-	// not have it.
-	exitUnordered = 3
 )
 
 const webhookDescription = `Serves podseq's mutating admission webhook over HTTPS: the API server sends it every Pod
@@ -68,7 +60,7 @@ func webhookCommand() *cli.Command {
 				Usage: "deny a pod it cannot order on /mutate too (default: admit it unordered, with a warning)"},
 			&cli.StringFlag{Name: "image", EnvVars: envName("webhook-image"), Value: version.DefaultImage(),
 				Usage: "`IMAGE` of the init container that installs podseq into each pod: " + version.ImageReason()},
-			&cli.DurationFlag{Name: "timeout", EnvVars: envName("webhook-timeout"), Value: 2 * time.Minute,
+			&cli.DurationFlag{Name: "timeout", EnvVars: envName("webhook-timeout"), Value: probes.DefaultTimeout,
 				Usage: "`DURATION`: the deadline of every wait written into a pod"},
 			&cli.DurationFlag{Name: "shutdown-delay", EnvVars: envName("webhook-shutdown-delay"), Value: webhook.DefaultShutdownDelay,
 				Usage: "`DURATION` it serves on, not ready, after SIGTERM, while the endpoints drop it"},
@@ -105,23 +97,23 @@ func webhookAction(c *cli.Context) error {
 		Logger:        log,
 	})
 	if err != nil {
-		return cli.Exit("podseq webhook: "+err.Error(), exitWebhookFailed)
+		return cli.Exit("podseq webhook: "+err.Error(), exitcode.WebhookFailed)
 	}
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("podseq webhook: --listen %s: %v", c.String("listen"), err), exitWebhookFailed)
+		return cli.Exit(fmt.Sprintf("podseq webhook: --listen %s: %v", c.String("listen"), err), exitcode.WebhookFailed)
 	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := s.Serve(ctx, ln); err != nil {
-		return cli.Exit("podseq webhook: "+err.Error(), exitWebhookFailed)
+		return cli.Exit("podseq webhook: "+err.Error(), exitcode.WebhookFailed)
 	}
 	return nil
 }
 
 // usageOf returns a usage error (exit 2) of a command.
 func usageOf(cmd, format string, a ...any) error {
-	return cli.Exit("podseq "+cmd+": "+fmt.Sprintf(format, a...), exitUsage)
+	return cli.Exit("podseq "+cmd+": "+fmt.Sprintf(format, a...), exitcode.Usage)
 }
 
 // newLogger logs as key=value lines on w.
@@ -190,7 +182,7 @@ func certsAction(c *cli.Context) error {
 	}
 	k, err := webhook.InCluster(webhook.ServiceAccountDir)
 	if err != nil {
-		return cli.Exit("podseq webhook certs: "+err.Error(), exitWebhookFailed)
+		return cli.Exit("podseq webhook certs: "+err.Error(), exitcode.WebhookFailed)
 	}
 	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
 	ctx, cancel := context.WithTimeout(c.Context, 2*time.Minute)
@@ -201,7 +193,7 @@ func certsAction(c *cli.Context) error {
 		RenewBefore: c.Duration("renew-before"), Renew: c.Bool("renew"), Logger: log,
 	}, time.Now())
 	if err != nil {
-		return cli.Exit("podseq webhook certs: "+err.Error(), exitWebhookFailed)
+		return cli.Exit("podseq webhook certs: "+err.Error(), exitcode.WebhookFailed)
 	}
 	return nil
 }
@@ -260,9 +252,9 @@ func unorderedAction(c *cli.Context) error {
 		cmd.Stderr = &stderr
 		if list, err = cmd.Output(); err != nil {
 			if errors.Is(err, exec.ErrNotFound) {
-				return cli.Exit("podseq unordered: kubectl is not on $PATH: install it, or give a pod list with -f", exitWebhookFailed)
+				return cli.Exit("podseq unordered: kubectl is not on $PATH: install it, or give a pod list with -f", exitcode.WebhookFailed)
 			}
-			return cli.Exit(fmt.Sprintf("podseq unordered: kubectl %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String())), exitWebhookFailed)
+			return cli.Exit(fmt.Sprintf("podseq unordered: kubectl %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String())), exitcode.WebhookFailed)
 		}
 	}
 	pods, err := webhook.FindUnordered(list)
@@ -278,7 +270,7 @@ func unorderedAction(c *cli.Context) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Namespace, p.Name, p.Reason)
 	}
 	if err := tw.Flush(); err != nil {
-		return cli.Exit(fmt.Sprintf("podseq unordered: write the output: %v", err), exitWebhookFailed)
+		return cli.Exit(fmt.Sprintf("podseq unordered: write the output: %v", err), exitcode.WebhookFailed)
 	}
-	return cli.Exit("", exitUnordered)
+	return cli.Exit("", exitcode.Unordered)
 }

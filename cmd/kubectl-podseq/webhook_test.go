@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/webhook"
 )
 
@@ -166,7 +167,7 @@ func TestUnordered(t *testing.T) {
 {"kind":"Pod","metadata":{"name":"ok","namespace":"a","annotations":{"after.podseq.dev/app":"p","podseq.dev/injected":"gate"}}},
 {"kind":"Pod","metadata":{"name":"missed","namespace":"b","annotations":{"after.podseq.dev/app":"p"}}}]}`
 	code, out, stderr := runInject(t, list, "unordered", "-f", "-")
-	if code != exitUnordered || stderr != "" || !strings.Contains(out, "NAMESPACE  NAME    REASON\nb          missed  not seen by the webhook") {
+	if code != exitcode.Unordered || stderr != "" || !strings.Contains(out, "NAMESPACE  NAME    REASON\nb          missed  not seen by the webhook") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
 	code, out, _ = runInject(t, `{"kind":"List","items":[]}`, "unordered", "-f", "-")

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/internal/cliexit"
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/internal/version"
 )
 
@@ -72,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if i := slices.Index(args, "--"); i >= 0 {
 		app.Metadata = map[string]any{commandKey: append([]string{}, args[i+1:]...)}
 	}
-	return cliexit.Report(app.Run(args), stderr, "podseq", exitUsage)
+	return cliexit.Report(app.Run(args), stderr, "podseq", exitcode.Usage)
 }
 
 // helpArgs rewrites every way of asking for help into the one urfave/cli
@@ -133,63 +133,23 @@ func splitCommand(c *cli.Context) (positional, command []string) {
 // noCommand answers `podseq` without a known command: a usage error.
 func noCommand(c *cli.Context) error {
 	if c.Args().Present() {
-		return cli.Exit(fmt.Sprintf("podseq: unknown command %q: use wait, run, install or inject (see podseq --help)", c.Args().First()), exitUsage)
+		return cli.Exit(fmt.Sprintf("podseq: unknown command %q: use wait, run, install or inject (see podseq --help)", c.Args().First()), exitcode.Usage)
 	}
-	return cli.Exit("podseq: no command: use wait, run, install or inject (see podseq --help)", exitUsage)
+	return cli.Exit("podseq: no command: use wait, run, install or inject (see podseq --help)", exitcode.Usage)
 }
 
-// flagValueError matches the standard flag package's message for a bad
-// value, and flagBoolError its message for a bad boolean.
-var (
-	flagValueError = regexp.MustCompile(`^invalid value "(.*)" for flag -([\w-]+): (.*)$`)
-	flagBoolError  = regexp.MustCompile(`^invalid boolean value "(.*)" for -([\w-]+): (.*)$`)
-)
-
-// wellFormedDuration matches what time.ParseDuration reads when the value
-// is not too large: a bad duration that matches it overflowed.
-var wellFormedDuration = regexp.MustCompile(`^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$`)
-
-// dashes writes a flag's name as it is given: -v, --timeout.
-func dashes(name string) string {
-	if len(name) == 1 {
-		return "-" + name
-	}
-	return "--" + name
-}
-
-// usageError turns a flag-parsing error into one line and exit code 2, instead
-// of urfave/cli's help dump on stdout.
-func usageError(c *cli.Context, err error, _ bool) error {
-	name := "podseq"
+// usageError is podseq's OnUsageError (cliexit.UsageError): one line that
+// names the command, and exit code 2.
+var usageError = cliexit.UsageError(func(c *cli.Context) string {
 	if c.Command != nil && c.Command.Name != "" && c.Command.Name != c.App.Name {
-		name += " " + c.Command.Name
+		return c.Command.Name
 	}
-	msg := err.Error()
-	if rest, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-		msg = "unknown flag " + dashes(rest)
-	} else if m := flagBoolError.FindStringSubmatch(msg); m != nil {
-		msg = fmt.Sprintf("%s=%q: want true or false", dashes(m[2]), m[1])
-	} else if m := flagValueError.FindStringSubmatch(msg); m != nil {
-		why := m[3]
-		if why == "parse error" {
-			why = "not a valid value"
-			for _, f := range c.Command.Flags {
-				if _, isDuration := f.(*cli.DurationFlag); isDuration && slices.Contains(f.Names(), m[2]) {
-					why = "want a duration such as 500ms, 5s or 2m"
-					if wellFormedDuration.MatchString(m[1]) {
-						why = "too long: a duration is at most 2562047h (about 292 years)"
-					}
-				}
-			}
-		}
-		msg = fmt.Sprintf("%s %q: %s", dashes(m[2]), m[1], why)
-	}
-	return cli.Exit(fmt.Sprintf("%s: %s (see %s --help)", name, msg, name), exitUsage)
-}
+	return ""
+})
 
 // usagef returns a usage error (exit 2) for a command.
 func usagef(c *cli.Context, format string, a ...any) error {
-	return cli.Exit(fmt.Sprintf("podseq %s: %s", c.Command.Name, fmt.Sprintf(format, a...)), exitUsage)
+	return cli.Exit(fmt.Sprintf("podseq %s: %s", c.Command.Name, fmt.Sprintf(format, a...)), exitcode.Usage)
 }
 
 // newLogger builds a stderr logger in the --log-format of a command: plain

@@ -15,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/podseq/podseq/containerlog"
+	"github.com/podseq/podseq/internal/exitcode"
 )
 
 func init() {
@@ -285,7 +286,7 @@ func TestProgressAtATerminalOnly(t *testing.T) {
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		_ = cmd.Run()
-		if lines := stderrLines(out.String()); cmd.ProcessState.ExitCode() != exitNotReady || len(lines) == 0 || !strings.HasPrefix(lines[0], first) || strings.Contains(out.String(), "waiting ") {
+		if lines := stderrLines(out.String()); cmd.ProcessState.ExitCode() != exitcode.NotReady || len(lines) == 0 || !strings.HasPrefix(lines[0], first) || strings.Contains(out.String(), "waiting ") {
 			t.Errorf("captured output:\n%s\nwant %q... first, and no progress line", out.String(), first)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/tombstone"
 )
 
@@ -43,7 +44,7 @@ func TestRunDisabled(t *testing.T) {
 		t.Errorf("--disabled without a graveyard: exit %d, stderr:\n%s", code, stderr)
 	}
 	// And without the switch, the same command is refused.
-	if code, _, _ := runInProcess("run", "--listen=none", "--graveyard", filepath.Join(dir, "missing"), "--name", "test", "--after", "build", "--", "true"); code != exitUsage {
+	if code, _, _ := runInProcess("run", "--listen=none", "--graveyard", filepath.Join(dir, "missing"), "--name", "test", "--after", "build", "--", "true"); code != exitcode.Usage {
 		t.Errorf("without the switch: exit %d, want 2", code)
 	}
 }

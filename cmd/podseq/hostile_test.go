@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/tombstone"
 )
 
@@ -57,7 +58,7 @@ func TestHostileGraveyardFIFO(t *testing.T) {
 				p := startPodseq(t, nil, "wait", "--graveyard", dir, "--timeout", "1500ms", "tombstone://db")
 				code, stderr := p.wait(t)
 				want := "podseq: not ready after 1.5s: tombstone://db: tombstone " + tombstone.Path(dir, "db") + fifoReason + " ("
-				if lines := stderrLines(stderr); code != exitNotReady || len(lines) != 1 || !strings.HasPrefix(lines[0], want) {
+				if lines := stderrLines(stderr); code != exitcode.NotReady || len(lines) != 1 || !strings.HasPrefix(lines[0], want) {
 					t.Errorf("exit %d, stderr %q; want exit 1 and %q", code, stderr, want)
 				}
 			})
@@ -92,7 +93,7 @@ func TestHostileGraveyardFIFO(t *testing.T) {
 				p := startPodseq(t, nil, "run", "--graveyard", dir, "--birth-deps", "db", "--birth-timeout", "1500ms", "--", "touch", marker)
 				code, stderr := p.wait(t)
 				want := "podseq run: not ready after 1.5s: tombstone://db: tombstone " + tombstone.Path(dir, "db") + fifoReason + " ("
-				if lines := stderrLines(stderr); code != exitNotReady || len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], want) {
+				if lines := stderrLines(stderr); code != exitcode.NotReady || len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], want) {
 					t.Errorf("exit %d, stderr %q; want exit 1 and %q", code, stderr, want)
 				}
 				if _, err := os.Stat(marker); err == nil {
@@ -157,7 +158,7 @@ func TestHostileGraveyardWriter(t *testing.T) {
 			p := startPodseq(t, nil, "run", "--graveyard", dir, "--name", "db", "--", "true")
 			code, stderr := p.wait(t)
 			want := "podseq run: --name db: " + strings.ReplaceAll(tt.want, "DIR", dir)
-			if lines := stderrLines(stderr); code != exitUsage || len(lines) != 1 || lines[0] != want {
+			if lines := stderrLines(stderr); code != exitcode.Usage || len(lines) != 1 || lines[0] != want {
 				t.Errorf("exit %d, stderr %q; want exit 2 and %q", code, stderr, want)
 			}
 		})

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/podseq/podseq/internal/exitcode"
 )
 
 // injectBinary is the command that implements podseq inject. It is built
@@ -38,7 +40,7 @@ func execInjectBinary(c *cli.Context, command string) error {
 	// SkipFlagParsing: the arguments are all there, "--" and what follows too.
 	args := append([]string{injectBinary, command}, c.Args().Slice()...)
 	if err := syscall.Exec(bin, args, os.Environ()); err != nil {
-		return cli.Exit(fmt.Sprintf("podseq %s: run %s: %v", command, bin, err), exitCannotExec)
+		return cli.Exit(fmt.Sprintf("podseq %s: run %s: %v", command, bin, err), exitcode.CannotExec)
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/podseq/podseq/internal/exitcode"
 )
 
 // TestInjectRunsKubectlPodseq: podseq inject is kubectl-podseq inject, found
@@ -22,7 +24,7 @@ func TestInjectRunsKubectlPodseq(t *testing.T) {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	if code := cmd.ProcessState.ExitCode(); code != exitUsage || out.Len() != 0 ||
+	if code := cmd.ProcessState.ExitCode(); code != exitcode.Usage || out.Len() != 0 ||
 		!strings.HasPrefix(errb.String(), "podseq inject: inject is the command kubectl-podseq, which is neither next to podseq nor on $PATH") {
 		t.Fatalf("without kubectl-podseq: exit %d (%v), stdout %q, stderr %q", code, err, out.String(), errb.String())
 	}

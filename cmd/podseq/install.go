@@ -8,11 +8,13 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/install"
+	"github.com/podseq/podseq/internal/exitcode"
+	"github.com/podseq/podseq/internal/flagname"
 	"github.com/podseq/podseq/termination"
 )
 
 // exitInstallFailed is install's exit code for an I/O failure (a read-only or
-// full directory); bad arguments exit with exitUsage.
+// full directory); bad arguments exit with exitcode.Usage.
 const exitInstallFailed = 1
 
 const installDescription = `Copies this podseq executable into DIR (an emptyDir shared with the pod's other
@@ -65,7 +67,7 @@ func installCommand() *cli.Command {
 	}
 	flags = append(flags, outputFlags()...)
 	return &cli.Command{
-		Name:        "install",
+		Name:        flagname.Install,
 		Usage:       "copy podseq into a directory (an emptyDir) for the pod's other containers",
 		ArgsUsage:   "DIR",
 		Description: withImage(installDescription),
@@ -95,15 +97,15 @@ func installAction(c *cli.Context) error {
 	res, err := install.Install(install.Options{Src: selfPath(), Dir: args[0], Name: c.String("name"), Check: []string{"--version"}})
 	var usage *install.UsageError
 	if errors.As(err, &usage) {
-		return usagef(c, "%v", usage)
+		return usagef(c, "%v", wordInstall(usage))
 	}
 	var noexec *install.ExecError
 	if errors.As(err, &noexec) {
 		line := fmt.Sprintf("%v: no container can run podseq from this volume; deliver podseq from its image instead, which needs no copy: podseq.dev/delivery: image-volume (podseq inject --delivery image-volume)", noexec)
-		if err := termination.Write(termination.DefaultPath, "podseq: "+line, false); err != nil && !errors.Is(err, termination.ErrNoLog) && !errors.Is(err, termination.ErrKept) {
+		if err := termination.Record(termination.DefaultPath, "podseq: "+line, false); err != nil && !errors.Is(err, termination.ErrKept) {
 			newLogger(c, false).Warn(err.Error())
 		}
-		return cli.Exit("podseq: "+line, exitCannotExec)
+		return cli.Exit("podseq: "+line, exitcode.CannotExec)
 	}
 	if err != nil {
 		// err starts "install DIR/NAME: ...".
@@ -123,4 +125,16 @@ func selfPath() string {
 		}
 	}
 	return "/proc/self/exe"
+}
+
+// wordInstall words an *install.NameError with the --name flag.
+func wordInstall(err error) error {
+	var ne *install.NameError
+	switch {
+	case !errors.As(err, &ne):
+		return err
+	case ne.Path != "":
+		return fmt.Errorf("%s is a directory: remove it or choose another --name", ne.Path)
+	}
+	return fmt.Errorf("--name %q: want a file name, without a slash", ne.Name)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/podseq/podseq/internal/exitcode"
 )
 
 // runInstall runs `podseq install ARGS...` in-process.
@@ -203,8 +205,8 @@ func TestInstallNoexec(t *testing.T) {
 	})
 	code, stdout, stderr := runInstall(t, dir)
 	want := fmt.Sprintf("podseq: install %s/podseq: the copy cannot be executed: permission denied (%s is mounted noexec): ", dir, dir)
-	if code != exitCannotExec || stdout != "" || !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 ||
+	if code != exitcode.CannotExec || stdout != "" || !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 ||
 		!strings.Contains(stderr, "podseq.dev/delivery: image-volume") {
-		t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and one line starting %q that points at image-volume", code, stdout, stderr, exitCannotExec, want)
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and one line starting %q that points at image-volume", code, stdout, stderr, exitcode.CannotExec, want)
 	}
 }

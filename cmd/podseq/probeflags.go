@@ -15,7 +15,9 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/podseq/podseq/internal/flagname"
 	"github.com/podseq/podseq/probes"
+	"github.com/podseq/podseq/wait"
 )
 
 // Probe flag categories in --help.
@@ -25,11 +27,9 @@ const (
 	catOutput   = "Output"
 )
 
-// envName returns the environment variable of a flag: PODSEQ_ + its name in
-// upper case with dashes as underscores.
-func envName(flag string) []string {
-	return []string{"PODSEQ_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
-}
+// envName is the environment variable of a flag, as urfave/cli's EnvVars
+// takes it (flagname.Env).
+func envName(flag string) []string { return []string{flagname.Env(flag)} }
 
 // probeFlags are the flags that say how targets are probed, shared by
 // `podseq wait` and `podseq run --ready`.
@@ -46,17 +46,17 @@ func probeFlags() []cli.Flag {
 			Usage: "consecutive successes that make a target ready"},
 		&cli.StringFlag{Name: "status", Category: catHTTP, EnvVars: envName("status"), Value: "200-399",
 			Usage: "accepted HTTP status codes and ranges, such as 200,204 or 200-299"},
-		&cli.StringSliceFlag{Name: "header", Category: catHTTP, EnvVars: envName("header"),
+		&cli.StringSliceFlag{Name: flagname.Header, Category: catHTTP, EnvVars: envName(flagname.Header),
 			Usage: "`NAME:VALUE` header sent with every HTTP request (repeat the flag for more, or put one a line in PODSEQ_HEADER; values are never logged)"},
 		&cli.StringFlag{Name: "body-contains", Category: catHTTP, EnvVars: envName("body-contains"),
 			Usage: "text that the first 10 KiB of an HTTP response body must contain"},
 		&cli.StringFlag{Name: "body-regex", Category: catHTTP, EnvVars: envName("body-regex"),
 			Usage: "Go regular expression that the first 10 KiB of an HTTP response body must match"},
-		&cli.BoolFlag{Name: "insecure-skip-verify", Category: catHTTP, EnvVars: envName("insecure-skip-verify"),
+		&cli.BoolFlag{Name: flagname.InsecureSkipVerify, Category: catHTTP, EnvVars: envName(flagname.InsecureSkipVerify),
 			Usage: "do not verify the certificates of https:// and grpcs:// targets"},
 		&cli.PathFlag{Name: "ca-file", Category: catHTTP, EnvVars: envName("ca-file"),
 			Usage: "PEM file of the CAs that https:// and grpcs:// certificates must chain to"},
-		&cli.PathFlag{Name: "graveyard", Category: catSchedule, EnvVars: envName("graveyard"), Value: "/graveyard",
+		&cli.PathFlag{Name: flagname.Graveyard, Category: catSchedule, EnvVars: envName(flagname.Graveyard), Value: "/graveyard",
 			Usage: "directory of the tombstones that tombstone://NAME targets read"},
 	}
 }
@@ -263,37 +263,46 @@ func utf8Len(s string) int {
 // for "-" and "--": em, en, minus, figure dash, hyphen.
 const typographicDashes = "\u2014\u2013\u2212\u2012\u2010"
 
-// parseTargets parses target URLs and exec probes' command lines.
+// parseTargets parses the TARGET arguments and the --exec-probe command
+// lines (wait.ParseTargets), its errors worded with the flags.
 func parseTargets(raw, commands []string, o probes.Options) ([]*probes.Target, error) {
-	var ts []*probes.Target
 	for _, r := range raw {
-		if strings.HasPrefix(r, "-") {
-			return nil, fmt.Errorf("%q looks like a flag: flags go before the targets", r)
-		}
-		for _, dash := range typographicDashes {
-			if rest, ok := strings.CutPrefix(r, string(dash)); ok {
-				return nil, fmt.Errorf("%q looks like a flag written with a typographic dash (%c), as word processors and chat apps turn -- into: write --%s", r, dash, strings.TrimLeft(rest, typographicDashes+"-"))
-			}
-		}
-		t, err := probes.Parse(r, o)
-		if err != nil {
+		if err := notAFlag(r); err != nil {
 			return nil, err
 		}
-		ts = append(ts, t)
 	}
-	for _, line := range commands {
-		argv, err := probes.SplitCommand(line)
-		if err != nil {
-			return nil, fmt.Errorf("--exec-probe: %w", err)
-		}
-		t, err := probes.NewExec(argv)
-		if err != nil {
-			return nil, fmt.Errorf("--exec-probe: %w", err)
-		}
-		ts = append(ts, t)
-	}
-	if len(ts) == 0 {
+	ts, err := wait.ParseTargets(raw, commands, o)
+	var ce *wait.CommandLineError
+	switch {
+	case errors.As(err, &ce):
+		return nil, fmt.Errorf("--exec-probe: %w", ce.Err)
+	case errors.Is(err, wait.ErrNoTarget):
 		return nil, errors.New("no target: give at least one TARGET URL or --exec-probe COMMAND")
 	}
-	return ts, nil
+	return ts, wordGraveyard(err)
+}
+
+// wordGraveyard names the --graveyard flag after the error of a graveyard
+// that tombstone:// targets cannot read (*probes.GraveyardError); every
+// wrapper of that error says its part before it.
+func wordGraveyard(err error) error {
+	var ge *probes.GraveyardError
+	if errors.As(err, &ge) {
+		return fmt.Errorf("%w (--graveyard)", err)
+	}
+	return err
+}
+
+// notAFlag refuses a TARGET that is a flag given after the targets, or one
+// written with a typographic dash.
+func notAFlag(r string) error {
+	if strings.HasPrefix(r, "-") {
+		return fmt.Errorf("%q looks like a flag: flags go before the targets", r)
+	}
+	for _, dash := range typographicDashes {
+		if rest, ok := strings.CutPrefix(r, string(dash)); ok {
+			return fmt.Errorf("%q looks like a flag written with a typographic dash (%c), as word processors and chat apps turn -- into: write --%s", r, dash, strings.TrimLeft(rest, typographicDashes+"-"))
+		}
+	}
+	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/entrypoint"
+	"github.com/podseq/podseq/internal/flagname"
+	"github.com/podseq/podseq/internal/signals"
 	"github.com/podseq/podseq/probes"
 )
 
@@ -83,7 +85,7 @@ const stepListen = "127.0.0.1:0"
 
 func runCommand() *cli.Command {
 	flags := []cli.Flag{
-		&cli.StringSliceFlag{Name: "ready", EnvVars: envName("ready"),
+		&cli.StringSliceFlag{Name: flagname.Ready, EnvVars: envName(flagname.Ready),
 			Usage: "`TARGET` that says the command is ready, probed all along, as podseq wait's (repeat for more, or put one a line in PODSEQ_READY; all must succeed)"},
 		&cli.DurationFlag{Name: "ready-after", EnvVars: envName("ready-after"),
 			Usage: "ready this long after the start, without probing; without COMMAND podseq itself is a simulated sidecar"},
@@ -91,9 +93,9 @@ func runCommand() *cli.Command {
 			Usage: "consecutive failed probes that make a ready command not ready again, as kubelet's"},
 		&cli.DurationFlag{Name: "ready-period", EnvVars: envName("ready-period"), Value: probes.DefaultReadyPeriod,
 			Usage: "interval between probes once the command is ready"},
-		&cli.StringFlag{Name: "listen", EnvVars: envName("listen"), Value: entrypoint.DefaultListen,
+		&cli.StringFlag{Name: flagname.Listen, EnvVars: envName(flagname.Listen), Value: entrypoint.DefaultListen,
 			Usage: "`ADDRESS` of the admin server (/ready, /healthz, /metrics, /quitquitquit); none for no admin server. A pod's containers share one network namespace: give each podseq run in a pod its own port"},
-		&cli.DurationFlag{Name: "grace", EnvVars: envName("grace"), Value: entrypoint.DefaultGrace,
+		&cli.DurationFlag{Name: flagname.Grace, EnvVars: envName(flagname.Grace), Value: entrypoint.DefaultGrace,
 			Usage: "time the command has to exit after the stop signal before it is killed"},
 		&cli.BoolFlag{Name: "signal-group", EnvVars: envName("signal-group"),
 			Usage: "start the command in its own process group and signal the whole group"},
@@ -105,7 +107,7 @@ func runCommand() *cli.Command {
 	flags = append(flags, outputFlags()...)
 	flags = append(flags, depsFlags()...)
 	return &cli.Command{
-		Name:        "run",
+		Name:        flagname.Run,
 		Usage:       "supervise a sidecar, serve its readiness and release every podseq wait at once",
 		ArgsUsage:   "[-- COMMAND [ARG...]]",
 		Description: runDescription,
@@ -197,19 +199,16 @@ func runConfig(c *cli.Context) (entrypoint.Config, error) {
 	case cfg.Grace <= 0:
 		return cfg, fmt.Errorf("--grace %s: must be positive", cfg.Grace)
 	}
-	if cfg.StopSignal, err = entrypoint.ParseSignal(c.String("stop-signal")); err != nil {
+	if cfg.StopSignal, err = signals.Parse(c.String("stop-signal")); err != nil {
 		return cfg, fmt.Errorf("--stop-signal: %w", err)
 	}
 	cfg.Command = command
 	cfg.Schedule = sched
-	cfg.NoAdmin = c.String("listen") == listenNone
+	cfg.NoAdmin = c.String("listen") == flagname.ListenNone
 	cfg.SignalGroup = c.Bool("signal-group")
 	cfg.Logger = newLogger(c, c.Bool("quiet"))
 	return cfg, nil
 }
-
-// listenNone is the --listen value that turns the admin server off.
-const listenNone = "none"
 
 // listenAddr is the admin server's address: --listen, but for a step.
 func listenAddr(c *cli.Context) (string, error) {

@@ -10,6 +10,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podseq/podseq/entrypoint"
+	"github.com/podseq/podseq/internal/flagname"
+	"github.com/podseq/podseq/probes"
 	"github.com/podseq/podseq/termination"
 	"github.com/podseq/podseq/tombstone"
 )
@@ -20,22 +22,18 @@ const catOrdering = "Ordering (tombstones in --graveyard)"
 // catSteps is the --help category of the flags of steps.
 const catSteps = "Steps (one after another, with a failure cascade)"
 
-// defaultBirthTimeout bounds the wait for birth deps, as podseq wait's
-// --timeout: a container that waits forever is worse than one that fails.
-const defaultBirthTimeout = 2 * time.Minute
-
 // depsFlags are the flags of podseq run's birth and death dependencies.
 func depsFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "name", Category: catOrdering, EnvVars: envName("name"),
+		&cli.StringFlag{Name: flagname.Name, Category: catOrdering, EnvVars: envName(flagname.Name),
 			Usage: "`NAME` of this container: record the command's life (waiting, born, ready, died) in the tombstone GRAVEYARD/NAME"},
-		&cli.StringFlag{Name: "birth-deps", Category: catOrdering, EnvVars: envName("birth-deps"),
+		&cli.StringFlag{Name: flagname.BirthDeps, Category: catOrdering, EnvVars: envName(flagname.BirthDeps),
 			Usage: "`NAMES` (a,b) of the containers that must be ready before the command starts, whatever their order in the pod"},
-		&cli.DurationFlag{Name: "birth-timeout", Category: catOrdering, EnvVars: envName("birth-timeout"), Value: defaultBirthTimeout,
+		&cli.DurationFlag{Name: flagname.BirthTimeout, Category: catOrdering, EnvVars: envName(flagname.BirthTimeout), Value: probes.DefaultTimeout,
 			Usage: "how long to wait for --birth-deps; then exit 1 without starting the command"},
-		&cli.StringFlag{Name: "death-deps", Category: catOrdering, EnvVars: envName("death-deps"),
+		&cli.StringFlag{Name: flagname.DeathDeps, Category: catOrdering, EnvVars: envName(flagname.DeathDeps),
 			Usage: "`NAMES` (a,b) of the containers whose death stops the command (--stop-signal, --grace, SIGKILL): a Job's sidecar"},
-		&cli.StringFlag{Name: "outlive", Category: catOrdering, EnvVars: envName("outlive"),
+		&cli.StringFlag{Name: flagname.Outlive, Category: catOrdering, EnvVars: envName(flagname.Outlive),
 			Usage: "`NAMES` (a,b) of the containers that must die before SIGTERM reaches the command, for at most --grace: a proxy that drains last"},
 		&cli.StringFlag{Name: "after", Category: catSteps, EnvVars: envName("after"),
 			Usage: "`STEPS` (a,b) that must have exited 0 before the command starts; if one failed, was skipped or killed, skip: exit 125"},
@@ -160,7 +158,7 @@ func wordOrdering(err error, name string) error {
 	case entrypoint.FieldName:
 		return fmt.Errorf("--name %s: %w", name, oe.Err)
 	case entrypoint.FieldBirth:
-		return fmt.Errorf("--birth-deps: %w", oe.Err)
+		return wordGraveyard(fmt.Errorf("--birth-deps: %w", oe.Err))
 	}
 	return err
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/internal/testio"
 	"github.com/podseq/podseq/tombstone"
 )
@@ -121,7 +122,7 @@ func TestRunDepsUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	// b already waits for a: a container named a that waits for b closes a
 	// cycle podseq can see as it starts.
-	b, err := tombstone.Create(dir, "b", []string{"a"}, time.Now())
+	b, err := tombstone.CreateDeclared(dir, "b", tombstone.Declared{BirthDeps: []string{"a"}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,12 +154,12 @@ func TestRunDepsUsageErrors(t *testing.T) {
 		args = append(args, "--", "true")
 		code, stdout, stderr := runInProcess(args...)
 		lines := stderrLines(stderr)
-		if code != exitUsage || len(lines) != 1 || !strings.HasPrefix(lines[0], tc.want) || stdout != "" {
+		if code != exitcode.Usage || len(lines) != 1 || !strings.HasPrefix(lines[0], tc.want) || stdout != "" {
 			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit 2 and one line %q", tc.args, code, stderr, stdout, tc.want)
 		}
 	}
 	// The container that saw the cycle recorded that it will never start.
-	if a := readTombstone(t, dir, "a"); a.State != tombstone.Died || a.ExitCode != exitUsage || !a.Born.IsZero() {
+	if a := readTombstone(t, dir, "a"); a.State != tombstone.Died || a.ExitCode != exitcode.Usage || !a.Born.IsZero() {
 		t.Errorf("tombstone of a after the cycle: %+v", a)
 	}
 }
@@ -216,13 +217,13 @@ func TestRunBirthTimeout(t *testing.T) {
 	code, stderr := p.wait(t)
 	lines := stderrLines(stderr)
 	want := "podseq run: not ready after 1.5s: tombstone://db: no tombstone yet ("
-	if code != exitNotReady || len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], want) {
+	if code != exitcode.NotReady || len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], want) {
 		t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 and %q", code, stderr, want)
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("the command ran although its birth deps never were ready")
 	}
-	if a := readTombstone(t, dir, "app"); a.State != tombstone.Died || a.ExitCode != exitNotReady || !a.Born.IsZero() {
+	if a := readTombstone(t, dir, "app"); a.State != tombstone.Died || a.ExitCode != exitcode.NotReady || !a.Born.IsZero() {
 		t.Errorf("tombstone after the timeout: %+v", a)
 	}
 }
@@ -237,11 +238,11 @@ func TestRunBirthCycleWhileWaiting(t *testing.T) {
 	until(t, dir, "a waiting", func(get func(string) tombstone.Status) bool { return get("a").Tombstone != nil })
 	b := startPodseq(t, nil, "run", "--graveyard", dir, "--name", "b", "--birth-deps", "a", "--birth-timeout", "25s", "--", "true")
 	code, stderr := b.wait(t)
-	if code != exitUsage || !strings.Contains(stderr, "podseq run: --birth-deps: birth deps form a cycle: b -> a -> b") {
+	if code != exitcode.Usage || !strings.Contains(stderr, "podseq run: --birth-deps: birth deps form a cycle: b -> a -> b") {
 		t.Errorf("b: exit %d, stderr:\n%s", code, stderr)
 	}
 	code, stderr = a.wait(t)
-	if code != exitNotReady || !strings.Contains(stderr, "podseq run: birth deps form a cycle: b -> a -> b") {
+	if code != exitcode.NotReady || !strings.Contains(stderr, "podseq run: birth deps form a cycle: b -> a -> b") {
 		t.Errorf("a: exit %d, stderr:\n%s", code, stderr)
 	}
 }
@@ -339,14 +340,14 @@ func TestRunOutliveBoundedByGrace(t *testing.T) {
 func TestWaitTombstone(t *testing.T) {
 	dir := t.TempDir()
 	code, _, stderr := runInProcess("wait", "--graveyard", dir, "--timeout", "1500ms", "tombstone://db")
-	if lines := stderrLines(stderr); code != exitNotReady || len(lines) == 0 || !strings.HasPrefix(lines[0], "podseq: not ready after 1.5s: tombstone://db: no tombstone yet (") {
+	if lines := stderrLines(stderr); code != exitcode.NotReady || len(lines) == 0 || !strings.HasPrefix(lines[0], "podseq: not ready after 1.5s: tombstone://db: no tombstone yet (") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 	code, _, stderr = runInProcess("wait", "--graveyard", filepath.Join(dir, "nope"), "tombstone://db")
-	if code != exitUsage || !strings.Contains(stderr, "no such directory") {
+	if code != exitcode.Usage || !strings.Contains(stderr, "no such directory") {
 		t.Errorf("missing graveyard: exit %d, stderr %q", code, stderr)
 	}
-	w, err := tombstone.Create(dir, "app", nil, time.Now())
+	w, err := tombstone.CreateDeclared(dir, "app", tombstone.Declared{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,5 +370,27 @@ func TestWaitTombstone(t *testing.T) {
 		}
 	case <-time.After(depsHang):
 		t.Fatal("wait state=died hangs")
+	}
+}
+
+// TestMissingGraveyardNamesFlag: probes returns a *probes.GraveyardError
+// that names no flag, and podseq adds "(--graveyard)" after the whole line,
+// where it always was, for a tombstone:// target of wait and run --ready.
+func TestMissingGraveyardNamesFlag(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "nope")
+	why := "graveyard " + missing + ": no such directory (mount the same emptyDir there in every container that uses tombstones)"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"wait", "--graveyard", missing, "tombstone://db"}, `podseq wait: bad target "tombstone://db": ` + why + " (--graveyard)"},
+		{[]string{"run", "--listen=none", "--graveyard", missing, "--ready", "tombstone://db", "--", "true"}, `podseq run: --ready: bad target "tombstone://db": ` + why + " (--graveyard)"},
+		{[]string{"run", "--listen=none", "--graveyard", missing, "--birth-deps", "db", "--", "true"}, "podseq run: " + why},
+	} {
+		code, _, stderr := runInProcess(tc.args...)
+		if code != exitcode.Usage || stderr != tc.want+"\n" {
+			t.Errorf("podseq %q: exit %d, stderr %q; want %d, %q", tc.args, code, stderr, exitcode.Usage, tc.want+"\n")
+		}
 	}
 }

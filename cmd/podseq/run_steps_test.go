@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/tombstone"
 )
 
@@ -84,7 +85,7 @@ func TestStepsFailureCascade(t *testing.T) {
 		{c, "podseq run: skipped: step b exited with code 3\n"},
 		{d, "podseq run: skipped: step c was skipped: step b exited with code 3\n"},
 	} {
-		if code, stderr := tc.p.wait(t); code != exitSkipped || stderr != tc.want {
+		if code, stderr := tc.p.wait(t); code != exitcode.Skipped || stderr != tc.want {
 			t.Errorf("%v: exit %d, stderr %q; want 125 and %q", tc.p.cmd.Args, code, stderr, tc.want)
 		}
 	}
@@ -94,7 +95,7 @@ func TestStepsFailureCascade(t *testing.T) {
 	tb := readTombstone(t, dir, "b")
 	for _, n := range []string{"c", "d"} {
 		ts := readTombstone(t, dir, n)
-		if ts.State != tombstone.Skipped || ts.FailedStep != "b" || ts.FailedExitCode != 3 || ts.ExitCode != exitSkipped || !ts.Born.IsZero() {
+		if ts.State != tombstone.Skipped || ts.FailedStep != "b" || ts.FailedExitCode != 3 || ts.ExitCode != exitcode.Skipped || !ts.Born.IsZero() {
 			t.Errorf("%s's tombstone: %+v; want skipped by b (3)", n, ts)
 		}
 		// At once: the skip follows b's death, it does not wait for a rescan.
@@ -132,7 +133,7 @@ func TestStepsKilledStep(t *testing.T) {
 		}
 	})
 	want := "podseq run: skipped: step a was killed before it recorded an exit code (SIGKILL or OOM)\n"
-	if code, stderr := b.wait(t); code != exitSkipped || stderr != want {
+	if code, stderr := b.wait(t); code != exitcode.Skipped || stderr != want {
 		t.Errorf("b: exit %d, stderr %q; want 125 and %q", code, stderr, want)
 	}
 	if ta := readTombstone(t, dir, "a"); ta.State != tombstone.Ready {
@@ -151,13 +152,13 @@ func TestStepsTimeout(t *testing.T) {
 	a := step(t, dir, "a", "", "exec sleep 60", "--step-timeout", "500ms")
 	b := step(t, dir, "b", "a", "true")
 	code, stderr := a.wait(t)
-	if code != exitTimedOut || stderr != "podseq run: timed out after 500ms: the command was stopped (killed by SIGTERM)\n" {
+	if code != exitcode.TimedOut || stderr != "podseq run: timed out after 500ms: the command was stopped (killed by SIGTERM)\n" {
 		t.Errorf("a: exit %d, stderr %q; want 124 and the time limit", code, stderr)
 	}
-	if code, stderr := b.wait(t); code != exitSkipped || stderr != "podseq run: skipped: step a exited with code 124\n" {
+	if code, stderr := b.wait(t); code != exitcode.Skipped || stderr != "podseq run: skipped: step a exited with code 124\n" {
 		t.Errorf("b: exit %d, stderr %q", code, stderr)
 	}
-	if ta := readTombstone(t, dir, "a"); ta.ExitCode != exitTimedOut || ta.TimedOut != 500*time.Millisecond {
+	if ta := readTombstone(t, dir, "a"); ta.ExitCode != exitcode.TimedOut || ta.TimedOut != 500*time.Millisecond {
 		t.Errorf("a's tombstone: %+v", ta)
 	}
 }
@@ -212,7 +213,7 @@ func TestStepsAfterWithBirthDeps(t *testing.T) {
 	e := step(t, dir, "e", "f", "true", "--birth-deps", "nobody", "--birth-timeout", "25s")
 	f := step(t, dir, "f", "", "exit 1")
 	f.wait(t)
-	if code, stderr := e.wait(t); code != exitSkipped || stderr != "podseq run: skipped: step f exited with code 1\n" {
+	if code, stderr := e.wait(t); code != exitcode.Skipped || stderr != "podseq run: skipped: step f exited with code 1\n" {
 		t.Errorf("e: exit %d, stderr %q", code, stderr)
 	}
 	if took := time.Since(start); took > 20*time.Second {
@@ -229,7 +230,7 @@ func TestStepsAfterCycle(t *testing.T) {
 	a := step(t, dir, "a", "b", "true")
 	until(t, dir, "a waiting", func(get func(string) tombstone.Status) bool { return get("a").Tombstone != nil })
 	b := step(t, dir, "b", "a", "true")
-	if code, stderr := b.wait(t); code != exitUsage || stderr != "podseq run: steps (--after) form a cycle: b -> a -> b\n" {
+	if code, stderr := b.wait(t); code != exitcode.Usage || stderr != "podseq run: steps (--after) form a cycle: b -> a -> b\n" {
 		t.Errorf("b: exit %d, stderr %q", code, stderr)
 	}
 	if code, stderr := a.wait(t); code != 1 || stderr != "podseq run: steps (--after) form a cycle: a -> b -> a\n" {
@@ -252,7 +253,7 @@ func TestStepsAfterCycleThroughDeadStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Died(exitUsage, time.Now()); err != nil {
+	if err := w.Died(exitcode.Usage, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
@@ -268,7 +269,7 @@ func TestStepsAfterCycleThroughDeadStep(t *testing.T) {
 // table does not cover.
 func TestStepsUsageErrors(t *testing.T) {
 	code, _, stderr := runInProcess("run", "--step-timeout", "1s", "--ready-after", "1s")
-	if code != exitUsage || !strings.Contains(stderr, "--step-timeout needs a COMMAND") {
+	if code != exitcode.Usage || !strings.Contains(stderr, "--step-timeout needs a COMMAND") {
 		t.Errorf("--step-timeout without a command: exit %d, %q", code, stderr)
 	}
 }

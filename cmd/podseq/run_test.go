@@ -20,6 +20,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/internal/testio"
 	"github.com/podseq/podseq/internal/testmetrics"
 	"github.com/podseq/podseq/internal/testnet"
@@ -246,7 +247,7 @@ func TestRunUsageErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			code, stdout, stderr := runInProcess(append([]string{"run"}, c.args...)...)
 			lines := stderrLines(stderr)
-			if code != exitUsage || stdout != "" || len(lines) != 1 || !strings.HasPrefix(lines[0], c.want) {
+			if code != exitcode.Usage || stdout != "" || len(lines) != 1 || !strings.HasPrefix(lines[0], c.want) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want 2 and one line starting %q", code, stdout, stderr, c.want)
 			}
 		})

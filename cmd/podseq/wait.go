@@ -1,29 +1,25 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"runtime"
 	"slices"
-	"sync"
-	"syscall"
+	"strconv"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/podseq/podseq/entrypoint"
+	"github.com/podseq/podseq/internal/exitcode"
+	"github.com/podseq/podseq/internal/flagname"
+	"github.com/podseq/podseq/internal/signals"
 	"github.com/podseq/podseq/probes"
 	"github.com/podseq/podseq/termination"
+	"github.com/podseq/podseq/wait"
 )
-
-// defaultTimeout is wait's overall deadline. Kubelet never times out a
-// postStart hook, so podseq must.
-const defaultTimeout = 2 * time.Minute
 
 const waitDescription = `Polls every TARGET, concurrently, until all of them succeed, then exits 0. Run it as a
 container's lifecycle.postStart exec hook: kubelet starts the next container of the pod only
@@ -94,25 +90,25 @@ EXAMPLES:
 
 func waitCommand() *cli.Command {
 	flags := []cli.Flag{
-		&cli.DurationFlag{Name: "timeout", EnvVars: envName("timeout"), Value: defaultTimeout,
+		&cli.DurationFlag{Name: flagname.Timeout, EnvVars: envName(flagname.Timeout), Value: probes.DefaultTimeout,
 			Usage: "overall deadline; kubelet never times out a postStart hook, so keep it finite"},
 		&cli.BoolFlag{Name: "fail-open", EnvVars: envName("fail-open"),
 			Usage: "after the timeout print a warning and exit 0 (or exec COMMAND), for pods that must start anyway"},
 		disabledFlag("do not wait: say so on one line and exit 0 (or exec COMMAND; with --shutdown run it, then stop the podseq run targets) at once"),
-		&cli.BoolFlag{Name: "command-first", EnvVars: envName("command-first"),
+		&cli.BoolFlag{Name: flagname.CommandFirst, EnvVars: envName(flagname.CommandFirst),
 			Usage: "with -- COMMAND: run COMMAND first, to its end, and wait only once it exited 0 (its code otherwise): a postStart hook that podseq wait is composed with, such as podseq inject writes; both count in --timeout"},
 		&cli.BoolFlag{Name: "shutdown", EnvVars: envName("shutdown"),
 			Usage: "with -- COMMAND: run COMMAND as a child once ready (signals forwarded, as podseq run), and when it exits stop every podseq run waited on (POST /quitquitquit), then exit with COMMAND's code: a Job's app stops its sidecars. Exit 2 before COMMAND runs when no target is a podseq run admin endpoint"},
 		&cli.StringFlag{Name: "termination-log", EnvVars: envName("termination-log"), Value: termination.DefaultPath,
 			Usage: "`PATH` where a failure line goes as the container's termination message (kubectl describe's Last State: Message, once kubelet killed the container after a failed hook), unless a message is there already; the default is written only if it exists; empty: none"},
-		&cli.StringSliceFlag{Name: "exec-probe", EnvVars: envName("exec-probe"),
+		&cli.StringSliceFlag{Name: flagname.ExecProbe, EnvVars: envName(flagname.ExecProbe),
 			Usage: "`'COMMAND [ARG...]'` that is ready when it exits 0, split into words as a shell would (quotes, backslashes) and run without one (repeat for more, or put one a line in PODSEQ_EXEC_PROBE)"},
 	}
 	flags = append(flags, probeFlags()...)
 	flags = append(flags, outputFlags()...)
 	flags = append(flags, containerLogFlag())
 	return &cli.Command{
-		Name:        "wait",
+		Name:        flagname.Wait,
 		Usage:       "wait until every target is ready (a postStart hook or an init container)",
 		ArgsUsage:   "TARGET... [-- COMMAND [ARG...]]",
 		Description: withImage(waitDescription),
@@ -121,102 +117,121 @@ func waitCommand() *cli.Command {
 	}
 }
 
+// waitAction is podseq wait: its flags become wait.Options, the wait runs,
+// and its Result becomes lines and an exit code.
 func waitAction(c *cli.Context) error {
 	if c.Bool("disabled") {
 		return waitDisabled(c)
 	}
-	opts, sched, err := probeSettings(c)
+	w, err := waitOptions(c)
 	if err != nil {
-		return usagef(c, "%v", err)
+		return err
 	}
-	timeout := c.Duration("timeout")
-	if timeout <= 0 {
-		return usagef(c, "--timeout %s: must be positive (kubelet never times out a postStart hook)", timeout)
-	}
-	raw, command := splitCommand(c)
-	targets, err := parseTargets(raw, repeated(c, "exec-probe"), opts)
-	if err != nil {
-		return usagef(c, "%v", err)
-	}
-	if err := unusedFlags(c, targets); err != nil {
-		return usagef(c, "%v", err)
-	}
-	if sched.InitialDelay >= timeout {
-		return usagef(c, "--initial-delay %s is not shorter than --timeout %s: the wait would end before its first attempt", sched.InitialDelay, timeout)
-	}
-	shutdown := c.Bool("shutdown")
-	if shutdown && command == nil {
-		return usagef(c, "--shutdown needs -- COMMAND: the command to run before the sidecars waited on are stopped")
-	}
-	first := c.Bool("command-first")
-	switch {
-	case first && command == nil:
-		return usagef(c, "--command-first needs -- COMMAND: the command to run before the wait")
-	case first && shutdown:
-		return usagef(c, "--command-first and --shutdown: COMMAND runs either before the wait or after it")
-	}
-	if shutdown && !slices.ContainsFunc(targets, mayBePodseqRun) {
-		return usagef(c, "--shutdown: no target is http:// or https://, so none is a podseq run admin endpoint and nothing would stop the sidecar after COMMAND: %s", howToStop)
-	}
-	var path string
-	if command != nil {
-		if path, err = lookCommand(command); err != nil {
-			return err
-		}
-	}
-	if os.Getenv("GOMAXPROCS") == "" {
-		// A wait is a few sockets and timers: one core is plenty, and waking
-		// a second thread after every attempt costs a third more CPU.
-		runtime.GOMAXPROCS(1)
-	}
+	oneCore()
 	log, progressLog, closeLog := waitLogger(c, c.Bool("quiet"))
 	defer closeLog()
-	sigCtx, stop := cancelOnSignal(c.Context)
-	stopSignals := sync.OnceFunc(stop)
-	defer stopSignals()
-	ctx, cancel := context.WithTimeout(sigCtx, timeout)
-	defer cancel()
-	// A podseq run in this very container whose command died: this hook dies
-	// with the container, so it says so and ends now.
-	ctx, died := context.WithCancelCause(ctx)
-	defer died(nil)
-	observe := func(a probes.Attempt) {
-		var de *probes.DiedError
-		if errors.As(a.Err, &de) && de.Here {
-			died(de)
-		}
-	}
-	// start starts COMMAND once the wait is over: exec'd in podseq's place,
-	// or with --shutdown run as a child, the sidecars stopped after it.
-	start := func() error {
-		if first {
-			return nil
-		}
-		if !shutdown {
-			return execCommand(path, command)
-		}
-		stopSignals() // from here on, signals are the child's
-		return runThenStop(c, command, targets, log, false)
-	}
-
-	progress := &probes.Progress{Every: entrypoint.ProgressEvery, Func: func(r probes.Report) {
+	w.Progress = func(r probes.Report) {
 		progressLog.Info(fmt.Sprintf("waiting %s: %s", r.Elapsed().Truncate(time.Millisecond), r.PendingWith(wordErr)))
-	}}
-	if first {
-		if err := runFirst(ctx, c, path, command, timeout); err != nil {
-			return err
+	}
+	ctx, stopSignals := signals.CancelOnSignal(c.Context)
+	defer stopSignals()
+	w.stopSignals = stopSignals
+	return waitResult(c, w, wait.Wait(ctx, w.Options), log)
+}
+
+// waitRun is a podseq wait: the wait, and what follows it.
+type waitRun struct {
+	wait.Options
+	// command is -- COMMAND (nil without), found at path; it runs after the
+	// wait, or before it with --command-first (Options.First).
+	command []string
+	path    string
+	// shutdown: run command as a child, then stop the podseq runs waited on.
+	shutdown bool
+	// stopSignals ends podseq's own handling of SIGINT and SIGTERM.
+	stopSignals func()
+}
+
+// waitOptions reads wait's flags and arguments, rejecting what is malformed
+// (exit 2), and finds -- COMMAND in PATH (126, 127).
+func waitOptions(c *cli.Context) (w waitRun, err error) {
+	opts, sched, err := probeSettings(c)
+	if err != nil {
+		return w, usagef(c, "%v", err)
+	}
+	w.Schedule, w.Timeout, w.FailOpen = sched, c.Duration(flagname.Timeout), c.Bool("fail-open")
+	if w.Timeout <= 0 {
+		return w, usagef(c, "--timeout %s: must be positive (kubelet never times out a postStart hook)", w.Timeout)
+	}
+	raw, command := splitCommand(c)
+	if w.Targets, err = parseTargets(raw, repeated(c, flagname.ExecProbe), opts); err != nil {
+		return w, usagef(c, "%v", err)
+	}
+	if err := unusedFlags(c, w.Targets); err != nil {
+		return w, usagef(c, "%v", err)
+	}
+	if sched.InitialDelay >= w.Timeout {
+		return w, usagef(c, "--initial-delay %s is not shorter than --timeout %s: the wait would end before its first attempt", sched.InitialDelay, w.Timeout)
+	}
+	w.command, w.shutdown = command, c.Bool("shutdown")
+	first := c.Bool(flagname.CommandFirst)
+	switch {
+	case w.shutdown && command == nil:
+		return w, usagef(c, "--shutdown needs -- COMMAND: the command to run before the sidecars waited on are stopped")
+	case first && command == nil:
+		return w, usagef(c, "--command-first needs -- COMMAND: the command to run before the wait")
+	case first && w.shutdown:
+		return w, usagef(c, "--command-first and --shutdown: COMMAND runs either before the wait or after it")
+	case w.shutdown && !slices.ContainsFunc(w.Targets, wait.MayBePodseqRun):
+		return w, usagef(c, "--shutdown: no target is http:// or https://, so none is a podseq run admin endpoint and nothing would stop the sidecar after COMMAND: %s", howToStop)
+	}
+	if command != nil {
+		if w.path, err = lookCommand(command); err != nil {
+			return w, err
 		}
 	}
-	report, err := probes.Wait(ctx, targets, sched, observe, progress)
-	elapsed := report.Elapsed().Round(time.Millisecond)
-	if err == nil {
-		if shutdown && !slices.ContainsFunc(targets, (*probes.Target).IsPodseqRun) {
+	if first {
+		w.First = &wait.Command{Path: w.path, Argv: command, Stdout: c.App.Writer, Stderr: c.App.ErrWriter}
+	}
+	return w, nil
+}
+
+// oneCore runs a wait on one core unless GOMAXPROCS says otherwise: a wait is
+// a few sockets and timers, and waking a second thread after every attempt
+// costs a third more CPU.
+func oneCore() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
+}
+
+// start starts -- COMMAND once the wait is over: exec'd in podseq's place,
+// or with --shutdown run as a child, the sidecars stopped after it.
+func (w waitRun) start(c *cli.Context, log *slog.Logger) error {
+	switch {
+	case w.command == nil || w.First != nil:
+		return nil
+	case w.shutdown:
+		w.stopSignals() // from here on, signals are the child's
+		return runThenStop(c, w.command, w.Targets, log, false)
+	}
+	return execCommand(w.path, w.command)
+}
+
+// waitResult turns how the wait ended into podseq wait's lines and exit
+// code, and starts -- COMMAND when it is due.
+func waitResult(c *cli.Context, w waitRun, res wait.Result, log *slog.Logger) error {
+	if res.Outcome == wait.FirstFailed {
+		return firstFailed(res.Err, w.Timeout)
+	}
+	if res.Outcome == wait.Ready {
+		if w.shutdown && !wait.AnyPodseqRun(w.Targets) {
 			// Known now, before the app runs: nothing would stop the
 			// sidecar, and a Job's pod would never end.
 			return usagef(c, "--shutdown: no target is a podseq run admin endpoint (none answered with the %s header), so nothing would stop the sidecar after COMMAND; COMMAND not run: %s", probes.HoldHeader, howToStop)
 		}
-		log.Info(fmt.Sprintf("ready after %s (%s)", elapsed, attempts(report.Attempts())))
-		return start()
+		log.Info(fmt.Sprintf("ready after %s (%s)", res.Elapsed(), attempts(res.Report.Attempts())))
+		return w.start(c, log)
 	}
 	// The failure line is printed even with --quiet: it is all kubelet keeps.
 	// Without --quiet, log already writes everywhere it must go.
@@ -226,37 +241,34 @@ func waitAction(c *cli.Context) error {
 		failLog, _, closeFailLog = waitLogger(c, false)
 		defer closeFailLog()
 	}
-	var sig signalError
-	if errors.As(context.Cause(ctx), &sig) {
-		failLog.Error(fmt.Sprintf("%s after %s: %s", sig, elapsed, report.PendingWith(wordErr)))
-		return cli.Exit("", sig.exitCode())
-	}
-	var de *probes.DiedError
-	if errors.As(context.Cause(ctx), &de) {
-		line := fmt.Sprintf("not ready after %s: %s", elapsed, report.PendingWith(wordErr))
+	pending := res.Report.PendingWith(wordErr)
+	switch res.Outcome {
+	case wait.Interrupted:
+		failLog.Error(fmt.Sprintf("%s after %s: %s", signals.Interrupted{Signal: res.Signal}, res.Elapsed(), pending))
+		return cli.Exit("", exitcode.Signal(res.Signal))
+	case wait.Died:
+		line := fmt.Sprintf("not ready after %s: %s", res.Elapsed(), pending)
 		failLog.Error(line)
 		writeTerminationMessage(c, failLog, line)
-		return cli.Exit("", exitNotReady)
+		return cli.Exit("", exitcode.NotReady)
+	case wait.Failed:
+		return cli.Exit(fmt.Sprintf("podseq wait: %v", res.Err), exitcode.NotReady)
+	case wait.FailedOpen:
+		failLog.Warn(fmt.Sprintf("not ready after %s: %s; starting anyway (--fail-open)", w.Timeout, pending))
+		return w.start(c, log)
 	}
-	if !errors.Is(err, context.DeadlineExceeded) {
-		return cli.Exit(fmt.Sprintf("podseq wait: %v", err), exitNotReady)
-	}
-	line := fmt.Sprintf("not ready after %s: %s", timeout, report.PendingWith(wordErr))
-	if c.Bool("fail-open") {
-		failLog.Warn(line + "; starting anyway (--fail-open)")
-		return start()
-	}
+	line := fmt.Sprintf("not ready after %s: %s", w.Timeout, pending)
 	failLog.Error(line)
 	writeTerminationMessage(c, failLog, line)
-	if hint := podIPHint(report); hint != "" && !c.Bool("quiet") {
+	if hint := wait.PodIPHint(res.Report); hint != "" && !c.Bool("quiet") {
 		failLog.Info(hint)
 	}
-	if shutdown {
+	if w.shutdown {
 		// The app never runs: stop the sidecars anyway, or a Job's pod
 		// would never end.
-		stopSidecars(targets, log, false)
+		logStops(log, wait.StopRuns(w.Targets, false))
 	}
-	return cli.Exit("", exitNotReady)
+	return cli.Exit("", exitcode.NotReady)
 }
 
 // wordErr words an attempt's error for podseq wait's lines: a limit says
@@ -269,26 +281,23 @@ func wordErr(err error) string {
 	return err.Error()
 }
 
-// runFirst runs --command-first's COMMAND to its end, within the wait's
-// deadline, with podseq's standard streams: an error carries its exit code.
-func runFirst(ctx context.Context, c *cli.Context, path string, command []string, timeout time.Duration) error {
-	cmd := exec.CommandContext(ctx, path, command[1:]...)
-	cmd.Args[0] = command[0]
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, c.App.Writer, c.App.ErrWriter
-	cmd.WaitDelay = time.Second
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil:
-		return cli.Exit(fmt.Sprintf("podseq wait: not ready after %s: --command-first %s still running", timeout, probes.QuoteCommand(command)), exitNotReady)
-	case errors.As(err, &ee) && ee.ExitCode() > 0:
-		return cli.Exit(fmt.Sprintf("podseq wait: --command-first %s exited %d: not waiting", probes.QuoteCommand(command), ee.ExitCode()), ee.ExitCode())
-	case errors.As(err, &ee):
-		return cli.Exit(fmt.Sprintf("podseq wait: --command-first %s: %v: not waiting", probes.QuoteCommand(command), err), exitNotReady)
+// firstFailed words a *wait.FirstError: --command-first's COMMAND did not
+// exit 0, and its exit code is podseq's.
+func firstFailed(err error, timeout time.Duration) error {
+	var fe *wait.FirstError
+	if !errors.As(err, &fe) {
+		return cli.Exit(fmt.Sprintf("podseq wait: %v", err), exitcode.NotReady)
 	}
-	return cannotExec(command[0], err)
+	command := probes.QuoteCommand(fe.Argv)
+	switch {
+	case fe.StillRunning:
+		return cli.Exit(fmt.Sprintf("podseq wait: not ready after %s: --command-first %s still running", timeout, command), exitcode.NotReady)
+	case fe.Code > 0:
+		return cli.Exit(fmt.Sprintf("podseq wait: --command-first %s exited %d: not waiting", command, fe.Code), fe.Code)
+	case fe.Started():
+		return cli.Exit(fmt.Sprintf("podseq wait: --command-first %s: %v: not waiting", command, fe.Err), exitcode.NotReady)
+	}
+	return cannotExec(fe.Argv[0], fe.Err)
 }
 
 // writeTerminationMessage writes podseq's failure line to --termination-log.
@@ -297,25 +306,19 @@ func runFirst(ctx context.Context, c *cli.Context, path string, command []string
 // print; once it killed the container for the failed hook, the termination
 // message stays in lastState.terminated.message, which describe prints.
 func writeTerminationMessage(c *cli.Context, log *slog.Logger, line string) {
-	path := c.String("termination-log")
-	if path == "" {
-		return
-	}
-	err := termination.Write(path, "podseq: "+line, c.IsSet("termination-log"))
-	if err != nil && !errors.Is(err, termination.ErrNoLog) && !errors.Is(err, termination.ErrKept) {
+	err := termination.Record(c.String("termination-log"), "podseq: "+line, c.IsSet("termination-log"))
+	if err != nil && !errors.Is(err, termination.ErrKept) {
 		log.Warn(err.Error())
 	}
 }
 
-// runThenStop runs command as podseq run runs its child (signals forwarded,
-// zombies reaped), then stops every podseq run among targets, and returns
-// the command's exit code.
-//
-// With probe, each http(s) target not known to be a podseq run is asked once
-// first: when nothing was waited for (the off switch), that tells which is.
+// runThenStop runs command as podseq run runs its child, then stops every
+// podseq run among targets (--shutdown), and returns the command's exit
+// code. With probe, the targets not known to be podseq runs are asked once
+// first (wait.StopRuns).
 func runThenStop(c *cli.Context, command []string, targets []*probes.Target, log *slog.Logger, probe bool) error {
-	code, err := entrypoint.Run(c.Context, entrypoint.Config{Command: command, NoAdmin: true, Logger: log})
-	stopSidecars(targets, log, probe)
+	code, stops, err := wait.RunThenStop(c.Context, command, targets, log, probe)
+	logStops(log, stops)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("podseq wait: %v", err), code)
 	}
@@ -325,44 +328,26 @@ func runThenStop(c *cli.Context, command []string, targets []*probes.Target, log
 	return nil
 }
 
-// stopTimeout bounds each POST /quitquitquit of --shutdown.
-const stopTimeout = 5 * time.Second
-
-// stopSidecars asks every podseq run among targets to stop (--shutdown).
-// A failure is a warning: the exit code stays the command's.
-func stopSidecars(targets []*probes.Target, log *slog.Logger, probe bool) {
-	for _, t := range targets {
-		if probe && mayBePodseqRun(t) && !t.IsPodseqRun() {
-			// Never asked (the off switch): one attempt tells whether it is
-			// a podseq run. Never after a wait, whose last attempt on a
-			// target may still be running.
-			ctx, cancel := context.WithTimeout(context.Background(), probes.DefaultAttemptTimeout)
-			_ = t.Prober.Check(ctx)
-			cancel()
-		}
-		if !t.IsPodseqRun() {
+// logStops says what --shutdown did to each podseq run. A failure is a
+// warning: the exit code stays the command's.
+func logStops(log *slog.Logger, stops []wait.Stop) {
+	for _, s := range stops {
+		if s.Err != nil {
+			log.Warn(fmt.Sprintf("--shutdown: could not stop %s: %v", s.Target, s.Err))
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-		err := probes.StopPodseqRun(ctx, t)
-		cancel()
-		if err != nil {
-			log.Warn(fmt.Sprintf("--shutdown: could not stop %s: %v", t, err))
-			continue
-		}
-		log.Info(fmt.Sprintf("--shutdown: stopped the podseq run of %s", t))
+		log.Info(fmt.Sprintf("--shutdown: stopped the podseq run of %s", s.Target))
 	}
-	if !slices.ContainsFunc(targets, (*probes.Target).IsPodseqRun) {
-		log.Warn("--shutdown: no target is a podseq run admin endpoint (http://localhost:15780/ready): nothing to stop")
+	if len(stops) == 0 {
+		log.Warn("--shutdown: no target is a podseq run admin endpoint (" + adminReady + "): nothing to stop")
 	}
 }
 
-// howToStop says how to give --shutdown a sidecar it can stop.
-const howToStop = "make the sidecar's entrypoint podseq run (podseq run --ready=URL -- SIDECAR) and wait on its admin endpoint, http://localhost:15780/ready (its --listen), or leave --shutdown out"
+// adminReady is the /ready endpoint of a podseq run on its default port.
+var adminReady = "http://localhost:" + strconv.Itoa(probes.AdminPort) + "/ready"
 
-// mayBePodseqRun reports whether t can turn out to be a podseq run admin
-// endpoint: an http(s) target, known only once it answered.
-func mayBePodseqRun(t *probes.Target) bool { return t.Kind == "http" || t.Kind == "https" }
+// howToStop says how to give --shutdown a sidecar it can stop.
+var howToStop = "make the sidecar's entrypoint podseq run (podseq run --ready=URL -- SIDECAR) and wait on its admin endpoint, " + adminReady + " (its --listen), or leave --shutdown out"
 
 // waitDisabled is the off switch: nothing is checked or waited for, one line
 // says so (even with --quiet: a switch left on must show), and the command
@@ -379,7 +364,7 @@ func waitDisabled(c *cli.Context) error {
 	case command != nil:
 		what = "exec " + probes.QuoteCommand(command)
 	}
-	fmt.Fprintf(c.App.ErrWriter, "podseq: wait %s: not waiting for %s; %s\n", disabledBy, plural(len(raw)+len(repeated(c, "exec-probe")), "target"), what)
+	fmt.Fprintf(c.App.ErrWriter, "podseq: wait %s: not waiting for %s; %s\n", disabledBy, plural(len(raw)+len(repeated(c, flagname.ExecProbe)), "target"), what)
 	if command == nil {
 		return nil
 	}
@@ -406,7 +391,7 @@ func waitDisabled(c *cli.Context) error {
 // executable), not after the targets turned ready.
 func lookCommand(command []string) (string, error) {
 	if len(command) == 0 || command[0] == "" {
-		return "", cli.Exit("podseq wait: nothing after --: give the COMMAND to exec once ready", exitUsage)
+		return "", cli.Exit("podseq wait: nothing after --: give the COMMAND to exec once ready", exitcode.Usage)
 	}
 	path, err := exec.LookPath(command[0])
 	if err != nil {
@@ -421,18 +406,13 @@ func execCommand(path string, command []string) error {
 	if command == nil {
 		return nil
 	}
-	// Go resets the signals it handles to their defaults across exec, and
-	// podseq ignores none, so the command starts with a clean signal state.
-	return cannotExec(command[0], syscall.Exec(path, command, os.Environ()))
+	return cannotExec(command[0], wait.Exec(path, command))
 }
 
 // cannotExec is the error of a COMMAND that cannot be executed: 127 when it
-// does not exist, 126 otherwise, as a shell's.
+// does not exist, 126 otherwise, as a shell's (exitcode.ForStart).
 func cannotExec(name string, err error) error {
-	code := exitCannotExec
-	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
-		code = exitNotFound
-	}
+	code := exitcode.ForStart(err)
 	var ee *exec.Error
 	if errors.As(err, &ee) {
 		err = ee.Err
@@ -449,20 +429,4 @@ func plural(n int, thing string) string {
 		return "1 " + thing
 	}
 	return fmt.Sprintf("%d %ss", n, thing)
-}
-
-// podIPHint explains, after the failure line, the one deadlock podseq cannot
-// break itself: a local sidecar that needs the pod's IP, which kubelet does not
-// publish while a postStart hook runs. It is given only where that can be the
-// cause: inside a pod (KUBERNETES_SERVICE_HOST, which kubelet sets in every
-// container), for a loopback target refused or timed out.
-func podIPHint(r probes.Report) string {
-	if os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
-		return ""
-	}
-	if !slices.ContainsFunc(r.Targets, probes.MayNeedPodIP) {
-		return ""
-	}
-	return "hint: if this sidecar needs the pod IP (a CNI, a mesh control plane), it never gets it " +
-		"during postStart; add a no-op init container to the pod (see README, Troubleshooting)"
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/podseq/podseq/internal/exitcode"
 	"github.com/podseq/podseq/internal/testnet"
 )
 
@@ -45,14 +46,14 @@ func refused(t *testing.T) string {
 func TestWaitReady(t *testing.T) {
 	t.Parallel()
 	code, stdout, stderr := runInProcess("wait", "tcp://"+listening(t))
-	if code != exitOK || stdout != "" {
+	if code != exitcode.OK || stdout != "" {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want 0 and no stdout", code, stdout, stderr)
 	}
 	if !regexp.MustCompile(`^podseq: ready after \d+(\.\d+)?m?s \(1 attempts?\)\n$`).MatchString(stderr) {
 		t.Errorf("stderr %q, want one \"ready after\" line", stderr)
 	}
 	code, stdout, stderr = runInProcess("wait", "--quiet", "tcp://"+listening(t))
-	if code != exitOK || stdout != "" || stderr != "" {
+	if code != exitcode.OK || stdout != "" || stderr != "" {
 		t.Errorf("--quiet: exit %d, stdout %q, stderr %q; want 0 and silence", code, stdout, stderr)
 	}
 }
@@ -64,7 +65,7 @@ func TestWaitNotReadyFirstLine(t *testing.T) {
 	t.Parallel()
 	addr := refused(t)
 	code, stdout, stderr := runInProcess("wait", "--timeout", "2s", "tcp://"+addr)
-	if code != exitNotReady || stdout != "" {
+	if code != exitcode.NotReady || stdout != "" {
 		t.Fatalf("exit %d, stdout %q; want 1 and no stdout", code, stdout)
 	}
 	lines := stderrLines(stderr)
@@ -79,7 +80,7 @@ func TestWaitNotReadyManyTargets(t *testing.T) {
 	ok, bad := listening(t), refused(t)
 	file := t.TempDir() + "/ready"
 	code, _, stderr := runInProcess("wait", "--timeout", "300ms", "tcp://"+ok, "tcp://"+bad, "file://"+file)
-	if code != exitNotReady {
+	if code != exitcode.NotReady {
 		t.Fatalf("exit %d, want 1", code)
 	}
 	want := regexp.MustCompile(`^podseq: not ready after 300ms: tcp://` + regexp.QuoteMeta(bad) +
@@ -89,12 +90,12 @@ func TestWaitNotReadyManyTargets(t *testing.T) {
 	}
 }
 
-// BUG (probes/loop.go probeTarget): when the deadline comes while the loop
-// sleeps between attempts, the timer and ctx.Done race; an attempt may start
-// with the deadline already past but ctx.Err() still nil. It fails at once
-// with "attempt timed out", and that replaces the target's real last error in
-// the failure line (about 1 run in 5 here): "tcp://127.0.0.1:1: attempt timed
-// out" instead of "connection refused".
+// The failure line keeps a target's real last error. When the deadline comes
+// while the loop sleeps between attempts, the timer and ctx.Done race
+// (probes/loop.go probeTarget): an attempt could once start with the deadline
+// already past but ctx.Err() still nil, fail at once with "attempt timed
+// out", and replace the real error in the failure line (about 1 run in 5):
+// "tcp://127.0.0.1:1: attempt timed out" instead of "connection refused".
 func TestWaitFirstLineKeepsTheRealError(t *testing.T) {
 	t.Parallel()
 	addr := refused(t)
@@ -117,12 +118,12 @@ func TestWaitFirstLineKeepsTheRealError(t *testing.T) {
 	}
 }
 
-// BUG (cmd/podseq/wait.go, after failLog.Error): --quiet promises "print
-// nothing but the failure line", but the pod-IP hint follows it.
+// --quiet prints nothing but the failure line, as it promises: the pod-IP
+// hint, which once followed it, is left out (cmd/podseq/wait.go waitResult).
 func TestWaitQuietFailure(t *testing.T) {
 	t.Parallel()
 	code, stdout, stderr := runInProcess("wait", "--quiet", "--timeout", "200ms", "tcp://"+refused(t))
-	if code != exitNotReady || stdout != "" {
+	if code != exitcode.NotReady || stdout != "" {
 		t.Fatalf("exit %d, stdout %q; want 1 and no stdout", code, stdout)
 	}
 	if lines := stderrLines(stderr); len(lines) != 1 || !strings.HasPrefix(lines[0], "podseq: not ready after 200ms: ") {
@@ -165,7 +166,7 @@ func TestWaitLogFormatJSON(t *testing.T) {
 	addr := refused(t)
 	code, stdout, stderr = runInProcess("wait", "--log-format=json", "--timeout", "300ms", "tcp://"+addr)
 	recs := check(stderr)
-	if code != exitNotReady || stdout != "" || len(recs) == 0 {
+	if code != exitcode.NotReady || stdout != "" || len(recs) == 0 {
 		t.Fatalf("not ready: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	if recs[0]["level"] != "ERROR" || !strings.HasPrefix(fmt.Sprint(recs[0]["msg"]), "not ready after 300ms: tcp://"+addr+": ") {
@@ -177,7 +178,7 @@ func TestWaitFailOpen(t *testing.T) {
 	t.Parallel()
 	addr := refused(t)
 	code, stdout, stderr := runInProcess("wait", "--fail-open", "--timeout", "300ms", "tcp://"+addr)
-	if code != exitOK || stdout != "" {
+	if code != exitcode.OK || stdout != "" {
 		t.Fatalf("exit %d, stdout %q; want 0 and no stdout", code, stdout)
 	}
 	want := regexp.MustCompile(`^podseq: not ready after 300ms: tcp://` + regexp.QuoteMeta(addr) + `: .* \(\d+ attempts\); starting anyway \(--fail-open\)$`)
@@ -185,7 +186,7 @@ func TestWaitFailOpen(t *testing.T) {
 		t.Errorf("stderr %q, want one warning matching %s", stderr, want)
 	}
 	// --fail-open does not hide a usage error.
-	if code, _, _ := runInProcess("wait", "--fail-open", "ftp://x:1"); code != exitUsage {
+	if code, _, _ := runInProcess("wait", "--fail-open", "ftp://x:1"); code != exitcode.Usage {
 		t.Errorf("--fail-open with a bad target: exit %d, want 2", code)
 	}
 }
@@ -202,7 +203,7 @@ func TestWaitExecProbe(t *testing.T) {
 	}
 	code, _, stderr := runInProcess("wait", "--timeout", "300ms", "--exec-probe", "false --not-a-podseq-flag 'two words'")
 	want := regexp.MustCompile(`^podseq: not ready after 300ms: exec false --not-a-podseq-flag two words: exit status 1 \(\d+ attempts\)$`)
-	if lines := stderrLines(stderr); code != exitNotReady || len(lines) == 0 || !want.MatchString(lines[0]) {
+	if lines := stderrLines(stderr); code != exitcode.NotReady || len(lines) == 0 || !want.MatchString(lines[0]) {
 		t.Errorf("--exec-probe false: exit %d, stderr %q", code, stderr)
 	}
 	// A target and two commands together: all must succeed.
@@ -210,7 +211,7 @@ func TestWaitExecProbe(t *testing.T) {
 	if code, _, stderr := runInProcess("wait", "--quiet", "--exec-probe", "true", "--exec-probe", "sh -c 'exit 0'", "tcp://"+addr); code != 0 {
 		t.Errorf("target and two --exec-probe: exit %d, stderr %q", code, stderr)
 	}
-	if code, _, stderr := runInProcess("wait", "--timeout", "300ms", "--quiet", "--exec-probe", "true", "--exec-probe", "false"); code != exitNotReady {
+	if code, _, stderr := runInProcess("wait", "--timeout", "300ms", "--quiet", "--exec-probe", "true", "--exec-probe", "false"); code != exitcode.NotReady {
 		t.Errorf("--exec-probe true --exec-probe false: exit %d, stderr %q; want 1", code, stderr)
 	}
 }
@@ -268,7 +269,7 @@ func TestWaitUsageErrors(t *testing.T) {
 			t.Parallel()
 			code, stdout, stderr := runInProcess(append([]string{"wait"}, tt.args...)...)
 			lines := stderrLines(stderr)
-			if code != exitUsage || stdout != "" || len(lines) != 1 {
+			if code != exitcode.Usage || stdout != "" || len(lines) != 1 {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want 2, one line on stderr", code, stdout, stderr)
 			}
 			if !strings.HasPrefix(lines[0], "podseq wait: ") || !strings.Contains(lines[0], tt.want) || len(lines[0]) > 500 {
@@ -283,15 +284,16 @@ func TestWaitUsageErrors(t *testing.T) {
 func TestWaitUnusedFlagFromEnv(t *testing.T) {
 	t.Setenv("PODSEQ_STATUS", "204")
 	t.Setenv("PODSEQ_HEADER", "X-A:1")
-	if code, _, stderr := runInProcess("wait", "--quiet", "tcp://"+listening(t)); code != exitOK {
+	if code, _, stderr := runInProcess("wait", "--quiet", "tcp://"+listening(t)); code != exitcode.OK {
 		t.Errorf("PODSEQ_STATUS with a tcp target: exit %d, stderr %q; want 0", code, stderr)
 	}
 }
 
-// BUG (cmd/podseq/probeflags.go parseHeader): a header value with a control
-// character other than CR, LF and NUL is accepted, and then every request
-// fails ("net/http: invalid header field value"): a usage error turns into a
-// wait that runs to its deadline and exits 1. And a mistyped command exits 3
+// Usage errors that a review found exit 2 with one line. A header value with
+// a control character other than CR, LF and NUL was once accepted
+// (cmd/podseq/probeflags.go parseHeader), and then every request failed
+// ("net/http: invalid header field value"): a usage error turned into a wait
+// that ran to its deadline and exited 1. And a mistyped command exited 3
 // (urfave/cli's "No help topic"), a code that is not documented.
 func TestWaitUsageErrorsFoundByReview(t *testing.T) {
 	t.Parallel()
@@ -300,7 +302,7 @@ func TestWaitUsageErrorsFoundByReview(t *testing.T) {
 		{"wiat", "tcp://127.0.0.1:1"},
 	} {
 		code, stdout, stderr := runInProcess(args...)
-		if code != exitUsage || stdout != "" || len(stderrLines(stderr)) != 1 {
+		if code != exitcode.Usage || stdout != "" || len(stderrLines(stderr)) != 1 {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and one line", args, code, stdout, stderr)
 		}
 	}
@@ -395,7 +397,7 @@ func TestWaitEnvVars(t *testing.T) {
 func TestWaitEnvVarValues(t *testing.T) {
 	t.Setenv("PODSEQ_TIMEOUT", "300ms")
 	code, _, stderr := runInProcess("wait", "tcp://"+refused(t))
-	if lines := stderrLines(stderr); code != exitNotReady || len(lines) == 0 || !strings.HasPrefix(lines[0], "podseq: not ready after 300ms: ") {
+	if lines := stderrLines(stderr); code != exitcode.NotReady || len(lines) == 0 || !strings.HasPrefix(lines[0], "podseq: not ready after 300ms: ") {
 		t.Errorf("PODSEQ_TIMEOUT=300ms: exit %d, stderr %q", code, stderr)
 	}
 	for env, bad := range map[string]string{
@@ -410,7 +412,7 @@ func TestWaitEnvVarValues(t *testing.T) {
 			t.Setenv(env, bad)
 			code, stdout, stderr := runInProcess("wait", "tcp://127.0.0.1:1")
 			lines := stderrLines(stderr)
-			if code != exitUsage || stdout != "" || len(lines) != 1 {
+			if code != exitcode.Usage || stdout != "" || len(lines) != 1 {
 				t.Fatalf("%s=%s: exit %d, stdout %q, stderr %q; want 2 and one line", env, bad, code, stdout, stderr)
 			}
 			// The line names the variable, or at least its flag.
@@ -635,10 +637,10 @@ func TestWaitCommandCannotExec(t *testing.T) {
 		code    int
 		want    string
 	}{
-		{"podseq-no-such-command", exitNotFound, `podseq wait: cannot exec "podseq-no-such-command": executable file not found in $PATH`},
-		{"/nonexistent/app", exitNotFound, `podseq wait: cannot exec "/nonexistent/app": `},
-		{plain, exitCannotExec, "permission denied"},
-		{t.TempDir(), exitCannotExec, "is a directory"},
+		{"podseq-no-such-command", exitcode.NotFound, `podseq wait: cannot exec "podseq-no-such-command": executable file not found in $PATH`},
+		{"/nonexistent/app", exitcode.NotFound, `podseq wait: cannot exec "/nonexistent/app": `},
+		{plain, exitcode.CannotExec, "permission denied"},
+		{t.TempDir(), exitcode.CannotExec, "is a directory"},
 	} {
 		code, stdout, stderr := runInProcess("wait", "--timeout=1h", "tcp://"+refused(t), "--", tt.command, "arg")
 		if lines := stderrLines(stderr); code != tt.code || stdout != "" || len(lines) != 1 || !strings.Contains(lines[0], tt.want) {
@@ -656,7 +658,7 @@ func TestRepeatableFlagsFromEnv(t *testing.T) {
 	}))
 	defer srv.Close()
 	t.Setenv("PODSEQ_HEADER", "X-A:1,2\r\n\nX-B: b\n")
-	if code, _, stderr := runInProcess("wait", "--quiet", "--timeout=20s", srv.URL+"/a,b"); code != exitOK {
+	if code, _, stderr := runInProcess("wait", "--quiet", "--timeout=20s", srv.URL+"/a,b"); code != exitcode.OK {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 	if want := `["1,2"] ["b"]`; got.Load() != want {
@@ -666,7 +668,7 @@ func TestRepeatableFlagsFromEnv(t *testing.T) {
 	os.Unsetenv("PODSEQ_HEADER") // t.Setenv restores it
 	t.Setenv("PODSEQ_EXEC_PROBE", "true\nsh -c 'exit 4'")
 	code, _, stderr := runInProcess("wait", "--timeout=300ms")
-	if lines := stderrLines(stderr); code != exitNotReady || len(lines) == 0 || !strings.Contains(lines[0], ": exec sh -c exit 4: exit status 4 (") || strings.Contains(lines[0], "exec true") {
+	if lines := stderrLines(stderr); code != exitcode.NotReady || len(lines) == 0 || !strings.Contains(lines[0], ": exec sh -c exit 4: exit status 4 (") || strings.Contains(lines[0], "exec true") {
 		t.Errorf("PODSEQ_EXEC_PROBE of two lines: exit %d, stderr %q; want 1, only the second not ready", code, stderr)
 	}
 	os.Unsetenv("PODSEQ_EXEC_PROBE")
@@ -675,7 +677,7 @@ func TestRepeatableFlagsFromEnv(t *testing.T) {
 	// checked as one.
 	t.Setenv("PODSEQ_READY", "http://127.0.0.1:1/a,b\nftp://127.0.0.1:1")
 	code, _, stderr = runInProcess("run", "--listen=127.0.0.1:0", "--", "true")
-	if lines := stderrLines(stderr); code != exitUsage || len(lines) != 1 || !strings.Contains(lines[0], `bad target "ftp://127.0.0.1:1": unknown scheme`) {
+	if lines := stderrLines(stderr); code != exitcode.Usage || len(lines) != 1 || !strings.Contains(lines[0], `bad target "ftp://127.0.0.1:1": unknown scheme`) {
 		t.Errorf("PODSEQ_READY of two lines: exit %d, stderr %q; want 2 naming the second", code, stderr)
 	}
 }
@@ -686,7 +688,7 @@ func TestWaitDisabled(t *testing.T) {
 	t.Setenv("PODSEQ_DISABLED", "true")
 	code, stdout, stderr := runInProcess("wait", "--quiet", "--timeout=1h", "tcp://"+refused(t), "file:///nonexistent/ready")
 	want := "podseq: wait disabled by --disabled or PODSEQ_DISABLED: not waiting for 2 targets; exiting 0\n"
-	if code != exitOK || stdout != "" || stderr != want {
+	if code != exitcode.OK || stdout != "" || stderr != want {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 0 and %q", code, stdout, stderr, want)
 	}
 	// With -- COMMAND the command still runs: in podseq's place.
@@ -700,7 +702,7 @@ func TestWaitDisabled(t *testing.T) {
 		t.Errorf("disabled with -- COMMAND: exit %d, stdout %q, stderr %q; want the command's 5 and output", got, out.String(), errb.String())
 	}
 	t.Setenv("PODSEQ_DISABLED", "false")
-	if code, _, _ := runInProcess("wait", "--quiet", "--timeout=200ms", "tcp://"+refused(t)); code != exitNotReady {
+	if code, _, _ := runInProcess("wait", "--quiet", "--timeout=200ms", "tcp://"+refused(t)); code != exitcode.NotReady {
 		t.Errorf("PODSEQ_DISABLED=false: exit %d, want 1", code)
 	}
 }
@@ -764,19 +766,19 @@ func TestWaitShutdownForwardsSignals(t *testing.T) {
 func TestWaitShutdownUsage(t *testing.T) {
 	t.Parallel()
 	code, _, stderr := runInProcess("wait", "--shutdown", "tcp://127.0.0.1:1")
-	if want := "podseq wait: --shutdown needs -- COMMAND: the command to run before the sidecars waited on are stopped\n"; code != exitUsage || stderr != want {
+	if want := "podseq wait: --shutdown needs -- COMMAND: the command to run before the sidecars waited on are stopped\n"; code != exitcode.Usage || stderr != want {
 		t.Errorf("exit %d, stderr %q; want 2, %q", code, stderr, want)
 	}
 	mark := filepath.Join(t.TempDir(), "ran")
 	code, _, stderr = runInProcess("wait", "--shutdown", "--timeout=1h", "tcp://127.0.0.1:1", "--", "touch", mark)
-	if lines := stderrLines(stderr); code != exitUsage || len(lines) != 1 ||
+	if lines := stderrLines(stderr); code != exitcode.Usage || len(lines) != 1 ||
 		!strings.HasPrefix(lines[0], "podseq wait: --shutdown: no target is http:// or https://, so none is a podseq run admin endpoint and nothing would stop the sidecar after COMMAND: make the sidecar's entrypoint podseq run") {
 		t.Errorf("--shutdown with only a tcp:// target: exit %d, stderr %q; want 2 and one line, at once", code, stderr)
 	}
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer plain.Close()
 	code, _, stderr = runInProcess("wait", "--shutdown", plain.URL+"/ready", "--", "touch", mark)
-	if lines := stderrLines(stderr); code != exitUsage || len(lines) != 1 ||
+	if lines := stderrLines(stderr); code != exitcode.Usage || len(lines) != 1 ||
 		!strings.HasPrefix(lines[0], "podseq wait: --shutdown: no target is a podseq run admin endpoint (none answered with the Podseq-Hold header), so nothing would stop the sidecar after COMMAND; COMMAND not run: make the sidecar's entrypoint podseq run") {
 		t.Errorf("--shutdown with an http:// target that is not podseq run: exit %d, stderr %q; want 2 and one line", code, stderr)
 	}
@@ -816,7 +818,7 @@ func TestWaitPodIPHint(t *testing.T) {
 				t.Setenv("KUBERNETES_SERVICE_HOST", "")
 			}
 			code, _, stderr := runInProcess(append([]string{"wait", "--timeout=300ms"}, tt.args...)...)
-			if code != exitNotReady {
+			if code != exitcode.NotReady {
 				t.Fatalf("exit %d, stderr %q; want 1", code, stderr)
 			}
 			if got := strings.Contains(stderr, hint); got != tt.hint {
@@ -845,7 +847,7 @@ func TestMessagesThatMisledBefore(t *testing.T) {
 		{[]string{"wait", "--header", "Authorization Bearer s3cret:x", "http://127.0.0.1:1/"}, `podseq wait: --header "Authorization ...": the name holds " ", which no header name holds`},
 	} {
 		code, stdout, stderr := runInProcess(tt.args...)
-		if code != exitUsage || stdout != "" || stderr != tt.line+"\n" {
+		if code != exitcode.Usage || stdout != "" || stderr != tt.line+"\n" {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and\n%s", tt.args, code, stdout, stderr, tt.line)
 		}
 	}
@@ -870,7 +872,7 @@ func TestHelpHoweverAsked(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q, stdout starting %.80q; want 0 and %q", tt.args, code, stderr, stdout, tt.want)
 		}
 	} // After --, -h is the command's.
-	if code, stdout, _ := runInProcess("wait", "--timeout=200ms", "--quiet", "tcp://"+refused(t), "--", "true", "-h"); code != exitNotReady || stdout != "" {
+	if code, stdout, _ := runInProcess("wait", "--timeout=200ms", "--quiet", "tcp://"+refused(t), "--", "true", "-h"); code != exitcode.NotReady || stdout != "" {
 		t.Errorf("-h after --: exit %d, stdout %.80q; want 1 (not ready) and no help", code, stdout)
 	}
 }
@@ -888,8 +890,8 @@ func TestWaitTerminationMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, stderr := runInProcess("wait", "--termination-log", log, "--timeout", "300ms", "tcp://"+addr)
-	if code != exitNotReady {
-		t.Fatalf("exit %d, want %d", code, exitNotReady)
+	if code != exitcode.NotReady {
+		t.Fatalf("exit %d, want %d", code, exitcode.NotReady)
 	}
 	b, _ := os.ReadFile(log)
 	first := stderrLines(stderr)[0]
@@ -897,14 +899,14 @@ func TestWaitTerminationMessage(t *testing.T) {
 		t.Errorf("termination message %q, want the first failure line %q", b, first)
 	}
 	// A second failure (the container's command, a later hook) keeps it.
-	if code, _, _ := runInProcess("wait", "--termination-log", log, "--timeout", "100ms", "tcp://"+addr); code != exitNotReady {
+	if code, _, _ := runInProcess("wait", "--termination-log", log, "--timeout", "100ms", "tcp://"+addr); code != exitcode.NotReady {
 		t.Fatalf("second wait: exit %d", code)
 	}
 	if again, _ := os.ReadFile(log); string(again) != string(b) {
 		t.Errorf("termination message rewritten: %q, want %q kept", again, b)
 	}
 	open := filepath.Join(dir, "fail-open")
-	if code, _, _ := runInProcess("wait", "--fail-open", "--termination-log", open, "--timeout", "100ms", "tcp://"+addr); code != exitOK {
+	if code, _, _ := runInProcess("wait", "--fail-open", "--termination-log", open, "--timeout", "100ms", "tcp://"+addr); code != exitcode.OK {
 		t.Fatalf("--fail-open: exit %d", code)
 	}
 	if _, err := os.Stat(open); !os.IsNotExist(err) {
@@ -922,7 +924,7 @@ func TestWaitCarriesPodseqRunReason(t *testing.T) {
 	code, _, stderr := runInProcess("wait", "--timeout=1s", url)
 	lines := stderrLines(stderr)
 	want := regexp.MustCompile(`^podseq: not ready after 1s: ` + regexp.QuoteMeta(url) + `: 503 Service Unavailable: not ready( after \S+)?: http://127\.0\.0\.1:\d+/healthz: connection refused \(\d+ attempts?\)$`)
-	if code != exitNotReady || len(lines) == 0 || !want.MatchString(lines[0]) {
+	if code != exitcode.NotReady || len(lines) == 0 || !want.MatchString(lines[0]) {
 		t.Errorf("exit %d, stderr:\n%s\nwant 1 and a first line matching %s", code, stderr, want)
 	}
 }
@@ -935,7 +937,7 @@ func TestWaitNamesTheAttemptLimit(t *testing.T) {
 	code, _, stderr := runInProcess("wait", "--timeout=1s", "--attempt-timeout=200ms", "http://"+silent+"/ready")
 	lines := stderrLines(stderr)
 	want := "podseq: not ready after 1s: http://" + silent + "/ready: attempt timed out after 200ms (--attempt-timeout) ("
-	if code != exitNotReady || len(lines) == 0 || !strings.HasPrefix(lines[0], want) {
+	if code != exitcode.NotReady || len(lines) == 0 || !strings.HasPrefix(lines[0], want) {
 		t.Errorf("exit %d, stderr:\n%s\nwant 1 and %q...", code, stderr, want)
 	}
 }
@@ -970,15 +972,15 @@ func TestWaitCommandFirst(t *testing.T) {
 		want     int
 		stderrRe string
 	}{
-		{"hook then wait", "0", "0s", exitOK, `(?s)touch-exit ran\n.*podseq: ready after`},
+		{"hook then wait", "0", "0s", exitcode.OK, `(?s)touch-exit ran\n.*podseq: ready after`},
 		{"hook fails: no wait", "3", "0s", 3, `touch-exit ran\npodseq wait: --command-first \S+ \S+ 3 0s exited 3: not waiting\n$`},
-		{"hook runs past --timeout", "0", "5s", exitNotReady, `podseq wait: not ready after 300ms: --command-first .* still running\n$`},
+		{"hook runs past --timeout", "0", "5s", exitcode.NotReady, `podseq wait: not ready after 300ms: --command-first .* still running\n$`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			file := filepath.Join(t.TempDir(), "ready")
 			timeout := "20s"
-			if tc.want == exitNotReady {
+			if tc.want == exitcode.NotReady {
 				timeout = "300ms"
 			}
 			p := startPodseq(t, env, "wait", "--command-first", "--timeout="+timeout, "file://"+file, "--", os.Args[0], file, tc.code, tc.sleep)
@@ -992,7 +994,7 @@ func TestWaitCommandFirst(t *testing.T) {
 		{"wait", "--command-first", "tcp://" + listening(t)},
 		{"wait", "--command-first", "--shutdown", "tcp://" + listening(t), "--", "true"},
 	} {
-		if code, _, stderr := runInProcess(args...); code != exitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "--command-first") {
+		if code, _, stderr := runInProcess(args...); code != exitcode.Usage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "--command-first") {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and one line", args, code, stderr)
 		}
 	}

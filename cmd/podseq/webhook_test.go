@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/podseq/podseq/internal/exitcode"
 )
 
 // TestWebhookRunsKubectlPodseq: podseq webhook is kubectl-podseq webhook,
@@ -18,7 +20,7 @@ func TestWebhookRunsKubectlPodseq(t *testing.T) {
 	cmd := exec.Command(self, "webhook", "--listen", ":9443")
 	cmd.Env = []string{"PATH=/nonexistent"}
 	out, err := cmd.CombinedOutput()
-	if code := cmd.ProcessState.ExitCode(); code != exitUsage ||
+	if code := cmd.ProcessState.ExitCode(); code != exitcode.Usage ||
 		!strings.HasPrefix(string(out), "podseq webhook: webhook is the command kubectl-podseq, which is neither next to podseq nor on $PATH") {
 		t.Fatalf("without kubectl-podseq: exit %d (%v), %q", code, err, out)
 	}
