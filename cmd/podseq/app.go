@@ -93,6 +93,11 @@ func helpArgs(app *cli.App, args []string) []string {
 	}
 	isCommand := func(name string) bool { return app.Command(name) != nil }
 	isHelp := func(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
+	if c := app.Command(rest[0]); c != nil && c.SkipFlagParsing {
+		// inject and webhook pass every argument on to kubectl-podseq,
+		// whose own commands (webhook certs) have their own help.
+		return args
+	}
 	switch {
 	case rest[0] == "help" && len(rest) > 1 && isCommand(rest[1]):
 		return []string{args[0], rest[1], "--help"}

@@ -127,6 +127,10 @@ func renderFlagsDoc(app *cli.App) ([]byte, error) {
 			}
 			byCat[cat] = append(byCat[cat], f)
 		}
+		if c.SkipFlagParsing {
+			fmt.Fprintf(&b, "\nEvery argument goes to `kubectl-podseq %s`, which has the flags: see `kubectl podseq %s --help`.\n", c.Name, c.Name)
+			continue
+		}
 		if len(byCat) == 0 {
 			b.WriteString("\nNo flags.\n")
 			continue

@@ -34,4 +34,12 @@ func TestWebhookRunsKubectlPodseq(t *testing.T) {
 	if want := "webhook\ncerts\n--renew\n"; string(got) != want {
 		t.Errorf("kubectl-podseq got arguments %q, want %q", got, want)
 	}
+	// Help among the arguments is kubectl-podseq's to give: its commands
+	// (webhook certs) have their own.
+	for _, args := range [][]string{{"webhook", "certs", "--help"}, {"webhook", "-h", "x"}, {"inject", "-f", "x", "--help"}} {
+		got, err := exec.Command(self, args...).Output()
+		if want := strings.Join(args, "\n") + "\n"; err != nil || string(got) != want {
+			t.Errorf("podseq %q: kubectl-podseq got arguments %q (%v), want %q", args, got, err, want)
+		}
+	}
 }
