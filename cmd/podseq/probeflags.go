@@ -62,8 +62,8 @@ func probeFlags() []cli.Flag {
 }
 
 // disabledFlag is the off switch of wait and run, --disabled or
-// PODSEQ_DISABLED=true: the one emergency switch for every mode (README,
-// "The off switch").
+// PODSEQ_DISABLED=true: the one emergency switch for every mode
+// (docs/troubleshooting.md, "The off switch").
 func disabledFlag(what string) cli.Flag {
 	return &cli.BoolFlag{Name: "disabled", EnvVars: envName("disabled"),
 		Usage: what + ". The emergency switch: PODSEQ_DISABLED=true in a container's env (a ConfigMap through envFrom for a whole namespace) turns every podseq wait and podseq run there off"}

@@ -20,7 +20,7 @@ func init() {
 		Timed: true,
 		Shows: "time from the pod's network being set up (the CNI plugin's stamp) to status.podIP in the API server: " +
 			"a pod with no hook; a podseq-gated sidecar (ready 3s after it starts), whose hook holds the IP back until it returns; " +
-			"the same with a no-op init container, which publishes the IP before the hook ends (README, the pod IP deadlock)",
+			"the same with a no-op init container, which publishes the IP before the hook ends (docs/troubleshooting.md, the pod IP deadlock)",
 		Run: clusterPodIP,
 	})
 	register(Scenario{

@@ -137,7 +137,7 @@ type grave struct {
 }
 
 // readGrave reads GRAVEYARD/NAME. It checks the header and reads the
-// "key: value" lines of the tombstone format (README, "Birth and death order"), enough for the scenarios; the
+// "key: value" lines of the tombstone format (docs/tombstone-format.md), enough for the scenarios; the
 // tombstone package's own tests cover the format.
 func readGrave(dir, name string) (*grave, error) {
 	data, err := os.ReadFile(dir + "/" + name)

@@ -1,6 +1,6 @@
 // Package exitcode is the one table of the exit codes of podseq and
-// kubectl-podseq: every command returns these, and each --help and the
-// README list them.
+// kubectl-podseq: every command returns these, each --help lists them, and
+// docs/exit-codes.md is generated from those.
 package exitcode
 
 import (
