@@ -64,6 +64,8 @@ func webhookCommand() *cli.Command {
 				Usage: "`DURATION`: the deadline of every wait written into a pod"},
 			&cli.DurationFlag{Name: "shutdown-delay", EnvVars: envName("webhook-shutdown-delay"), Value: webhook.DefaultShutdownDelay,
 				Usage: "`DURATION` it serves on, not ready, after SIGTERM, while the endpoints drop it"},
+			&cli.StringFlag{Name: "mode", EnvVars: envName("webhook-mode"),
+				Usage: "`MODE` gate, native or tombstone, for every pod (default: each pod's podseq.dev/mode, else as inject chooses); gate on Kubernetes 1.27 and 1.28, which run no native sidecars"},
 			&cli.StringFlag{Name: "log-level", EnvVars: envName("webhook-log-level"), Value: "info",
 				Usage: "`LEVEL`: debug, info, warn or error"},
 		},
@@ -85,13 +87,21 @@ func webhookAction(c *cli.Context) error {
 	if c.String("image") == "" {
 		return usageOf("webhook", "--image: empty")
 	}
+	o := inject.Options{Image: c.String("image"), Timeout: inject.FormatTimeout(c.Duration("timeout"))}
+	if m := c.String("mode"); m != "" {
+		mode, err := inject.ParseMode(m)
+		if err != nil {
+			return usageOf("webhook", "--mode: %v", err)
+		}
+		o.Mode = mode
+	}
 	log, err := newLogger(c.App.ErrWriter, c.String("log-level"))
 	if err != nil {
 		return usageOf("webhook", "%v", err)
 	}
 	s, err := webhook.New(webhook.Config{
 		CertDir:       c.String("cert-dir"),
-		Inject:        inject.Options{Image: c.String("image"), Timeout: inject.FormatTimeout(c.Duration("timeout"))},
+		Inject:        o,
 		Strict:        c.Bool("strict"),
 		ShutdownDelay: c.Duration("shutdown-delay"),
 		Logger:        log,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -41,11 +42,19 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestWebhookServesAndDrains runs kubectl-podseq webhook as a process:
-// ready once it serves; on SIGTERM /readyz turns 503 first, reviews are
-// still answered during --shutdown-delay, and it exits 0.
-func TestWebhookServesAndDrains(t *testing.T) {
-	t.Parallel()
+// runningWebhook is a kubectl-podseq webhook process serving on loopback.
+type runningWebhook struct {
+	cmd    *exec.Cmd
+	logs   chan string // its stderr, line by line
+	client *http.Client
+	addr   string
+	get    func(path string) int
+}
+
+// startWebhook runs kubectl-podseq webhook with a certificate of its own
+// and args, and waits until it is ready.
+func startWebhook(t *testing.T, args ...string) *runningWebhook {
+	t.Helper()
 	bin := built(t)
 	dir := t.TempDir()
 	ca, err := webhook.MakeCA("test", time.Now())
@@ -58,25 +67,25 @@ func TestWebhookServesAndDrains(t *testing.T) {
 	}
 	_ = os.WriteFile(filepath.Join(dir, "tls.crt"), srv.Cert, 0o600)
 	_ = os.WriteFile(filepath.Join(dir, "tls.key"), srv.Key, 0o600)
-	addr := freePort(t)
-	cmd := exec.Command(bin, "webhook", "--listen", addr, "--cert-dir", dir, "--shutdown-delay", "1500ms")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
+	w := &runningWebhook{addr: freePort(t), logs: make(chan string, 100)}
+	w.cmd = exec.Command(bin, append([]string{"webhook", "--listen", w.addr, "--cert-dir", dir}, args...)...)
+	stderr, _ := w.cmd.StderrPipe()
+	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	logs := make(chan string, 100)
+	t.Cleanup(func() { _ = w.cmd.Process.Kill() })
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			logs <- sc.Text()
+			w.logs <- sc.Text()
 		}
-		close(logs)
+		close(w.logs)
 	}()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca.Cert)
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
-	get := func(path string) int {
-		resp, err := client.Get("https://" + addr + path)
+	w.client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
+	w.get = func(path string) int {
+		resp, err := w.client.Get("https://" + w.addr + path)
 		if err != nil {
 			return 0
 		}
@@ -85,17 +94,70 @@ func TestWebhookServesAndDrains(t *testing.T) {
 		return resp.StatusCode
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for get("/readyz") != 200 {
+	for w.get("/readyz") != 200 {
 		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
 			t.Fatal("never ready")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return w
+}
+
+// TestWebhookMode: --mode applies to every pod, as inject's does: on a
+// cluster without native sidecars (Kubernetes 1.27, 1.28) --mode gate
+// keeps a dependent without command from getting native sidecars, which
+// the API server there would reject.
+func TestWebhookMode(t *testing.T) {
+	t.Parallel()
+	const pod = `{"kind":"Pod","metadata":{"name":"p","annotations":{"after.podseq.dev/app":"proxy"}},` +
+		`"spec":{"containers":[{"name":"app","image":"a"},{"name":"proxy","image":"p",` +
+		`"readinessProbe":{"httpGet":{"path":"/ready","port":8080}}}]}}`
+	review := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x","kind":{"version":"v1","kind":"Pod"},` +
+		`"resource":{"version":"v1","resource":"pods"},"operation":"CREATE","object":` + pod + `}}`
+	for _, tc := range []struct {
+		args         []string
+		native, hook bool
+	}{
+		{nil, true, false},
+		{[]string{"--mode", "gate"}, false, true},
+	} {
+		w := startWebhook(t, tc.args...)
+		resp, err := w.client.Post("https://"+w.addr+"/mutate", "application/json", strings.NewReader(review))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var out struct {
+			Response struct {
+				Allowed bool
+				Patch   []byte
+			}
+		}
+		if err := json.Unmarshal(body, &out); err != nil || !out.Response.Allowed {
+			t.Fatalf("%v: answer %s (%v)", tc.args, body, err)
+		}
+		patch := string(out.Response.Patch)
+		if native := strings.Contains(patch, `"restartPolicy":"Always"`); native != tc.native {
+			t.Errorf("%v: native sidecar %v, want %v: patch %s", tc.args, native, tc.native, patch)
+		}
+		if hook := strings.Contains(patch, `"postStart"`); hook != tc.hook {
+			t.Errorf("%v: postStart hook %v, want %v: patch %s", tc.args, hook, tc.hook, patch)
+		}
+	}
+}
+
+// TestWebhookServesAndDrains runs kubectl-podseq webhook as a process:
+// ready once it serves; on SIGTERM /readyz turns 503 first, reviews are
+// still answered during --shutdown-delay, and it exits 0.
+func TestWebhookServesAndDrains(t *testing.T) {
+	t.Parallel()
+	w := startWebhook(t, "--shutdown-delay", "1500ms")
+	cmd, logs, client, addr, get := w.cmd, w.logs, w.client, w.addr, w.get
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(time.Second)
+	deadline := time.Now().Add(time.Second)
 	for get("/readyz") != http.StatusServiceUnavailable {
 		if time.Now().After(deadline) {
 			t.Fatal("/readyz not 503 within 1 s of SIGTERM")
@@ -138,6 +200,7 @@ func TestWebhookBadFlags(t *testing.T) {
 	}{
 		{[]string{"webhook", "--cert-dir", "/nonexistent"}, 1, "podseq webhook: load the certificate: stat /nonexistent/tls.crt: no such file or directory"},
 		{[]string{"webhook", "--timeout", "0s"}, 2, "podseq webhook: --timeout 0s: want a positive duration"},
+		{[]string{"webhook", "--mode", "fast"}, 2, `podseq webhook: --mode: unknown mode "fast": want gate, native or tombstone`},
 		{[]string{"webhook", "--log-level", "loud"}, 2, `podseq webhook: --log-level "loud": want debug, info, warn or error`},
 		{[]string{"webhook", "--nope"}, 2, "podseq webhook: unknown flag --nope"},
 		{[]string{"webhook", "extra"}, 2, `podseq webhook: no arguments ("extra")`},
