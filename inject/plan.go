@@ -493,7 +493,7 @@ func (p *pod) order() []string {
 }
 
 // probeReadiness derives a dependency's readiness from its readinessProbe,
-// else its startupProbe, with kubelet's defaults.
+// else its startupProbe, with kubelet's defaults: one method per handler.
 func (p *pod) probeReadiness(c string) (readiness, error) {
 	ctr := p.ctr(c)
 	probe, which := get(ctr, "readinessProbe"), "readinessProbe"
@@ -503,104 +503,137 @@ func (p *pod) probeReadiness(c string) (readiness, error) {
 	if probe == nil {
 		return readiness{}, p.errf(c, "others start after it, but it has no readinessProbe, no startupProbe and no %s%s annotation: podseq cannot tell when it is ready", ReadyPrefix, c)
 	}
-	bad := func(format string, a ...any) error {
-		return p.errf(c, "%s: %s (or set %s%s)", which, fmt.Sprintf(format, a...), ReadyPrefix, c)
-	}
-	port := func(h *yaml.Node) (string, error) {
-		v := get(h, "port")
-		if v == nil || v.Value == "" {
-			return "", bad("no port")
-		}
-		number := ""
-		if v.ShortTag() == "!!int" {
-			n, err := strconv.Atoi(v.Value)
-			if err != nil || n < 1 || n > 65535 {
-				return "", bad("port %s: want 1-65535", v.Value)
-			}
-			number = v.Value
-		}
-		if pt, ok := p.portOf(c, v.Value, number != ""); ok {
-			return pt, nil
-		}
-		if other, pt, ok := p.servedBy(c, v.Value, number != ""); ok {
-			if err := p.servedBefore(c, other, which, v.Value, pt); err != nil {
-				return "", err
-			}
-			return pt, nil
-		}
-		if number != "" {
-			return number, nil
-		}
-		return "", bad("port %q: the container has no port of that name", v.Value)
-	}
-	host := func(h *yaml.Node) string {
-		if s := str(h, "host"); s != "" {
-			return s
-		}
-		return "localhost"
-	}
+	pr := probeReader{p: p, c: c, which: which}
 	switch {
 	case get(probe, "httpGet") != nil:
-		h := get(probe, "httpGet")
-		pt, err := port(h)
-		if err != nil {
-			return readiness{}, err
-		}
-		scheme := strings.ToLower(str(h, "scheme"))
-		if scheme == "" {
-			scheme = "http"
-		}
-		if scheme != "http" && scheme != "https" {
-			return readiness{}, bad("httpGet scheme %q: want HTTP or HTTPS", str(h, "scheme"))
-		}
-		pth := str(h, "path")
-		if !strings.HasPrefix(pth, "/") {
-			pth = "/" + pth
-		}
-		t := scheme + "://" + net.JoinHostPort(host(h), pt) + pth
-		if _, err := probes.Parse(t, probes.Options{}); err != nil {
-			return readiness{}, bad("%v", err)
-		}
-		// kubelet's HTTPS probes never verify the certificate.
-		r := readiness{targets: []string{t}, insecure: scheme == "https"}
-		for _, hh := range items(get(h, "httpHeaders")) {
-			name := str(hh, "name")
-			if name == "" {
-				return readiness{}, bad("an httpHeader without a name")
-			}
-			r.headers = append(r.headers, name+":"+str(hh, "value"))
-		}
-		return r, nil
+		return pr.httpGet(get(probe, "httpGet"))
 	case get(probe, "tcpSocket") != nil:
-		h := get(probe, "tcpSocket")
-		pt, err := port(h)
-		if err != nil {
-			return readiness{}, err
-		}
-		return readiness{targets: []string{"tcp://" + net.JoinHostPort(host(h), pt)}}, nil
+		return pr.tcpSocket(get(probe, "tcpSocket"))
 	case get(probe, "grpc") != nil:
-		h := get(probe, "grpc")
-		pt, err := port(h)
-		if err != nil {
-			return readiness{}, err
-		}
-		t := "grpc://" + net.JoinHostPort("localhost", pt)
-		if svc := str(h, "service"); svc != "" {
-			t += "/" + svc
-		}
-		if _, err := probes.Parse(t, probes.Options{}); err != nil {
-			return readiness{}, bad("%v", err)
-		}
-		return readiness{targets: []string{t}}, nil
+		return pr.grpc(get(probe, "grpc"))
 	case get(probe, "exec") != nil:
-		cmd := stringsOf(path(probe, "exec", "command"))
-		if len(cmd) == 0 {
-			return readiness{}, bad("exec without a command")
-		}
-		if back, err := probes.SplitCommand(probes.QuoteCommand(cmd)); err != nil || !slices.Equal(back, cmd) {
-			return readiness{}, bad("exec command %q: podseq wait --exec-probe cannot take it (%v)", cmd, err)
-		}
-		return readiness{exec: cmd}, nil
+		return pr.exec(probe)
 	}
-	return readiness{}, bad("no httpGet, tcpSocket, grpc or exec handler")
+	return readiness{}, pr.bad("no httpGet, tcpSocket, grpc or exec handler")
+}
+
+// probeReader reads the probe which ("readinessProbe" or "startupProbe")
+// of container c as podseq wait targets.
+type probeReader struct {
+	p     *pod
+	c     string
+	which string
+}
+
+// bad is an error about the probe, with the way around it.
+func (r probeReader) bad(format string, a ...any) error {
+	return r.p.errf(r.c, "%s: %s (or set %s%s)", r.which, fmt.Sprintf(format, a...), ReadyPrefix, r.c)
+}
+
+// port resolves a handler's port, a number or the name of a port of the
+// container (or of one that starts before it and serves it).
+func (r probeReader) port(h *yaml.Node) (string, error) {
+	v := get(h, "port")
+	if v == nil || v.Value == "" {
+		return "", r.bad("no port")
+	}
+	number := ""
+	if v.ShortTag() == "!!int" {
+		n, err := strconv.Atoi(v.Value)
+		if err != nil || n < 1 || n > 65535 {
+			return "", r.bad("port %s: want 1-65535", v.Value)
+		}
+		number = v.Value
+	}
+	if pt, ok := r.p.portOf(r.c, v.Value, number != ""); ok {
+		return pt, nil
+	}
+	if other, pt, ok := r.p.servedBy(r.c, v.Value, number != ""); ok {
+		if err := r.p.servedBefore(r.c, other, r.which, v.Value, pt); err != nil {
+			return "", err
+		}
+		return pt, nil
+	}
+	if number != "" {
+		return number, nil
+	}
+	return "", r.bad("port %q: the container has no port of that name", v.Value)
+}
+
+// host is a handler's host, localhost by default.
+func host(h *yaml.Node) string {
+	if s := str(h, "host"); s != "" {
+		return s
+	}
+	return "localhost"
+}
+
+// httpGet: an http(s):// target with the probe's headers; kubelet's HTTPS
+// probes never verify the certificate, nor does the wait.
+func (r probeReader) httpGet(h *yaml.Node) (readiness, error) {
+	pt, err := r.port(h)
+	if err != nil {
+		return readiness{}, err
+	}
+	scheme := strings.ToLower(str(h, "scheme"))
+	if scheme == "" {
+		scheme = "http"
+	}
+	if scheme != "http" && scheme != "https" {
+		return readiness{}, r.bad("httpGet scheme %q: want HTTP or HTTPS", str(h, "scheme"))
+	}
+	pth := str(h, "path")
+	if !strings.HasPrefix(pth, "/") {
+		pth = "/" + pth
+	}
+	t := scheme + "://" + net.JoinHostPort(host(h), pt) + pth
+	if _, err := probes.Parse(t, probes.Options{}); err != nil {
+		return readiness{}, r.bad("%v", err)
+	}
+	rd := readiness{targets: []string{t}, insecure: scheme == "https"}
+	for _, hh := range items(get(h, "httpHeaders")) {
+		name := str(hh, "name")
+		if name == "" {
+			return readiness{}, r.bad("an httpHeader without a name")
+		}
+		rd.headers = append(rd.headers, name+":"+str(hh, "value"))
+	}
+	return rd, nil
+}
+
+// tcpSocket: a tcp:// target.
+func (r probeReader) tcpSocket(h *yaml.Node) (readiness, error) {
+	pt, err := r.port(h)
+	if err != nil {
+		return readiness{}, err
+	}
+	return readiness{targets: []string{"tcp://" + net.JoinHostPort(host(h), pt)}}, nil
+}
+
+// grpc: a grpc:// health target on localhost, with the probe's service.
+func (r probeReader) grpc(h *yaml.Node) (readiness, error) {
+	pt, err := r.port(h)
+	if err != nil {
+		return readiness{}, err
+	}
+	t := "grpc://" + net.JoinHostPort("localhost", pt)
+	if svc := str(h, "service"); svc != "" {
+		t += "/" + svc
+	}
+	if _, err := probes.Parse(t, probes.Options{}); err != nil {
+		return readiness{}, r.bad("%v", err)
+	}
+	return readiness{targets: []string{t}}, nil
+}
+
+// exec: the probe's command, which --exec-probe must carry unchanged.
+func (r probeReader) exec(probe *yaml.Node) (readiness, error) {
+	cmd := stringsOf(path(probe, "exec", "command"))
+	if len(cmd) == 0 {
+		return readiness{}, r.bad("exec without a command")
+	}
+	if back, err := probes.SplitCommand(probes.QuoteCommand(cmd)); err != nil || !slices.Equal(back, cmd) {
+		return readiness{}, r.bad("exec command %q: podseq wait --exec-probe cannot take it (%v)", cmd, err)
+	}
+	return readiness{exec: cmd}, nil
 }
