@@ -244,23 +244,39 @@ func (l *layout) scan(n *yaml.Node, s, e int) {
 	if !ok || (o.kind != yaml.MappingNode && o.kind != yaml.SequenceNode) || o.style&yaml.FlowStyle != 0 || len(o.content) == 0 {
 		return
 	}
-	content := o.content
+	midline := l.starts[l.lineAt(s)-1] != s
+	cs, ok := l.children(o, s, e, midline)
+	if !ok {
+		return
+	}
+	c, ok := l.regions(cs, s, e, midline)
+	if !ok {
+		return
+	}
+	l.colls[n] = c
+	l.descend(n, o, cs, c.tail)
+}
+
+// scanChild is a child of a collection being located: its key or item.
+type scanChild struct {
+	head       *yaml.Node
+	line, col  int // line and byte column of the key or dash
+	start, off int // region start; the offset of the key or dash
+}
+
+// children locates the keys (or dashes) of the collection o in [s, e), one
+// a line, each where only blanks precede it (or, midline, the first right
+// after a dash); ok is false for a layout it does not know.
+func (l *layout) children(o snap, s, e int, midline bool) (cs []scanChild, ok bool) {
 	step := 1
 	if o.kind == yaml.MappingNode {
 		step = 2
 	}
-	type child struct {
-		head       *yaml.Node
-		line, col  int // line and byte column of the key or dash
-		start, off int // region start; the offset of the key or dash
-	}
-	var cs []child
-	midline := l.starts[l.lineAt(s)-1] != s
-	for i := 0; i < len(content); i += step {
-		h := content[i]
+	for i := 0; i < len(o.content); i += step {
+		h := o.content[i]
 		off := l.offset(h.Line, h.Column)
 		if off < 0 || off < s || off >= e {
-			return
+			return nil, false
 		}
 		line := h.Line
 		if o.kind == yaml.SequenceNode {
@@ -277,68 +293,76 @@ func (l *layout) scan(n *yaml.Node, s, e int) {
 					k--
 				}
 				if k < 1 || strings.TrimSpace(strings.SplitN(l.lineText(k), "#", 2)[0]) != "-" {
-					return
+					return nil, false
 				}
 				line = k
 				off = l.starts[k-1] + strings.IndexByte(l.lineText(k), '-')
 			} else if !(len(cs) == 0 && midline && off == s) {
-				return
+				return nil, false
 			}
 			if off < s {
-				return
+				return nil, false
 			}
 		}
 		col := off - l.starts[line-1]
 		pre := l.text[l.starts[line-1]:off]
 		if len(cs) == 0 && midline {
 			if line != l.lineAt(s) || !onlyProperties(l.text[s:off]) {
-				return
+				return nil, false
 			}
 		} else if strings.TrimLeft(pre, " ") != "" {
-			return
+			return nil, false
 		}
 		if len(cs) > 0 && line <= cs[len(cs)-1].line {
-			return
+			return nil, false
 		}
-		cs = append(cs, child{head: h, line: line, col: col, off: off})
+		cs = append(cs, scanChild{head: h, line: line, col: col, off: off})
 	}
+	return cs, true
+}
+
+// split returns the first line of the region that starts between lines
+// from and to (exclusive): the lines after from's content that are
+// indented deeper than col stay with it; from the first blank line or
+// shallower comment on, they lead the next.
+func (l *layout) split(from, to, col int) int {
+	last := to - 1
+	for last > from {
+		if t, _ := l.trivia(last); !t {
+			break
+		}
+		last--
+	}
+	for k := last + 1; k < to; k++ {
+		if _, ind := l.trivia(k); l.blankLine(k) || ind <= col {
+			return k
+		}
+	}
+	return to
+}
+
+// regions sets where each child's region starts, and returns the
+// collection's extent: ok is false where its children do not share a
+// column, or its end is not at a line's start.
+func (l *layout) regions(cs []scanChild, s, e int, midline bool) (*coll, bool) {
 	first := l.lineAt(s)
 	if midline {
 		cs[0].start = s
 	} else {
 		cs[0].start = l.starts[first-1]
 	}
-	// Between two children: the lines after the first one's content that
-	// are indented deeper than the second one's key stay with the first;
-	// from the first blank line or shallower comment on, they lead the
-	// second.
-	split := func(from, to, col int) int { // lines (from, to): first line of the next region
-		last := to - 1
-		for last > from {
-			if t, _ := l.trivia(last); !t {
-				break
-			}
-			last--
-		}
-		for k := last + 1; k < to; k++ {
-			if _, ind := l.trivia(k); l.blankLine(k) || ind <= col {
-				return k
-			}
-		}
-		return to
-	}
 	for i := 1; i < len(cs); i++ {
-		cs[i].start = l.starts[split(cs[i-1].line, cs[i].line, cs[i].col)-1]
+		cs[i].start = l.starts[l.split(cs[i-1].line, cs[i].line, cs[i].col)-1]
 	}
 	endLine := l.lineAt(e)
 	if l.starts[endLine-1] != e { // e is the text's end, in a last line without a break
 		endLine = l.lines() + 1
 		if e != len(l.text) {
-			return
+			return nil, false
 		}
 	}
 	tail := e
-	if t := split(cs[len(cs)-1].line, endLine, cs[0].col); t < endLine {
+	if t := l.split(cs[len(cs)-1].line, endLine, cs[0].col); t < endLine {
 		tail = l.starts[t-1]
 	}
 	c := &coll{start: cs[0].start, end: e, tail: tail, col: cs[0].col, midline: midline}
@@ -350,10 +374,15 @@ func (l *layout) scan(n *yaml.Node, s, e int) {
 	}
 	for _, ch := range cs {
 		if ch.col != c.col {
-			return
+			return nil, false
 		}
 	}
-	l.colls[n] = c
+	return c, true
+}
+
+// descend records each child's region and locates the block collections
+// under them.
+func (l *layout) descend(n *yaml.Node, o snap, cs []scanChild, tail int) {
 	for i, ch := range cs {
 		end := tail
 		if i+1 < len(cs) {
@@ -362,7 +391,7 @@ func (l *layout) scan(n *yaml.Node, s, e int) {
 		l.reg[ch.head] = region{start: ch.start, end: end, line: ch.line, col: ch.col}
 		var v *yaml.Node
 		if o.kind == yaml.MappingNode {
-			v = content[2*i+1]
+			v = o.content[2*i+1]
 			if vo := l.orig[v]; vo.kind == yaml.SequenceNode || vo.kind == yaml.MappingNode {
 				l.parent[v] = n
 				if len(vo.content) > 0 && vo.style&yaml.FlowStyle == 0 && vo.content[0].Line > ch.line && ch.line < l.lines() {
