@@ -156,6 +156,26 @@ func (p *httpProber) LastResponse() *http.Response { return p.last }
 
 func (p *httpProber) Check(ctx context.Context) error {
 	p.sent = 0
+	req, err := p.request(ctx)
+	if err != nil {
+		return err
+	}
+	p.sent = 1
+	resp, err := p.client.Do(req)
+	if err != nil {
+		p.last = nil
+		return p.sendError(err)
+	}
+	p.died = ""
+	n, rerr := p.read(resp)
+	p.last = resp
+	p.keepHold(resp)
+	return p.judge(resp, p.body[:n], rerr)
+}
+
+// request is the GET of one attempt: with the hold a podseq run asked for
+// (no longer than the context's deadline), and the target's headers.
+func (p *httpProber) request(ctx context.Context) (*retryablehttp.Request, error) {
 	target := p.url
 	if hold := p.Hold(); hold > 0 {
 		d := hold
@@ -168,7 +188,7 @@ func (p *httpProber) Check(ctx context.Context) error {
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("User-Agent", "podseq")
 	for k, vs := range p.opts.Header {
@@ -183,46 +203,59 @@ func (p *httpProber) Check(ctx context.Context) error {
 			req.Host = vs[0]
 		}
 	}
-	p.sent = 1
-	resp, err := p.client.Do(req)
-	if err != nil {
-		p.last = nil
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		if strings.Contains(err.Error(), "server response headers exceeded") { // net/http's words, unexported
-			return fmt.Errorf("response headers longer than %d bytes: the most an attempt reads", MaxHeaderBytes)
-		}
-		err = shortErr(err)
-		if p.died != "" && errors.Is(err, syscall.ECONNREFUSED) {
-			// The podseq run that said its command died is gone: the
-			// refusal says less than that death.
-			return shortError{err.Error() + " (" + (&DiedError{Reason: p.died}).Error() + ")", err}
-		}
-		return err
+	return req, nil
+}
+
+// sendError is the attempt's error when no answer came, in few words.
+func (p *httpProber) sendError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
 	}
-	p.died = ""
-	n, rerr := io.ReadFull(resp.Body, p.body)
-	if errors.Is(rerr, io.ErrUnexpectedEOF) || errors.Is(rerr, io.EOF) {
-		rerr = nil
+	if strings.Contains(err.Error(), "server response headers exceeded") { // net/http's words, unexported
+		return fmt.Errorf("response headers longer than %d bytes: the most an attempt reads", MaxHeaderBytes)
 	}
-	if rerr == nil && n == len(p.body) {
+	err = shortErr(err)
+	if p.died != "" && errors.Is(err, syscall.ECONNREFUSED) {
+		// The podseq run that said its command died is gone: the
+		// refusal says less than that death.
+		return shortError{err.Error() + " (" + (&DiedError{Reason: p.died}).Error() + ")", err}
+	}
+	return err
+}
+
+// read reads at most len(p.body) bytes of the answer and closes it.
+func (p *httpProber) read(resp *http.Response) (int, error) {
+	n, err := io.ReadFull(resp.Body, p.body)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		err = nil
+	}
+	if err == nil && n == len(p.body) {
 		// Drain a little more so that the connection can be reused; a larger
 		// body costs a new connection, never more reading.
 		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 	}
 	resp.Body.Close()
-	p.last = resp
+	return n, err
+}
+
+// keepHold keeps the hold a podseq run offers for the next attempt (none
+// when the answer offers none).
+func (p *httpProber) keepHold(resp *http.Response) {
 	if v := resp.Header.Get(HoldHeader); v != "" {
-		d, perr := time.ParseDuration(v)
-		if perr != nil || d <= 0 {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
 			d = 30 * time.Second
 		}
 		p.hold.Store(int64(d))
 	} else {
 		p.hold.Store(0)
 	}
+}
+
+// judge decides on an answer: a death a podseq run reports, the status,
+// then the body.
+func (p *httpProber) judge(resp *http.Response, body []byte, rerr error) error {
 	held := p.Hold() > 0
 	if why := resp.Header.Get(DiedHeader); why != "" && held && resp.StatusCode == http.StatusServiceUnavailable {
 		inst := resp.Header.Get(InstanceHeader)
@@ -232,7 +265,7 @@ func (p *httpProber) Check(ctx context.Context) error {
 	if !p.opts.Status.Contains(resp.StatusCode) {
 		if held && rerr == nil {
 			// A podseq run says why it is not ready in its answer's body.
-			if why := reason(p.body[:n]); why != "" {
+			if why := reason(body); why != "" {
 				return fmt.Errorf("%s: %s", resp.Status, why)
 			}
 		}
@@ -241,7 +274,6 @@ func (p *httpProber) Check(ctx context.Context) error {
 	if rerr != nil {
 		return fmt.Errorf("reading body: %w", shortErr(rerr))
 	}
-	body := p.body[:n]
 	if p.opts.BodyContains != "" && !bytes.Contains(body, []byte(p.opts.BodyContains)) {
 		return fmt.Errorf("%s but body lacks %q", resp.Status, p.opts.BodyContains)
 	}
