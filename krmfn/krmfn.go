@@ -27,7 +27,7 @@ var ErrBadInput = errors.New("bad input")
 // WriteError is an output that could not be written.
 type WriteError struct{ Err error }
 
-func (e *WriteError) Error() string { return "write the output: " + e.Err.Error() }
+func (e *WriteError) Error() string { return "write the output: " + oneLine(e.Err) }
 
 func (e *WriteError) Unwrap() error { return e.Err }
 
@@ -66,6 +66,10 @@ func Run(in io.Reader, out io.Writer, defaults inject.Options) (*Outcome, error)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: read the ResourceList: %v", ErrBadInput, oneLine(err))
+	}
+	if err := checkItems(items); err != nil {
+		// The writer cannot write such an item back: nothing is written.
+		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
 	res, runErr := process(items, rw.FunctionConfig, defaults)
 	if runErr != nil && !errors.Is(runErr, ErrBadInput) {
@@ -245,4 +249,19 @@ func resultsNode(rs []*Result) (*yaml.RNode, error) {
 // oneLine folds an error onto one line.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// checkItems checks what the ResourceList's writer needs of every item: a
+// mapping, whose metadata (where it has one) is a mapping too.
+func checkItems(items []*yaml.RNode) error {
+	for i, it := range items {
+		n := it.YNode()
+		if n.Kind != yaml.MappingNode {
+			return fmt.Errorf("item %d is not a mapping", i)
+		}
+		if md := it.Field("metadata"); md != nil && md.Value.YNode().Kind != yaml.MappingNode {
+			return fmt.Errorf("item %d: metadata is not a mapping", i)
+		}
+	}
+	return nil
 }

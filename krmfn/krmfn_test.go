@@ -285,3 +285,16 @@ func FuzzRun(f *testing.F) {
 		}
 	})
 }
+
+// TestRunItemShapes: an item the ResourceList's writer could not write
+// back (not a mapping, or metadata that is not one) is bad input, said in
+// one line, and nothing is written.
+func TestRunItemShapes(t *testing.T) {
+	for _, item := range []string{"  - metadata: 00\n", "  - metadata: [a]\n", "  - 7\n"} {
+		var out bytes.Buffer
+		_, err := Run(strings.NewReader("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n"+item), &out, inject.Options{})
+		if !errors.Is(err, ErrBadInput) || strings.Contains(err.Error(), "\n") || out.Len() != 0 {
+			t.Errorf("item %q: error %v, output %q: want one bad-input line and no output", item, err, out.String())
+		}
+	}
+}
