@@ -1,4 +1,4 @@
-package main
+package cluster
 
 import (
 	"bufio"
@@ -15,6 +15,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/podseq/podseq/hack/e2e/internal/node"
+	"github.com/podseq/podseq/hack/e2e/internal/proc"
 )
 
 // The cluster's addresses. They all live in the network namespace the
@@ -108,7 +111,7 @@ func (c *Cluster) saveState() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(c.statePath(), b, 0o644)
+	return proc.WriteFileAtomic(c.statePath(), b, 0o644)
 }
 
 // Prepare makes the certificates and kubeconfigs and sets up the node
@@ -141,7 +144,7 @@ func (c *Cluster) Prepare(ctx context.Context) (kubeletConfig string, kubeletArg
 		{"kube-controller-manager", "system:kube-controller-manager", []string{"system:masters"}, nil, nil},
 		{"kube-scheduler", "system:kube-scheduler", nil, nil, nil},
 		{"kube-proxy", "system:kube-proxy", nil, nil, nil},
-		{"kubelet", "system:node:" + NodeName, []string{"system:nodes"}, nil, nil},
+		{"kubelet", "system:node:" + node.Name, []string{"system:nodes"}, nil, nil},
 		{"coredns", "podseq-e2e-coredns", []string{"system:masters"}, nil, nil},
 	}
 	for _, i := range issues {
@@ -274,7 +277,7 @@ conntrack:
   min: 0
   tcpEstablishedTimeout: 0s
   tcpCloseWaitTimeout: 0s
-`, p.Kubeconfig("kube-proxy"), NodeName, PodCIDR, NodeIP)), 0o644); err != nil {
+`, p.Kubeconfig("kube-proxy"), node.Name, PodCIDR, NodeIP)), 0o644); err != nil {
 		return err
 	}
 	if err := c.start(ctx, "kube-proxy", []string{"--config=" + proxyConfig, "--v=1"},
@@ -310,7 +313,7 @@ func (c *Cluster) start(ctx context.Context, name string, args []string, ready f
 		return fmt.Errorf("%s: no binary (components file)", name)
 	}
 	logPath := c.path("logs", name+".log")
-	cmd, exited, err := startDaemon(logPath, bin, nil, args...)
+	cmd, exited, err := proc.StartDaemon(logPath, bin, nil, args...)
 	if err != nil {
 		return fmt.Errorf("%s did not start: %w", name, err)
 	}
@@ -323,19 +326,19 @@ func (c *Cluster) start(ctx context.Context, name string, args []string, ready f
 	}
 	began := time.Now()
 	if err := waitReady(ctx, exited, cmd, ready, limit); err != nil {
-		return fmt.Errorf("%s did not come up: %v; last lines of %s:\n%s", name, err, logPath, indent(tail(logPath, 15)))
+		return fmt.Errorf("%s did not come up: %v; last lines of %s:\n%s", name, err, logPath, indent(proc.Tail(logPath, 15)))
 	}
-	logf("%s ready after %s", name, time.Since(began).Round(time.Millisecond))
+	proc.Logf("%s ready after %s", name, time.Since(began).Round(time.Millisecond))
 	return nil
 }
 
 // waitReady calls ready until it returns nil, the process exits, ctx ends
 // or limit passes.
 func waitReady(ctx context.Context, exited <-chan struct{}, cmd *exec.Cmd, ready func(context.Context) error, limit time.Duration) error {
-	return pollUntil(ctx, limit, 100*time.Millisecond, exited, func() error {
+	return proc.PollUntil(ctx, limit, 100*time.Millisecond, exited, func() error {
 		select {
 		case <-exited:
-			return giveUp(fmt.Errorf("exited (%s)", cmd.ProcessState))
+			return proc.GiveUp(fmt.Errorf("exited (%s)", cmd.ProcessState))
 		default:
 		}
 		return ready(ctx)
@@ -379,6 +382,18 @@ func (c *Cluster) adminTLS() (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}, nil
 }
 
+// AdminKubeconfig is the cluster admin's kubeconfig, which Prepare writes.
+func (c *Cluster) AdminKubeconfig() string { return c.admin }
+
+// IssueServerCert signs a serving certificate for ip with the cluster's CA,
+// named name, and returns the files of the certificate, its key and the CA.
+func (c *Cluster) IssueServerCert(name string, ip net.IP) (cert, key, ca string, err error) {
+	if err := c.pki.issue(name, ip.String(), nil, nil, []net.IP{ip}); err != nil {
+		return "", "", "", err
+	}
+	return c.pki.Cert(name), c.pki.Key(name), c.pki.CA(), nil
+}
+
 // Kubectl runs kubectl as the cluster admin and returns what it printed on
 // stdout: the callers parse it, and a warning on stderr (an API
 // deprecation, client-side throttling) must not end up in their JSON or log
@@ -395,7 +410,7 @@ func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
 		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()+"\n"+string(out)))
 	}
 	if w := strings.TrimSpace(stderr.String()); w != "" {
-		logf("kubectl %s: stderr: %s", strings.Join(args, " "), w)
+		proc.Logf("kubectl %s: stderr: %s", strings.Join(args, " "), w)
 	}
 	return string(out), nil
 }
@@ -408,20 +423,20 @@ func (c *Cluster) KubectlCmd(ctx context.Context, args ...string) *exec.Cmd {
 // WaitNodeReady waits until the node is registered and Ready.
 func (c *Cluster) WaitNodeReady(ctx context.Context, limit time.Duration) error {
 	began := time.Now()
-	err := poll(ctx, limit, 250*time.Millisecond, func() error {
-		out, err := c.Kubectl(ctx, "get", "node", NodeName, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+	err := proc.Poll(ctx, limit, 250*time.Millisecond, func() error {
+		out, err := c.Kubectl(ctx, "get", "node", node.Name, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
 		if err != nil {
 			return err
 		}
 		if strings.TrimSpace(out) != "True" {
-			return fmt.Errorf("node %s Ready=%q", NodeName, strings.TrimSpace(out))
+			return fmt.Errorf("node %s Ready=%q", node.Name, strings.TrimSpace(out))
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("node %s did not get Ready: %w", NodeName, err)
+		return fmt.Errorf("node %s did not get Ready: %w", node.Name, err)
 	}
-	logf("node %s Ready after %s", NodeName, time.Since(began).Round(time.Millisecond))
+	proc.Logf("node %s Ready after %s", node.Name, time.Since(began).Round(time.Millisecond))
 	return nil
 }
 
@@ -431,7 +446,7 @@ func (c *Cluster) Diagnose(ctx context.Context) {
 		if name == "kubectl" {
 			continue
 		}
-		fmt.Printf("\n--- tail of %s.log ---\n%s", name, tail(c.path("logs", name+".log"), 20))
+		fmt.Printf("\n--- tail of %s.log ---\n%s", name, proc.Tail(c.path("logs", name+".log"), 20))
 	}
 	if out, err := c.Kubectl(ctx, "get", "pods", "-A", "-o", "wide"); err == nil {
 		fmt.Printf("\n--- kubectl get pods -A ---\n%s", out)
@@ -444,11 +459,11 @@ func (c *Cluster) Diagnose(ctx context.Context) {
 // it does nothing when no API server runs.
 func (c *Cluster) DeleteWorkloads(ctx context.Context) {
 	st, err := c.loadState()
-	if err != nil || !alive(st.PIDs["kube-apiserver"], st.Bins["kube-apiserver"]) || st.Kubectl == "" {
+	if err != nil || !proc.Alive(st.PIDs["kube-apiserver"], st.Bins["kube-apiserver"]) || st.Kubectl == "" {
 		return
 	}
 	for _, name := range []string{"kube-controller-manager", "kube-scheduler"} {
-		_ = stopPID(st.PIDs[name], st.Bins[name], 10*time.Second)
+		_ = proc.StopPID(st.PIDs[name], st.Bins[name], 10*time.Second)
 	}
 	kubectl := func(args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -490,7 +505,7 @@ func (c *Cluster) Stop() error {
 	var errs []error
 	for _, name := range []string{"coredns", "kube-proxy", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"} {
 		if pid := st.PIDs[name]; pid > 0 {
-			errs = append(errs, stopPID(pid, st.Bins[name], 15*time.Second))
+			errs = append(errs, proc.StopPID(pid, st.Bins[name], 15*time.Second))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -502,28 +517,28 @@ func (c *Cluster) Stop() error {
 	return nil
 }
 
-// startCluster brings up a cluster run: the control plane and the node
+// Start brings up a cluster run: the control plane and the node
 // (containerd, images, kubelet) side by side, then, once the node is
 // registered and Ready, kube-proxy and CoreDNS. On a failure it prints the
 // failing part's diagnostics; the caller tears down what did start.
-func startCluster(ctx context.Context, node *Node, cluster *Cluster, images []string) error {
-	logf("starting the control plane, containerd and the kubelet (%s)", cluster.Bin["version"])
+func (c *Cluster) Start(ctx context.Context, n *node.Node, images []string) error {
+	proc.Logf("starting the control plane, containerd and the kubelet (%s)", c.Bin["version"])
 	nodeErr := make(chan error, 1)
-	go func() { nodeErr <- node.Start(ctx, images) }()
-	cpErr := cluster.StartControlPlane(ctx)
+	go func() { nodeErr <- n.Start(ctx, images) }()
+	cpErr := c.StartControlPlane(ctx)
 	if err := <-nodeErr; err != nil {
-		node.Diagnose(context.Background())
+		n.Diagnose(context.Background())
 		return fmt.Errorf("start: %w", err)
 	}
 	if cpErr != nil {
 		return fmt.Errorf("control plane: %w", cpErr)
 	}
-	if err := cluster.WaitNodeReady(ctx, 90*time.Second); err != nil {
-		node.Diagnose(context.Background())
-		cluster.Diagnose(context.Background())
+	if err := c.WaitNodeReady(ctx, 90*time.Second); err != nil {
+		n.Diagnose(context.Background())
+		c.Diagnose(context.Background())
 		return err
 	}
-	if err := cluster.StartAddons(ctx); err != nil {
+	if err := c.StartAddons(ctx); err != nil {
 		return fmt.Errorf("addons: %w", err)
 	}
 	return nil
