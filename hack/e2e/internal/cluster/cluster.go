@@ -1,3 +1,7 @@
+// Package cluster is the control plane the harness runs around the node
+// (etcd, the API server, the controller manager, the scheduler, kube-proxy
+// and CoreDNS), its certificates, and the network namespace a cluster run
+// lives in.
 package cluster
 
 import (
@@ -21,15 +25,15 @@ import (
 )
 
 // The cluster's addresses. They all live in the network namespace the
-// harness makes for a cluster run (see runInNetNS): the node's address on a
+// harness makes for a cluster run (see RunInNetNS): the node's address on a
 // veth pair whose both ends stay in it, the cluster DNS address beside it,
 // pods in TEST-NET-1 (one veth each, routed, cni-ptp.sh) and Services in
 // TEST-NET-2. Nothing is routed out of the namespace.
 const (
 	NodeIP         = "203.0.113.1"
-	ClusterDNS     = "203.0.113.10"
-	PodCIDR        = "192.0.2.0/24"
-	ServiceCIDR    = "198.51.100.0/24"
+	clusterDNS     = "203.0.113.10"
+	podCIDR        = "192.0.2.0/24"
+	serviceCIDR    = "198.51.100.0/24"
 	apiServiceIP   = "198.51.100.1"
 	apiserverPort  = 6443
 	etcdClientPort = 2379
@@ -163,14 +167,14 @@ func (c *Cluster) Prepare(ctx context.Context) (kubeletConfig string, kubeletArg
 	}
 	c.admin = p.Kubeconfig("admin")
 	resolv := c.path("resolv.conf")
-	if err := os.WriteFile(resolv, []byte("nameserver "+ClusterDNS+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(resolv, []byte("nameserver "+clusterDNS+"\n"), 0o644); err != nil {
 		return "", nil, err
 	}
 	kubeletConfig = fmt.Sprintf(`clusterDNS: [%q]
 clusterDomain: %s
 resolvConf: %s
 nodeStatusUpdateFrequency: 2s
-`, ClusterDNS, clusterDomain, resolv)
+`, clusterDNS, clusterDomain, resolv)
 	kubeletArgs = []string{
 		"--kubeconfig=" + p.Kubeconfig("kubelet"),
 		"--node-ip=" + NodeIP,
@@ -190,7 +194,7 @@ func setupNodeNetwork(ctx context.Context) error {
 		{"ip", "link", "set", "lo", "up"},
 		{"ip", "link", "add", "e2e0", "type", "veth", "peer", "name", "e2e1"},
 		{"ip", "addr", "add", NodeIP + "/32", "dev", "e2e0"},
-		{"ip", "addr", "add", ClusterDNS + "/32", "dev", "e2e0"},
+		{"ip", "addr", "add", clusterDNS + "/32", "dev", "e2e0"},
 		{"ip", "link", "set", "e2e0", "up"},
 		{"ip", "link", "set", "e2e1", "up"},
 		{"ip", "route", "add", "default", "dev", "e2e0", "src", NodeIP},
@@ -203,9 +207,9 @@ func setupNodeNetwork(ctx context.Context) error {
 	return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644)
 }
 
-// StartControlPlane starts etcd and the API server and returns once the API
+// startControlPlane starts etcd and the API server and returns once the API
 // server is ready; the controller manager and the scheduler start after it.
-func (c *Cluster) StartControlPlane(ctx context.Context) error {
+func (c *Cluster) startControlPlane(ctx context.Context) error {
 	p := c.pki
 	if err := c.start(ctx, "etcd", []string{
 		"--name=e2e", "--data-dir=" + c.path("etcd"),
@@ -225,7 +229,7 @@ func (c *Cluster) StartControlPlane(ctx context.Context) error {
 	if err := c.start(ctx, "kube-apiserver", []string{
 		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", etcdClientPort),
 		fmt.Sprintf("--secure-port=%d", apiserverPort), "--advertise-address=" + NodeIP,
-		"--service-cluster-ip-range=" + ServiceCIDR,
+		"--service-cluster-ip-range=" + serviceCIDR,
 		"--tls-cert-file=" + p.Cert("apiserver"), "--tls-private-key-file=" + p.Key("apiserver"),
 		"--client-ca-file=" + p.CA(),
 		"--kubelet-client-certificate=" + p.Cert("apiserver-kubelet-client"),
@@ -243,7 +247,7 @@ func (c *Cluster) StartControlPlane(ctx context.Context) error {
 		"--kubeconfig=" + p.Kubeconfig("kube-controller-manager"),
 		"--leader-elect=false", "--bind-address=127.0.0.1",
 		"--service-account-private-key-file=" + p.Key("sa"),
-		"--root-ca-file=" + p.CA(), "--service-cluster-ip-range=" + ServiceCIDR,
+		"--root-ca-file=" + p.CA(), "--service-cluster-ip-range=" + serviceCIDR,
 		"--cluster-signing-cert-file=" + p.CA(), "--cluster-signing-key-file=" + p.Key("ca"),
 		"--concurrent-deployment-syncs=5", "--v=1",
 	}, httpCheck("https://127.0.0.1:10257/healthz", insecureTLS()), 60*time.Second); err != nil {
@@ -255,9 +259,9 @@ func (c *Cluster) StartControlPlane(ctx context.Context) error {
 	}, httpCheck("https://127.0.0.1:10259/healthz", insecureTLS()), 60*time.Second)
 }
 
-// StartAddons starts kube-proxy (nftables mode) and CoreDNS, once the node
+// startAddons starts kube-proxy (nftables mode) and CoreDNS, once the node
 // is registered, and returns when both are ready.
-func (c *Cluster) StartAddons(ctx context.Context) error {
+func (c *Cluster) startAddons(ctx context.Context) error {
 	p := c.pki
 	proxyConfig := c.path("kube-proxy.yaml")
 	if err := os.WriteFile(proxyConfig, []byte(fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -277,7 +281,7 @@ conntrack:
   min: 0
   tcpEstablishedTimeout: 0s
   tcpCloseWaitTimeout: 0s
-`, p.Kubeconfig("kube-proxy"), node.Name, PodCIDR, NodeIP)), 0o644); err != nil {
+`, p.Kubeconfig("kube-proxy"), node.Name, podCIDR, NodeIP)), 0o644); err != nil {
 		return err
 	}
 	if err := c.start(ctx, "kube-proxy", []string{"--config=" + proxyConfig, "--v=1"},
@@ -420,8 +424,8 @@ func (c *Cluster) KubectlCmd(ctx context.Context, args ...string) *exec.Cmd {
 	return exec.CommandContext(ctx, c.Bin["kubectl"], append([]string{"--kubeconfig=" + c.admin}, args...)...)
 }
 
-// WaitNodeReady waits until the node is registered and Ready.
-func (c *Cluster) WaitNodeReady(ctx context.Context, limit time.Duration) error {
+// waitNodeReady waits until the node is registered and Ready.
+func (c *Cluster) waitNodeReady(ctx context.Context, limit time.Duration) error {
 	began := time.Now()
 	err := proc.Poll(ctx, limit, 250*time.Millisecond, func() error {
 		out, err := c.Kubectl(ctx, "get", "node", node.Name, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
@@ -525,7 +529,7 @@ func (c *Cluster) Start(ctx context.Context, n *node.Node, images []string) erro
 	proc.Logf("starting the control plane, containerd and the kubelet (%s)", c.Bin["version"])
 	nodeErr := make(chan error, 1)
 	go func() { nodeErr <- n.Start(ctx, images) }()
-	cpErr := c.StartControlPlane(ctx)
+	cpErr := c.startControlPlane(ctx)
 	if err := <-nodeErr; err != nil {
 		n.Diagnose(context.Background())
 		return fmt.Errorf("start: %w", err)
@@ -533,12 +537,12 @@ func (c *Cluster) Start(ctx context.Context, n *node.Node, images []string) erro
 	if cpErr != nil {
 		return fmt.Errorf("control plane: %w", cpErr)
 	}
-	if err := c.WaitNodeReady(ctx, 90*time.Second); err != nil {
+	if err := c.waitNodeReady(ctx, 90*time.Second); err != nil {
 		n.Diagnose(context.Background())
 		c.Diagnose(context.Background())
 		return err
 	}
-	if err := c.StartAddons(ctx); err != nil {
+	if err := c.startAddons(ctx); err != nil {
 		return fmt.Errorf("addons: %w", err)
 	}
 	return nil

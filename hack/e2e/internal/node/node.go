@@ -1,3 +1,7 @@
+// Package node is the harness's node: containerd, runc and a kubelet that
+// runs static pods from a manifest directory, with their configuration, the
+// CNI plugin's, and a teardown that also undoes what a killed run left on
+// the machine (processes, mounts, cgroups, sysctls, network namespaces).
 package node
 
 import (
@@ -75,11 +79,11 @@ type state struct {
 
 func (n *Node) path(p ...string) string { return filepath.Join(append([]string{n.Dir}, p...)...) }
 
-// Socket is containerd's gRPC socket.
-func (n *Node) Socket() string { return n.path("containerd", "containerd.sock") }
+// socket is containerd's gRPC socket.
+func (n *Node) socket() string { return n.path("containerd", "containerd.sock") }
 
-// ManifestDir is the kubelet's staticPodPath.
-func (n *Node) ManifestDir() string { return n.path("manifests") }
+// manifestDir is the kubelet's staticPodPath.
+func (n *Node) manifestDir() string { return n.path("manifests") }
 
 // KubeletConfigFile is the kubelet's configuration file, which Prepare
 // writes and the kubelet reads at every start.
@@ -152,7 +156,7 @@ state = %[2]q
     [plugins."io.containerd.grpc.v1.cri".cni]
       bin_dir = %[6]q
       conf_dir = %[7]q
-`, n.path("containerd", "root"), n.path("containerd", "state"), n.Socket(), n.path("containerd", "opt"),
+`, n.path("containerd", "root"), n.path("containerd", "state"), n.socket(), n.path("containerd", "opt"),
 		sandboxImage, n.path("cni", "bin"), n.path("cni", "net.d"))
 	if err := os.WriteFile(n.path("containerd", "config.toml"), []byte(containerdConfig), 0o644); err != nil {
 		return err
@@ -196,7 +200,7 @@ healthzPort: %[6]d
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%%", imagefs.available: "1%%", nodefs.inodesFree: "1%%"}
-`, n.ManifestDir(), n.Socket(), n.versionedKubeletConfig(), kubeletPort, kubeletReadOnlyPort, kubeletHealthzPort)
+`, n.manifestDir(), n.socket(), n.versionedKubeletConfig(), kubeletPort, kubeletReadOnlyPort, kubeletHealthzPort)
 	return os.WriteFile(n.KubeletConfigFile(), []byte(kubeletConfig+n.KubeletConfig), 0o644)
 }
 
@@ -219,14 +223,14 @@ func (n *Node) versionedKubeletConfig() string {
 		b.WriteString("failCgroupV1: false\n")
 	}
 	if n.KubeletMinor >= podLogsDirSince {
-		fmt.Fprintf(&b, "podLogsDir: %s\n", n.PodLogsDir())
+		fmt.Fprintf(&b, "podLogsDir: %s\n", n.podLogsDir())
 	}
 	return b.String()
 }
 
-// PodLogsDir is where the kubelet writes the containers' log files: under
+// podLogsDir is where the kubelet writes the containers' log files: under
 // Dir when it has podLogsDir, else the machine's /var/log/pods.
-func (n *Node) PodLogsDir() string {
+func (n *Node) podLogsDir() string {
 	if n.KubeletMinor >= podLogsDirSince {
 		return n.path("pod-logs")
 	}
@@ -344,9 +348,9 @@ func (n *Node) RestartKubelet(ctx context.Context) error {
 	return n.startKubelet(ctx, st)
 }
 
-// ContainerTask returns the ID of the containerd task running container c of
+// containerTask returns the ID of the containerd task running container c of
 // the pod named name, "" if none runs.
-func (n *Node) ContainerTask(ctx context.Context, name, c string) (string, error) {
+func (n *Node) containerTask(ctx context.Context, name, c string) (string, error) {
 	running, err := n.runningTasks(ctx, fmt.Sprintf(`labels."io.kubernetes.pod.name"==%s-%s,labels."io.kubernetes.container.name"==%s`, name, Name, c))
 	if err != nil || len(running) == 0 {
 		return "", err
@@ -357,7 +361,7 @@ func (n *Node) ContainerTask(ctx context.Context, name, c string) (string, error
 // KillContainer sends SIGKILL to every process of container c of the pod
 // named name, as an OOM kill or a node-level kill would.
 func (n *Node) KillContainer(ctx context.Context, name, c string) error {
-	id, err := n.ContainerTask(ctx, name, c)
+	id, err := n.containerTask(ctx, name, c)
 	if err != nil {
 		return err
 	}
@@ -373,7 +377,7 @@ func (n *Node) KillContainer(ctx context.Context, name, c string) error {
 // ContainerLog returns what the kubelet's log files hold of container c of
 // the pod named name, every restart's in order.
 func (n *Node) ContainerLog(name, c string) (string, error) {
-	files, err := filepath.Glob(filepath.Join(n.PodLogsDir(), "default_"+name+"-"+Name+"_*", c, "*.log"))
+	files, err := filepath.Glob(filepath.Join(n.podLogsDir(), "default_"+name+"-"+Name+"_*", c, "*.log"))
 	if err != nil {
 		return "", err
 	}
@@ -439,7 +443,7 @@ func (n *Node) ctr(ctx context.Context, args ...string) (string, error) {
 		bin = "ctr"
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, append([]string{"-a", n.Socket()}, args...)...)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-a", n.socket()}, args...)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return stdout.String(), fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
@@ -503,9 +507,9 @@ func (n *Node) Pod(ctx context.Context, name string) (*corev1.Pod, error) {
 	return nil, nil
 }
 
-// RunningTasks returns the IDs of containerd tasks (containers and sandboxes)
+// podTasks returns the IDs of containerd tasks (containers and sandboxes)
 // still running for the pod named name (a static pod's manifest name).
-func (n *Node) RunningTasks(ctx context.Context, name string) ([]string, error) {
+func (n *Node) podTasks(ctx context.Context, name string) ([]string, error) {
 	return n.runningTasks(ctx, fmt.Sprintf(`labels."io.kubernetes.pod.name"==%s-%s`, name, Name))
 }
 
@@ -541,12 +545,12 @@ func (n *Node) AddPod(name string, manifest []byte) error {
 	if err := os.WriteFile(tmp, manifest, 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(n.ManifestDir(), name+".yaml"))
+	return os.Rename(tmp, filepath.Join(n.manifestDir(), name+".yaml"))
 }
 
 // RemovePod deletes a static pod's manifest.
 func (n *Node) RemovePod(name string) error {
-	err := os.Remove(filepath.Join(n.ManifestDir(), name+".yaml"))
+	err := os.Remove(filepath.Join(n.manifestDir(), name+".yaml"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -564,7 +568,7 @@ func (n *Node) WaitPodGone(ctx context.Context, name string, limit time.Duration
 		if p != nil {
 			return fmt.Errorf("pod %s still listed", name)
 		}
-		tasks, err := n.RunningTasks(ctx, name)
+		tasks, err := n.podTasks(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -647,9 +651,9 @@ func (n *Node) Cleanup(ctx context.Context) error {
 	if kubeletUp {
 		// Let the kubelet stop the pods itself, as it would on a node: remove the
 		// manifests, then wait until it lists none and containerd runs no task.
-		entries, _ := os.ReadDir(n.ManifestDir())
+		entries, _ := os.ReadDir(n.manifestDir())
 		for _, e := range entries {
-			_ = os.Remove(filepath.Join(n.ManifestDir(), e.Name()))
+			_ = os.Remove(filepath.Join(n.manifestDir(), e.Name()))
 		}
 		_ = proc.Poll(ctx, 60*time.Second, 250*time.Millisecond, func() error {
 			pods, err := n.Pods(ctx)

@@ -19,7 +19,7 @@ func TestUnescapeMount(t *testing.T) {
 func TestContainerLogLines(t *testing.T) {
 	t.Parallel()
 	n := &Node{Dir: t.TempDir(), KubeletMinor: podLogsDirSince}
-	dir := filepath.Join(n.PodLogsDir(), "default_p-"+Name+"_uid", "proxy")
+	dir := filepath.Join(n.podLogsDir(), "default_p-"+Name+"_uid", "proxy")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -73,8 +73,8 @@ func TestVersionedKubeletConfig(t *testing.T) {
 				t.Errorf("v1.%d: config %q has %q, which this kubelet lacks", tc.minor, got, w)
 			}
 		}
-		if n.PodLogsDir() != tc.logs {
-			t.Errorf("v1.%d: PodLogsDir() = %q, want %q", tc.minor, n.PodLogsDir(), tc.logs)
+		if n.podLogsDir() != tc.logs {
+			t.Errorf("v1.%d: podLogsDir() = %q, want %q", tc.minor, n.podLogsDir(), tc.logs)
 		}
 	}
 }
