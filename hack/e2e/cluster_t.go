@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/podseq/podseq/hack/e2e/internal/node"
+	"github.com/podseq/podseq/hack/e2e/internal/proc"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -43,7 +45,7 @@ func (t *T) Namespace(name string, restricted bool) (string, error) {
 	}
 	// Pods need the namespace's default service account, which the
 	// controller manager makes a moment after the namespace.
-	return ns, poll(t.Ctx, 30*time.Second, 100*time.Millisecond, func() error {
+	return ns, proc.Poll(t.Ctx, 30*time.Second, 100*time.Millisecond, func() error {
 		_, err := t.Kubectl("get", "serviceaccount", "default", "-n", ns)
 		return err
 	})
@@ -64,7 +66,7 @@ func (t *T) ApplyFolder(folder, ns string) ([]applied, error) {
 		podseq := filepath.Join(t.Repo, "bin", "podseq")
 		// --image: the image the node has, as a user names their registry's copy.
 		script := fmt.Sprintf("set -o pipefail; %q kustomize %q | %q inject --image=%q -f - | %q --kubeconfig=%q apply -n %q -o name -f -",
-			t.Cluster.Bin["kubectl"], dir, podseq, t.PodseqImage, t.Cluster.Bin["kubectl"], t.Cluster.admin, ns)
+			t.Cluster.Bin["kubectl"], dir, podseq, t.PodseqImage, t.Cluster.Bin["kubectl"], t.Cluster.AdminKubeconfig(), ns)
 		cmd = exec.CommandContext(t.Ctx, "bash", "-c", script)
 	} else {
 		cmd = t.Cluster.KubectlCmd(t.Ctx, "apply", "-k", dir, "-n", ns, "-o", "name")
@@ -126,7 +128,7 @@ var ownStates = map[string]func(t *T, ns string, limit time.Duration) (string, e
 	// the app serves on.
 	"deployment.apps/podseq-steps-smoke-test": func(t *T, ns string, limit time.Duration) (string, error) {
 		const state = "smoke-test terminated 0 \"smoke-test: succeeded…\", app ready"
-		err := poll(t.Ctx, limit, time.Second, func() error {
+		err := proc.Poll(t.Ctx, limit, time.Second, func() error {
 			pods, err := t.Pods(ns, "app.kubernetes.io/name=podseq-steps-smoke-test")
 			if err != nil {
 				return err
@@ -221,7 +223,7 @@ func (t *T) describeNamespace(ns string) {
 	}
 	if pods, err := t.Pods(ns, ""); err == nil {
 		for i := range pods {
-			t.Logf("%s", describePod(&pods[i]))
+			t.Logf("%s", node.DescribePod(&pods[i]))
 		}
 	}
 	if out, err := t.Kubectl("get", "events", "-n", ns, "--sort-by=.lastTimestamp"); err == nil {
@@ -234,7 +236,7 @@ func (t *T) describeNamespace(ns string) {
 // kubelet behind kubectl logs, can fail a call that the next one answers.
 func (t *T) kubectlRead(args ...string) (string, error) {
 	var out string
-	err := poll(t.Ctx, 30*time.Second, 500*time.Millisecond, func() error {
+	err := proc.Poll(t.Ctx, 30*time.Second, 500*time.Millisecond, func() error {
 		var err error
 		out, err = t.Kubectl(args...)
 		return err
@@ -295,20 +297,14 @@ func (t *T) Watch(onLine func(line string, at time.Time), args ...string) (stop 
 	return func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
 }
 
-// logLine is one line of a container's log and when the runtime read it.
-type logLine struct {
-	At   time.Time
-	Text string
-}
-
 // Logs returns container c's log lines of pod in ns with their timestamps
 // (kubectl logs --timestamps).
-func (t *T) Logs(ns, pod, c string) ([]logLine, error) {
+func (t *T) Logs(ns, pod, c string) ([]node.LogLine, error) {
 	out, err := t.kubectlRead("logs", "-n", ns, pod, "-c", c, "--timestamps")
 	if err != nil {
 		return nil, err
 	}
-	var lines []logLine
+	var lines []node.LogLine
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		ts, text, ok := strings.Cut(sc.Text(), " ")
@@ -319,26 +315,26 @@ func (t *T) Logs(ns, pod, c string) ([]logLine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("log line of %s/%s %q: %w", pod, c, sc.Text(), err)
 		}
-		lines = append(lines, logLine{At: at, Text: text})
+		lines = append(lines, node.LogLine{At: at, Text: text})
 	}
 	return lines, nil
 }
 
 // LogLine returns the first line of container c of pod that contains every
 // one of want.
-func (t *T) LogLine(ns, pod, c string, want ...string) (logLine, error) {
+func (t *T) LogLine(ns, pod, c string, want ...string) (node.LogLine, error) {
 	lines, err := t.Logs(ns, pod, c)
 	if err != nil {
-		return logLine{}, err
+		return node.LogLine{}, err
 	}
 	if l, ok := firstLine(lines, want...); ok {
 		return l, nil
 	}
-	return logLine{}, fmt.Errorf("no line with %q in the log of %s -c %s (%d lines)", want, pod, c, len(lines))
+	return node.LogLine{}, fmt.Errorf("no line with %q in the log of %s -c %s (%d lines)", want, pod, c, len(lines))
 }
 
 // firstLine returns the first of lines that contains every one of want.
-func firstLine(lines []logLine, want ...string) (logLine, bool) {
+func firstLine(lines []node.LogLine, want ...string) (node.LogLine, bool) {
 next:
 	for _, l := range lines {
 		for _, w := range want {
@@ -348,7 +344,7 @@ next:
 		}
 		return l, true
 	}
-	return logLine{}, false
+	return node.LogLine{}, false
 }
 
 // sandboxReady is when the CNI plugin finished setting up the pod's

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -131,72 +130,6 @@ func TestMedian(t *testing.T) {
 		if got := median(tc.in); got != tc.want {
 			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
 		}
-	}
-}
-
-func TestUnescapeMount(t *testing.T) {
-	t.Parallel()
-	if got := unescapeMount(`/tmp/a\040b/c`); got != "/tmp/a b/c" {
-		t.Errorf("got %q", got)
-	}
-}
-
-func TestPollGiveUp(t *testing.T) {
-	t.Parallel()
-	final := errors.New("restarted")
-	calls := 0
-	err := poll(t.Context(), time.Minute, time.Millisecond, func() error {
-		calls++
-		if calls < 3 {
-			return errors.New("not yet")
-		}
-		return giveUp(final)
-	})
-	if err != final || calls != 3 {
-		t.Errorf("poll = %v after %d calls, want the given-up error itself after 3", err, calls)
-	}
-	err = poll(t.Context(), 5*time.Millisecond, time.Millisecond, func() error { return errors.New("not yet") })
-	if err == nil || !strings.HasPrefix(err.Error(), "after 5ms: not yet") {
-		t.Errorf("poll = %v, want the last failure after the limit", err)
-	}
-}
-
-func TestContainerLogLines(t *testing.T) {
-	t.Parallel()
-	n := &Node{Dir: t.TempDir(), KubeletMinor: podLogsDirSince}
-	dir := filepath.Join(n.PodLogsDir(), "default_p-"+NodeName+"_uid", "proxy")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// Two instances of the container; the second's lines come after the first's.
-	write := func(file, data string) {
-		if err := os.WriteFile(filepath.Join(dir, file), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("0.log", "2026-12-01T15:40:36.127504339Z stderr F podseq: stopping the command reason=POST /quitquitquit\n")
-	write("1.log", "2026-12-01T15:40:37.5Z stdout F \n2026-12-01T15:40:38Z stderr F podseq: stopped on request: exiting 0\n")
-	lines, err := n.ContainerLogLines("p", "proxy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []logLine{
-		{At: time.Date(2026, 12, 1, 15, 40, 36, 127504339, time.UTC), Text: "podseq: stopping the command reason=POST /quitquitquit"},
-		{At: time.Date(2026, 12, 1, 15, 40, 37, 5e8, time.UTC), Text: ""},
-		{At: time.Date(2026, 12, 1, 15, 40, 38, 0, time.UTC), Text: "podseq: stopped on request: exiting 0"},
-	}
-	if !reflect.DeepEqual(lines, want) {
-		t.Errorf("ContainerLogLines = %+v, want %+v", lines, want)
-	}
-	if l, ok := firstLine(lines, "stopping", "quitquitquit"); !ok || l != want[0] {
-		t.Errorf("firstLine = %+v, %v; want the first line", l, ok)
-	}
-	if _, ok := firstLine(lines, "stopping", "SIGKILL"); ok {
-		t.Error("firstLine found a line lacking one of the words")
-	}
-	write("1.log", "not a CRI line\n")
-	if _, err := n.ContainerLogLines("p", "proxy"); err == nil || !strings.Contains(err.Error(), `"not a CRI line"`) {
-		t.Errorf("a malformed line: err = %v, want one naming it", err)
 	}
 }
 

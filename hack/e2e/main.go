@@ -38,6 +38,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/podseq/podseq/hack/e2e/internal/cluster"
+	"github.com/podseq/podseq/hack/e2e/internal/node"
+	"github.com/podseq/podseq/hack/e2e/internal/proc"
 )
 
 // Image references on the node; the podseq tarball is tagged podseq:dev.
@@ -108,12 +112,18 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "e2e: -dir: %v\n", err)
 		return 2
 	}
-	node := &Node{Dir: dir, Kubelet: o.kubelet, Tools: filepath.Join(dir, "tools"),
+	nd := &node.Node{Dir: dir, Kubelet: o.kubelet, Tools: filepath.Join(dir, "tools"),
 		Containerd: o.containerd, Ctr: o.ctr, ShimDir: o.shimDir}
-	cluster := &Cluster{Dir: filepath.Join(dir, "cluster")}
-	inNetNS := os.Getenv(inNetNSEnv) != ""
-	if !inNetNS && (o.cluster != "" || (o.cleanup && netnsExists())) {
-		return runInNetNS(args, dir, o.cleanup, o.keep)
+	cl := &cluster.Cluster{Dir: filepath.Join(dir, "cluster")}
+	inNetNS := cluster.InNetNS()
+	if !inNetNS && (o.cluster != "" || (o.cleanup && cluster.NetNSExists())) {
+		unlock, err := lockRun(runLock)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+			return 1
+		}
+		defer unlock()
+		return cluster.RunInNetNS(args, dir, o.cleanup, o.keep)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -129,12 +139,12 @@ func run(args []string) int {
 		defer unlock()
 	}
 	if o.cleanup {
-		cluster.DeleteWorkloads(context.Background())
-		if err := node.Cleanup(context.Background()); err != nil {
+		cl.DeleteWorkloads(context.Background())
+		if err := nd.Cleanup(context.Background()); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: cleanup: %v\n", err)
 			return 1
 		}
-		if err := cluster.Stop(); err != nil {
+		if err := cl.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: cleanup: %v\n", err)
 			return 1
 		}
@@ -162,7 +172,7 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
-	if node.KubeletMinor, err = minorVersion(kubeletVer); err != nil {
+	if nd.KubeletMinor, err = minorVersion(kubeletVer); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: kubelet: %v\n", err)
 		return 1
 	}
@@ -171,14 +181,14 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
-	logf("kubelet %s, containerd %s", kubeletVer, containerdVer)
+	proc.Logf("kubelet %s, containerd %s", kubeletVer, containerdVer)
 
 	begin := time.Now()
 	// stopAll deletes the cluster's workloads, then stops the node and the
 	// control plane, whatever of them runs.
 	stopAll := func() error {
-		cluster.DeleteWorkloads(context.Background())
-		return errors.Join(node.Cleanup(context.Background()), cluster.Stop())
+		cl.DeleteWorkloads(context.Background())
+		return errors.Join(nd.Cleanup(context.Background()), cl.Stop())
 	}
 	// Leftovers of a run that was killed: stop them before wiping the directory.
 	if err := stopAll(); err != nil {
@@ -189,27 +199,27 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
-	env := &Env{Repo: o.repo, Node: node, PodseqImage: podseqImage, BusyboxImage: busyboxImage, Runs: o.runs,
+	env := &Env{Repo: o.repo, Node: nd, PodseqImage: podseqImage, BusyboxImage: busyboxImage, Runs: o.runs,
 		AppImage: appImage, AppImageTar: filepath.Join(dir, "images", "app.tar")}
-	images, err := prepareImages(ctx, o, node)
+	images, err := prepareImages(ctx, o, nd)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
 	network := "cni-isolated.sh"
 	if o.cluster != "" {
-		if cluster.Bin, err = LoadComponents(o.cluster); err != nil {
+		if cl.Bin, err = cluster.LoadComponents(o.cluster); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 			return 2
 		}
-		if node.KubeletConfig, node.KubeletArgs, err = cluster.Prepare(ctx); err != nil {
+		if nd.KubeletConfig, nd.KubeletArgs, err = cl.Prepare(ctx); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: cluster: %v\n", err)
 			return 1
 		}
-		env.Cluster = cluster
+		env.Cluster = cl
 		network = "cni-ptp.sh"
 	}
-	if err := node.Prepare(pauseImage, filepath.Join(o.repo, "hack", "e2e", network)); err != nil {
+	if err := nd.Prepare(pauseImage, filepath.Join(o.repo, "hack", "e2e", network)); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
@@ -225,27 +235,27 @@ func run(args []string) int {
 		}
 	}()
 	if env.Cluster != nil {
-		if err := startCluster(ctx, node, cluster, images); err != nil {
+		if err := cl.Start(ctx, nd, images); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 			return 1
 		}
 	} else {
-		logf("starting containerd and kubelet")
-		if err := node.Start(ctx, images); err != nil {
+		proc.Logf("starting containerd and kubelet")
+		if err := nd.Start(ctx, images); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: start: %v\n", err)
-			node.Diagnose(context.Background())
+			nd.Diagnose(context.Background())
 			return 1
 		}
 	}
 	setup := time.Since(begin)
-	logf("kubelet healthy after %s", setup.Round(time.Millisecond))
+	proc.Logf("kubelet healthy after %s", setup.Round(time.Millisecond))
 
 	selected := selectScenarios(scenarios(), filter, o.bench, env.Cluster != nil)
 	results := make([]Result, len(selected))
 	for i, s := range selected {
-		if !s.appliesTo(node.KubeletMinor) {
+		if !s.appliesTo(nd.KubeletMinor) {
 			results[i] = Result{Scenario: s, NotApplicable: needs(s.MinMinor)}
-			logf("[%s] %s: kubelet %s", s.Name, results[i].NotApplicable, kubeletVer)
+			proc.Logf("[%s] %s: kubelet %s", s.Name, results[i].NotApplicable, kubeletVer)
 		}
 	}
 	var wg sync.WaitGroup
@@ -278,7 +288,7 @@ func run(args []string) int {
 	}
 	if failed {
 		fmt.Println("\n=== diagnostics (a scenario failed) ===")
-		node.Diagnose(context.Background())
+		nd.Diagnose(context.Background())
 		if env.Cluster != nil {
 			env.Cluster.Diagnose(context.Background())
 		}
@@ -325,18 +335,14 @@ func lockRun(path string) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-func logf(format string, args ...any) {
-	fmt.Printf("%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
-}
-
 // prepareImages fills the tools directory mounted into every test pod and
 // writes the busybox and pause image tarballs with mkimage; it returns the
 // tarballs to import, the podseq image last.
-func prepareImages(ctx context.Context, o options, node *Node) ([]string, error) {
+func prepareImages(ctx context.Context, o options, nd *node.Node) ([]string, error) {
 	if err := requireStatic(o.busybox); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(node.Tools, 0o755); err != nil {
+	if err := os.MkdirAll(nd.Tools, 0o755); err != nil {
 		return nil, err
 	}
 	copies := map[string]string{o.busybox: "busybox"}
@@ -347,11 +353,11 @@ func prepareImages(ctx context.Context, o options, node *Node) ([]string, error)
 		if err := requireStatic(src); err != nil {
 			return nil, err
 		}
-		if err := copyFile(src, filepath.Join(node.Tools, name), 0o755); err != nil {
+		if err := copyFile(src, filepath.Join(nd.Tools, name), 0o755); err != nil {
 			return nil, err
 		}
 	}
-	imgDir := filepath.Join(node.Dir, "images")
+	imgDir := filepath.Join(nd.Dir, "images")
 	rootfs := filepath.Join(imgDir, "busybox-rootfs")
 	for _, d := range []string{"bin", "tmp", "etc", "proc", "sys", "dev", "root"} {
 		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {

@@ -39,36 +39,6 @@ func TestBinaryVersion(t *testing.T) {
 	}
 }
 
-func TestVersionedKubeletConfig(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		minor   int
-		want    []string
-		wantNot []string
-		logs    string
-	}{
-		{27, nil, []string{"podLogsDir", "failCgroupV1"}, defaultPodLogsDir},
-		{30, []string{"podLogsDir: /n/pod-logs\n"}, []string{"failCgroupV1"}, "/n/pod-logs"},
-		{37, []string{"podLogsDir: /n/pod-logs\n", "failCgroupV1: false\n"}, nil, "/n/pod-logs"},
-	} {
-		n := &Node{Dir: "/n", KubeletMinor: tc.minor}
-		got := n.versionedKubeletConfig()
-		for _, w := range tc.want {
-			if !strings.Contains(got, w) {
-				t.Errorf("v1.%d: config %q lacks %q", tc.minor, got, w)
-			}
-		}
-		for _, w := range tc.wantNot {
-			if strings.Contains(got, w) {
-				t.Errorf("v1.%d: config %q has %q, which this kubelet lacks", tc.minor, got, w)
-			}
-		}
-		if n.PodLogsDir() != tc.logs {
-			t.Errorf("v1.%d: PodLogsDir() = %q, want %q", tc.minor, n.PodLogsDir(), tc.logs)
-		}
-	}
-}
-
 func TestNotApplicable(t *testing.T) {
 	t.Parallel()
 	s := Scenario{Name: "native-x", MinMinor: nativeSidecarsSince}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/podseq/podseq/hack/e2e/internal/node"
+	"github.com/podseq/podseq/hack/e2e/internal/proc"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -379,7 +381,7 @@ func readStamps(path string) ([]time.Time, error) {
 // WaitStamps waits until event has been stamped n times and returns them.
 func (t *T) WaitStamps(b *PodBuilder, event string, n int, limit time.Duration) ([]time.Time, error) {
 	var ts []time.Time
-	err := poll(t.Ctx, limit, 50*time.Millisecond, func() error {
+	err := proc.Poll(t.Ctx, limit, 50*time.Millisecond, func() error {
 		var err error
 		ts, err = b.ReadStamps(event)
 		switch {
@@ -398,7 +400,7 @@ func (t *T) WaitStamps(b *PodBuilder, event string, n int, limit time.Duration) 
 // a scenario that saw the hook end may read the log before that line.
 func (t *T) WaitKubeletLog(want string, limit time.Duration) (string, error) {
 	var log string
-	err := poll(t.Ctx, limit, 50*time.Millisecond, func() error {
+	err := proc.Poll(t.Ctx, limit, 50*time.Millisecond, func() error {
 		var err error
 		if log, err = t.Node.KubeletLog(); err == nil && !strings.Contains(log, want) {
 			err = fmt.Errorf("the kubelet log lacks %q", want)
@@ -447,7 +449,7 @@ func (t *T) Status(b *PodBuilder, container string) (*corev1.ContainerStatus, er
 func (t *T) Stop(b *PodBuilder) error {
 	if p, err := t.Node.Pod(context.Background(), b.Name); err == nil && p != nil {
 		t.mu.Lock()
-		t.lastStatus = append(t.lastStatus, describePod(p))
+		t.lastStatus = append(t.lastStatus, node.DescribePod(p))
 		t.mu.Unlock()
 	}
 	if err := t.Node.RemovePod(b.Name); err != nil {

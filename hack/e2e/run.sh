@@ -6,7 +6,8 @@
 #
 # Installs what it needs from Debian (once), builds the release's components
 # (hack/e2e/components.sh, cached by version), podseq, its image tarball (no
-# Docker) and the harness, then runs the harness (hack/e2e/*.go), which
+# Docker) and the harness, then runs the harness (hack/e2e: package main and
+# its internal/node, internal/cluster and internal/proc), which
 # starts them, runs every scenario and tears everything down. Extra
 # arguments go to the harness:
 #   hack/e2e/run.sh -run 'order|timeout' -runs 7 -keep

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/podseq/podseq/hack/e2e/internal/cluster"
+	"github.com/podseq/podseq/hack/e2e/internal/node"
 )
 
 // Scenario is one e2e case. Each lives in its own file (scenario_*.go) and
@@ -82,13 +85,13 @@ func (s Scenario) sequential() bool { return s.Timed || s.Alone }
 // Env is what every scenario shares: the node and the images on it.
 type Env struct {
 	Repo         string // the podseq checkout
-	Node         *Node
-	PodseqImage  string   // the image from make image-tar
-	BusyboxImage string   // static busybox, for "plain" app containers
-	Runs         int      // repetitions of timed measurements
-	Cluster      *Cluster // the control plane, nil without -cluster
-	AppImage     string   // an app with ENTRYPOINT and CMD, for pods whose manifest gives no command
-	AppImageTar  string   // its docker-archive tarball
+	Node         *node.Node
+	PodseqImage  string           // the image from make image-tar
+	BusyboxImage string           // static busybox, for "plain" app containers
+	Runs         int              // repetitions of timed measurements
+	Cluster      *cluster.Cluster // the control plane, nil without -cluster
+	AppImage     string           // an app with ENTRYPOINT and CMD, for pods whose manifest gives no command
+	AppImageTar  string           // its docker-archive tarball
 }
 
 // T is a scenario's handle: context, logging, and the figures it reports.

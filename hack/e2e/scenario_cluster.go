@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/podseq/podseq/hack/e2e/internal/node"
 )
 
 // The cluster scenarios: what podseq promises that only an API server
@@ -64,7 +66,7 @@ const logSkew = 250 * time.Millisecond
 
 // earlier reports whether a was logged before b by more than logSkew: a
 // line of one container that must come after a line of another.
-func earlier(a, b logLine) bool { return a.At.Add(logSkew).Before(b.At) }
+func earlier(a, b node.LogLine) bool { return a.At.Add(logSkew).Before(b.At) }
 
 // folders lists manifests/'s folders.
 func (e *Env) folders() ([]string, error) {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/podseq/podseq/hack/e2e/internal/node"
+	"github.com/podseq/podseq/hack/e2e/internal/proc"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -150,8 +152,8 @@ func measurePodIP(t *T, ns string, v *podIPVariant, round int) error {
 	v.delay = append(v.delay, at.Sub(sandbox))
 	if v.hook {
 		// The sidecar's `ready` line: the hook returns right after it.
-		var ready logLine
-		if err := poll(t.Ctx, 30*time.Second, 200*time.Millisecond, func() error {
+		var ready node.LogLine
+		if err := proc.Poll(t.Ctx, 30*time.Second, 200*time.Millisecond, func() error {
 			ready, err = t.LogLine(ns, name, "sidecar", "podseq: ready")
 			return err
 		}); err != nil {
@@ -195,7 +197,7 @@ func clusterNeverReady(t *T) error {
 	}
 	defer stop()
 	var describe string
-	err = poll(t.Ctx, 90*time.Second, 300*time.Millisecond, func() error {
+	err = proc.Poll(t.Ctx, 90*time.Second, 300*time.Millisecond, func() error {
 		describe, err = t.Kubectl("describe", "pod", "-n", ns, "never-ready")
 		if err != nil {
 			return err

@@ -223,7 +223,7 @@ func imageVolumeSupport(t *T, name string) error {
 // configuration file, then a restart), runs imageVolumeSupport, and puts the
 // configuration and the kubelet back.
 func imageVolumeGateOn(t *T) error {
-	cfg := t.Node.path("kubelet-config.yaml")
+	cfg := t.Node.KubeletConfigFile()
 	orig, err := os.ReadFile(cfg)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podseq/podseq/hack/e2e/internal/node"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -21,7 +22,7 @@ func TestGateVariantsBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &Env{Repo: repo, Node: &Node{Dir: dir, Tools: dir, KubeletMinor: 37}, PodseqImage: podseqImage,
+	env := &Env{Repo: repo, Node: &node.Node{Dir: dir, Tools: dir, KubeletMinor: 37}, PodseqImage: podseqImage,
 		BusyboxImage: busyboxImage, AppImage: appImage}
 	tt := &T{Env: env, Ctx: context.Background(), Name: "test"}
 	argv := []string{"/app.sh", "serve"}

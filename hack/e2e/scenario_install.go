@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/podseq/podseq/hack/e2e/internal/node"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -55,7 +56,7 @@ func installScenario(t *T) error {
 	if err != nil {
 		for _, c := range b.Spec.InitContainers {
 			if st, _ := t.Status(b, c.Name); st != nil {
-				err = fmt.Errorf("%w; init container %s: %s", err, c.Name, stateString(st.State))
+				err = fmt.Errorf("%w; init container %s: %s", err, c.Name, node.StateString(st.State))
 			}
 		}
 		return err

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/podseq/podseq/hack/e2e/internal/proc"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -139,7 +140,7 @@ func nativeHook(t *T) error {
 	t.Figure("hook end→app start", "%s", ms(appStarted.Sub(hookEnd)))
 	// The hook's own line, in the sidecar's log (kubectl logs -c sidecar).
 	var line string
-	err = poll(t.Ctx, 10*time.Second, 100*time.Millisecond, func() error {
+	err = proc.Poll(t.Ctx, 10*time.Second, 100*time.Millisecond, func() error {
 		log, err := t.Node.ContainerLog(b.Name, "sidecar")
 		if err != nil {
 			return err
@@ -261,7 +262,7 @@ func nativeCrash(t *T) error {
 	}
 	// The runtime copies the container's output into its log file a moment
 	// after the kubelet has logged the hook's failure.
-	err = poll(t.Ctx, 10*time.Second, 100*time.Millisecond, func() error {
+	err = proc.Poll(t.Ctx, 10*time.Second, 100*time.Millisecond, func() error {
 		clog, err := t.Node.ContainerLog(b.Name, "sidecar")
 		if err == nil && (!strings.Contains(clog, "podseq wait: not ready after ") || !strings.Contains(clog, died)) {
 			err = fmt.Errorf("the sidecar's container log lacks the hook's line:\n%s", clog)

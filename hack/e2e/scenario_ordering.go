@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/podseq/podseq/hack/e2e/internal/node"
+	"github.com/podseq/podseq/hack/e2e/internal/proc"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -84,7 +86,7 @@ func graveyardOnHost(b *PodBuilder, volume string) (string, error) {
 // it Succeeded.
 func jobSucceeded(t *T, b *PodBuilder) error {
 	var phase corev1.PodPhase
-	err := poll(t.Ctx, 90*time.Second, 100*time.Millisecond, func() error {
+	err := proc.Poll(t.Ctx, 90*time.Second, 100*time.Millisecond, func() error {
 		p, err := t.Node.Pod(t.Ctx, b.Name)
 		if err != nil || p == nil {
 			return fmt.Errorf("pod not listed yet (%v)", err)
@@ -180,7 +182,7 @@ func readGrave(dir, name string) (*grave, error) {
 // waitGraves polls until ok holds on the named tombstones.
 func waitGraves(t *T, dir string, limit time.Duration, what string, ok func(g map[string]*grave) bool, names ...string) (map[string]*grave, error) {
 	var gs map[string]*grave
-	err := poll(t.Ctx, limit, 50*time.Millisecond, func() error {
+	err := proc.Poll(t.Ctx, limit, 50*time.Millisecond, func() error {
 		gs = map[string]*grave{}
 		for _, n := range names {
 			g, err := readGrave(dir, n)
@@ -203,7 +205,7 @@ func podDiag(t *T, b *PodBuilder) string {
 	if err != nil || p == nil {
 		return fmt.Sprintf("pod not found (%v)", err)
 	}
-	return describePod(p)
+	return node.DescribePod(p)
 }
 
 func orderingJob(t *T) error {

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/podseq/podseq/hack/e2e/internal/node"
+	"github.com/podseq/podseq/hack/e2e/internal/proc"
 )
 
 func init() {
@@ -62,8 +65,8 @@ func jobShutdown(t *T) error {
 	}
 	// The runtime may copy a container's last lines a moment after the
 	// kubelet reports it exited.
-	var stop logLine
-	err = poll(t.Ctx, 10*time.Second, 100*time.Millisecond, func() error {
+	var stop node.LogLine
+	err = proc.Poll(t.Ctx, 10*time.Second, 100*time.Millisecond, func() error {
 		proxyLog, err := t.Node.ContainerLogLines(b.Name, "proxy")
 		if err != nil {
 			return err
@@ -84,7 +87,7 @@ func jobShutdown(t *T) error {
 		return fmt.Errorf("the proxy was asked to stop at %s, before the app's work ended at %s",
 			stop.At.Format(time.StampMicro), done.Format(time.StampMicro))
 	}
-	err = poll(t.Ctx, 10*time.Second, 100*time.Millisecond, func() error {
+	err = proc.Poll(t.Ctx, 10*time.Second, 100*time.Millisecond, func() error {
 		appLog, err := t.Node.ContainerLogLines(b.Name, "app")
 		if err == nil {
 			if _, ok := firstLine(appLog, "--shutdown: stopped the podseq run of"); !ok {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/podseq/podseq/hack/e2e/internal/node"
+	"github.com/podseq/podseq/hack/e2e/internal/proc"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -65,7 +67,7 @@ func setScript(c *corev1.Container, script string) error {
 // their states.
 func terminated(t *T, b *PodBuilder, limit time.Duration, names ...string) (map[string]*corev1.ContainerStateTerminated, error) {
 	out := map[string]*corev1.ContainerStateTerminated{}
-	err := poll(t.Ctx, limit, 100*time.Millisecond, func() error {
+	err := proc.Poll(t.Ctx, limit, 100*time.Millisecond, func() error {
 		for _, n := range names {
 			st, err := t.Status(b, n)
 			if err != nil {
@@ -86,7 +88,7 @@ func terminated(t *T, b *PodBuilder, limit time.Duration, names ...string) (map[
 
 // podPhase waits until the pod's phase is want.
 func podPhase(t *T, b *PodBuilder, want corev1.PodPhase, limit time.Duration) error {
-	return poll(t.Ctx, limit, 100*time.Millisecond, func() error {
+	return proc.Poll(t.Ctx, limit, 100*time.Millisecond, func() error {
 		p, err := t.Node.Pod(t.Ctx, b.Name)
 		if err != nil || p == nil {
 			return fmt.Errorf("pod not listed yet (%v)", err)
@@ -328,7 +330,7 @@ func stepsSmokeTest(t *T) error {
 		return fmt.Errorf("app's status: %v", err)
 	}
 	if st.RestartCount != 0 || st.State.Terminated == nil || appSt.State.Running == nil {
-		return fmt.Errorf("smoke-test restarts %d, app %s; %s", st.RestartCount, stateString(appSt.State), podDiag(t, b))
+		return fmt.Errorf("smoke-test restarts %d, app %s; %s", st.RestartCount, node.StateString(appSt.State), podDiag(t, b))
 	}
 	t.Figure("app ready→smoke-test born", "%s", ms(smoke.born.Sub(app.ready)))
 	t.Figure("termination message", "%q", strings.TrimSpace(st.State.Terminated.Message))

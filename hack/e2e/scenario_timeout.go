@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/podseq/podseq/hack/e2e/internal/node"
+	"github.com/podseq/podseq/hack/e2e/internal/proc"
 )
 
 func init() {
@@ -70,16 +73,16 @@ func neverReady(t *T, name string, failOpen bool) error {
 		// scenarios and a release build beside it, the sidecar long started
 		// by its stamp), but fail at once on a restart.
 		time.Sleep(3 * time.Second)
-		if err := poll(t.Ctx, 60*time.Second, 250*time.Millisecond, func() error {
+		if err := proc.Poll(t.Ctx, 60*time.Second, 250*time.Millisecond, func() error {
 			st, err := t.Status(b, "sidecar")
 			if err != nil || st == nil {
 				return fmt.Errorf("sidecar status: %v", err)
 			}
 			if st.RestartCount != 0 || b.StampCount("sidecar.started") != 1 {
-				return giveUp(fmt.Errorf("sidecar restarts=%d, started %d times, want never restarted", st.RestartCount, b.StampCount("sidecar.started")))
+				return proc.GiveUp(fmt.Errorf("sidecar restarts=%d, started %d times, want never restarted", st.RestartCount, b.StampCount("sidecar.started")))
 			}
 			if st.State.Running == nil {
-				return fmt.Errorf("sidecar state=%s, want running", stateString(st.State))
+				return fmt.Errorf("sidecar state=%s, want running", node.StateString(st.State))
 			}
 			return nil
 		}); err != nil {
@@ -99,7 +102,7 @@ func neverReady(t *T, name string, failOpen bool) error {
 	// the crash-loop back-off (10s). Watch the status meanwhile for the hook's
 	// message in state.waiting.
 	var waitingMsg string
-	err = poll(t.Ctx, 60*time.Second, 250*time.Millisecond, func() error {
+	err = proc.Poll(t.Ctx, 60*time.Second, 250*time.Millisecond, func() error {
 		st, err := t.Status(b, "sidecar")
 		if err != nil || st == nil {
 			return fmt.Errorf("sidecar status: %v", err)
@@ -114,7 +117,7 @@ func neverReady(t *T, name string, failOpen bool) error {
 			}
 		}
 		if st.RestartCount < 1 || b.StampCount("sidecar.started") < 2 {
-			return fmt.Errorf("sidecar restarts=%d, started %d times, state %s", st.RestartCount, b.StampCount("sidecar.started"), stateString(st.State))
+			return fmt.Errorf("sidecar restarts=%d, started %d times, state %s", st.RestartCount, b.StampCount("sidecar.started"), node.StateString(st.State))
 		}
 		return nil
 	})
@@ -135,7 +138,7 @@ func neverReady(t *T, name string, failOpen bool) error {
 			continue
 		}
 		for j := max(0, i-10); j < i && found == ""; j++ {
-			if strings.Contains(lines[j], b.Name+"-"+NodeName) {
+			if strings.Contains(lines[j], b.Name+"-"+node.Name) {
 				found = strings.TrimSpace(l)
 			}
 		}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/podseq/podseq/hack/e2e/internal/cluster"
+	"github.com/podseq/podseq/hack/e2e/internal/proc"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -73,7 +75,7 @@ func clusterWebhook(t *T) error {
 	if _, err := t.Kubectl("label", "namespace", ns, "podseq.dev/inject=enabled"); err != nil {
 		return err
 	}
-	if err := poll(t.Ctx, 60*time.Second, time.Second, func() error { _, err := dryRunOrdered(t, ns, "probe"); return err }); err != nil {
+	if err := proc.Poll(t.Ctx, 60*time.Second, time.Second, func() error { _, err := dryRunOrdered(t, ns, "probe"); return err }); err != nil {
 		return fmt.Errorf("the webhook never ordered a pod: %w", err)
 	}
 	var errs []error
@@ -203,8 +205,8 @@ func webhookMesh(t *T) error {
 		Spec: corev1.PodSpec{Containers: []corev1.Container{app}}}
 	restrict(pod)
 	// The mesh webhook may not be called at once: its configuration is new.
-	if err := poll(t.Ctx, 60*time.Second, 2*time.Second, func() error {
-		_ = exec.CommandContext(t.Ctx, t.Cluster.Bin["kubectl"], "--kubeconfig="+t.Cluster.admin, "delete", "pod", "-n", ns, "meshed", "--ignore-not-found", "--wait=true").Run()
+	if err := proc.Poll(t.Ctx, 60*time.Second, 2*time.Second, func() error {
+		_ = exec.CommandContext(t.Ctx, t.Cluster.Bin["kubectl"], "--kubeconfig="+t.Cluster.AdminKubeconfig(), "delete", "pod", "-n", ns, "meshed", "--ignore-not-found", "--wait=true").Run()
 		if err := t.CreatePod(ns, pod.DeepCopy()); err != nil {
 			return err
 		}
@@ -246,20 +248,21 @@ func webhookMesh(t *T) error {
 // certificate of the cluster's CA and registers it; stop removes both.
 func startMeshWebhook(t *T) (stop func(), err error) {
 	name := "e2e-mesh-webhook"
-	if err := t.Cluster.pki.issue(name, NodeIP, nil, nil, []net.IP{net.ParseIP(NodeIP)}); err != nil {
-		return nil, err
-	}
-	cert, err := tls.LoadX509KeyPair(t.Cluster.pki.Cert(name), t.Cluster.pki.Key(name))
+	certFile, keyFile, caFile, err := t.Cluster.IssueServerCert(name, net.ParseIP(cluster.NodeIP))
 	if err != nil {
 		return nil, err
 	}
-	ln, err := tls.Listen("tcp", net.JoinHostPort(NodeIP, "0"), &tls.Config{Certificates: []tls.Certificate{cert}})
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := tls.Listen("tcp", net.JoinHostPort(cluster.NodeIP, "0"), &tls.Config{Certificates: []tls.Certificate{cert}})
 	if err != nil {
 		return nil, err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(meshMutate), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	ca, err := os.ReadFile(t.Cluster.pki.CA())
+	ca, err := os.ReadFile(caFile)
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +377,7 @@ func webhookDown(t *T, ns string) error {
 		_, err := t.Kubectl("rollout", "status", "-n", webhookNS, "--timeout=180s", "deployment/podseq-webhook")
 		return err
 	}
-	if err := poll(t.Ctx, 90*time.Second, time.Second, func() error {
+	if err := proc.Poll(t.Ctx, 90*time.Second, time.Second, func() error {
 		pods, err := t.Pods(webhookNS, "app.kubernetes.io/name=podseq-webhook")
 		if err == nil && len(pods) > 0 {
 			err = fmt.Errorf("%d webhook pods left", len(pods))
@@ -395,7 +398,7 @@ func webhookDown(t *T, ns string) error {
 	}
 	// kubectl podseq unordered, as an operator runs it (kubectl on PATH).
 	cmd := exec.CommandContext(t.Ctx, filepath.Join(t.Repo, "bin", "kubectl-podseq"), "unordered", "-n", ns)
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(t.Cluster.Bin["kubectl"])+":"+os.Getenv("PATH"), "KUBECONFIG="+t.Cluster.admin)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(t.Cluster.Bin["kubectl"])+":"+os.Getenv("PATH"), "KUBECONFIG="+t.Cluster.AdminKubeconfig())
 	out, err := cmd.Output()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
@@ -453,10 +456,10 @@ func webhookRotation(t *T, ns string) error {
 	newPEM, _ := base64.StdEncoding.DecodeString(after)
 	began := time.Now()
 	created := 0
-	err = poll(t.Ctx, 4*time.Minute, time.Second, func() error {
+	err = proc.Poll(t.Ctx, 4*time.Minute, time.Second, func() error {
 		created++
 		if _, err := dryRunOrdered(t, ns, fmt.Sprintf("rotation-%d", created)); err != nil {
-			return giveUp(fmt.Errorf("while the certificate rotated: %w", err))
+			return proc.GiveUp(fmt.Errorf("while the certificate rotated: %w", err))
 		}
 		pods, err := t.Pods(webhookNS, "app.kubernetes.io/name=podseq-webhook")
 		if err != nil {

@@ -1,4 +1,4 @@
-package main
+package cluster
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+
+	"github.com/podseq/podseq/hack/e2e/internal/proc"
 )
 
 // A cluster run lives in a network namespace of its own, /var/run/netns/
@@ -25,23 +27,23 @@ const (
 
 func netnsPath() string { return filepath.Join("/var/run/netns", clusterNetNS) }
 
-func netnsExists() bool {
+// InNetNS reports whether this harness is the inner one, which RunInNetNS
+// started inside the namespace.
+func InNetNS() bool { return os.Getenv(inNetNSEnv) != "" }
+
+// NetNSExists reports whether the namespace is there: a cluster run is
+// under way or a killed one left it.
+func NetNSExists() bool {
 	_, err := os.Stat(netnsPath())
 	return err == nil
 }
 
-// runInNetNS is the outer harness of a cluster run: under the machine lock,
-// it cleans up what a crashed run left in the namespace, makes a fresh one,
-// runs args (the harness's own flags) inside it, cleans up again, and deletes
-// the namespace. It returns the inner run's exit code. With cleanupOnly it
+// RunInNetNS is the outer harness of a cluster run, called under the machine
+// lock: it cleans up what a crashed run left in the namespace, makes a fresh
+// one, runs args (the harness's own flags) inside it, cleans up again, and
+// deletes the namespace. It returns the inner run's exit code. With cleanupOnly it
 // only cleans up a namespace a killed run left, and deletes it.
-func runInNetNS(args []string, dir string, cleanupOnly, keep bool) int {
-	unlock, err := lockRun(runLock)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-		return 1
-	}
-	defer unlock()
+func RunInNetNS(args []string, dir string, cleanupOnly, keep bool) int {
 	if cleanupOnly {
 		code := inner("-dir", dir, "-cleanup")
 		if err := deleteNetNS(); err != nil {
@@ -50,8 +52,8 @@ func runInNetNS(args []string, dir string, cleanupOnly, keep bool) int {
 		}
 		return code
 	}
-	if netnsExists() {
-		logf("cleaning up the namespace %s an earlier run left", clusterNetNS)
+	if NetNSExists() {
+		proc.Logf("cleaning up the namespace %s an earlier run left", clusterNetNS)
 		_ = inner("-dir", dir, "-cleanup")
 		if err := deleteNetNS(); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)

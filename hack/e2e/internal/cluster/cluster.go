@@ -1,4 +1,8 @@
-package main
+// Package cluster is the control plane the harness runs around the node
+// (etcd, the API server, the controller manager, the scheduler, kube-proxy
+// and CoreDNS), its certificates, and the network namespace a cluster run
+// lives in.
+package cluster
 
 import (
 	"bufio"
@@ -15,18 +19,21 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/podseq/podseq/hack/e2e/internal/node"
+	"github.com/podseq/podseq/hack/e2e/internal/proc"
 )
 
 // The cluster's addresses. They all live in the network namespace the
-// harness makes for a cluster run (see runInNetNS): the node's address on a
+// harness makes for a cluster run (see RunInNetNS): the node's address on a
 // veth pair whose both ends stay in it, the cluster DNS address beside it,
 // pods in TEST-NET-1 (one veth each, routed, cni-ptp.sh) and Services in
 // TEST-NET-2. Nothing is routed out of the namespace.
 const (
 	NodeIP         = "203.0.113.1"
-	ClusterDNS     = "203.0.113.10"
-	PodCIDR        = "192.0.2.0/24"
-	ServiceCIDR    = "198.51.100.0/24"
+	clusterDNS     = "203.0.113.10"
+	podCIDR        = "192.0.2.0/24"
+	serviceCIDR    = "198.51.100.0/24"
 	apiServiceIP   = "198.51.100.1"
 	apiserverPort  = 6443
 	etcdClientPort = 2379
@@ -108,7 +115,7 @@ func (c *Cluster) saveState() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(c.statePath(), b, 0o644)
+	return proc.WriteFileAtomic(c.statePath(), b, 0o644)
 }
 
 // Prepare makes the certificates and kubeconfigs and sets up the node
@@ -141,7 +148,7 @@ func (c *Cluster) Prepare(ctx context.Context) (kubeletConfig string, kubeletArg
 		{"kube-controller-manager", "system:kube-controller-manager", []string{"system:masters"}, nil, nil},
 		{"kube-scheduler", "system:kube-scheduler", nil, nil, nil},
 		{"kube-proxy", "system:kube-proxy", nil, nil, nil},
-		{"kubelet", "system:node:" + NodeName, []string{"system:nodes"}, nil, nil},
+		{"kubelet", "system:node:" + node.Name, []string{"system:nodes"}, nil, nil},
 		{"coredns", "podseq-e2e-coredns", []string{"system:masters"}, nil, nil},
 	}
 	for _, i := range issues {
@@ -160,14 +167,14 @@ func (c *Cluster) Prepare(ctx context.Context) (kubeletConfig string, kubeletArg
 	}
 	c.admin = p.Kubeconfig("admin")
 	resolv := c.path("resolv.conf")
-	if err := os.WriteFile(resolv, []byte("nameserver "+ClusterDNS+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(resolv, []byte("nameserver "+clusterDNS+"\n"), 0o644); err != nil {
 		return "", nil, err
 	}
 	kubeletConfig = fmt.Sprintf(`clusterDNS: [%q]
 clusterDomain: %s
 resolvConf: %s
 nodeStatusUpdateFrequency: 2s
-`, ClusterDNS, clusterDomain, resolv)
+`, clusterDNS, clusterDomain, resolv)
 	kubeletArgs = []string{
 		"--kubeconfig=" + p.Kubeconfig("kubelet"),
 		"--node-ip=" + NodeIP,
@@ -187,7 +194,7 @@ func setupNodeNetwork(ctx context.Context) error {
 		{"ip", "link", "set", "lo", "up"},
 		{"ip", "link", "add", "e2e0", "type", "veth", "peer", "name", "e2e1"},
 		{"ip", "addr", "add", NodeIP + "/32", "dev", "e2e0"},
-		{"ip", "addr", "add", ClusterDNS + "/32", "dev", "e2e0"},
+		{"ip", "addr", "add", clusterDNS + "/32", "dev", "e2e0"},
 		{"ip", "link", "set", "e2e0", "up"},
 		{"ip", "link", "set", "e2e1", "up"},
 		{"ip", "route", "add", "default", "dev", "e2e0", "src", NodeIP},
@@ -200,9 +207,9 @@ func setupNodeNetwork(ctx context.Context) error {
 	return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644)
 }
 
-// StartControlPlane starts etcd and the API server and returns once the API
+// startControlPlane starts etcd and the API server and returns once the API
 // server is ready; the controller manager and the scheduler start after it.
-func (c *Cluster) StartControlPlane(ctx context.Context) error {
+func (c *Cluster) startControlPlane(ctx context.Context) error {
 	p := c.pki
 	if err := c.start(ctx, "etcd", []string{
 		"--name=e2e", "--data-dir=" + c.path("etcd"),
@@ -222,7 +229,7 @@ func (c *Cluster) StartControlPlane(ctx context.Context) error {
 	if err := c.start(ctx, "kube-apiserver", []string{
 		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", etcdClientPort),
 		fmt.Sprintf("--secure-port=%d", apiserverPort), "--advertise-address=" + NodeIP,
-		"--service-cluster-ip-range=" + ServiceCIDR,
+		"--service-cluster-ip-range=" + serviceCIDR,
 		"--tls-cert-file=" + p.Cert("apiserver"), "--tls-private-key-file=" + p.Key("apiserver"),
 		"--client-ca-file=" + p.CA(),
 		"--kubelet-client-certificate=" + p.Cert("apiserver-kubelet-client"),
@@ -240,7 +247,7 @@ func (c *Cluster) StartControlPlane(ctx context.Context) error {
 		"--kubeconfig=" + p.Kubeconfig("kube-controller-manager"),
 		"--leader-elect=false", "--bind-address=127.0.0.1",
 		"--service-account-private-key-file=" + p.Key("sa"),
-		"--root-ca-file=" + p.CA(), "--service-cluster-ip-range=" + ServiceCIDR,
+		"--root-ca-file=" + p.CA(), "--service-cluster-ip-range=" + serviceCIDR,
 		"--cluster-signing-cert-file=" + p.CA(), "--cluster-signing-key-file=" + p.Key("ca"),
 		"--concurrent-deployment-syncs=5", "--v=1",
 	}, httpCheck("https://127.0.0.1:10257/healthz", insecureTLS()), 60*time.Second); err != nil {
@@ -252,9 +259,9 @@ func (c *Cluster) StartControlPlane(ctx context.Context) error {
 	}, httpCheck("https://127.0.0.1:10259/healthz", insecureTLS()), 60*time.Second)
 }
 
-// StartAddons starts kube-proxy (nftables mode) and CoreDNS, once the node
+// startAddons starts kube-proxy (nftables mode) and CoreDNS, once the node
 // is registered, and returns when both are ready.
-func (c *Cluster) StartAddons(ctx context.Context) error {
+func (c *Cluster) startAddons(ctx context.Context) error {
 	p := c.pki
 	proxyConfig := c.path("kube-proxy.yaml")
 	if err := os.WriteFile(proxyConfig, []byte(fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -274,7 +281,7 @@ conntrack:
   min: 0
   tcpEstablishedTimeout: 0s
   tcpCloseWaitTimeout: 0s
-`, p.Kubeconfig("kube-proxy"), NodeName, PodCIDR, NodeIP)), 0o644); err != nil {
+`, p.Kubeconfig("kube-proxy"), node.Name, podCIDR, NodeIP)), 0o644); err != nil {
 		return err
 	}
 	if err := c.start(ctx, "kube-proxy", []string{"--config=" + proxyConfig, "--v=1"},
@@ -310,7 +317,7 @@ func (c *Cluster) start(ctx context.Context, name string, args []string, ready f
 		return fmt.Errorf("%s: no binary (components file)", name)
 	}
 	logPath := c.path("logs", name+".log")
-	cmd, exited, err := startDaemon(logPath, bin, nil, args...)
+	cmd, exited, err := proc.StartDaemon(logPath, bin, nil, args...)
 	if err != nil {
 		return fmt.Errorf("%s did not start: %w", name, err)
 	}
@@ -323,19 +330,19 @@ func (c *Cluster) start(ctx context.Context, name string, args []string, ready f
 	}
 	began := time.Now()
 	if err := waitReady(ctx, exited, cmd, ready, limit); err != nil {
-		return fmt.Errorf("%s did not come up: %v; last lines of %s:\n%s", name, err, logPath, indent(tail(logPath, 15)))
+		return fmt.Errorf("%s did not come up: %v; last lines of %s:\n%s", name, err, logPath, indent(proc.Tail(logPath, 15)))
 	}
-	logf("%s ready after %s", name, time.Since(began).Round(time.Millisecond))
+	proc.Logf("%s ready after %s", name, time.Since(began).Round(time.Millisecond))
 	return nil
 }
 
 // waitReady calls ready until it returns nil, the process exits, ctx ends
 // or limit passes.
 func waitReady(ctx context.Context, exited <-chan struct{}, cmd *exec.Cmd, ready func(context.Context) error, limit time.Duration) error {
-	return pollUntil(ctx, limit, 100*time.Millisecond, exited, func() error {
+	return proc.PollUntil(ctx, limit, 100*time.Millisecond, exited, func() error {
 		select {
 		case <-exited:
-			return giveUp(fmt.Errorf("exited (%s)", cmd.ProcessState))
+			return proc.GiveUp(fmt.Errorf("exited (%s)", cmd.ProcessState))
 		default:
 		}
 		return ready(ctx)
@@ -379,6 +386,18 @@ func (c *Cluster) adminTLS() (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}, nil
 }
 
+// AdminKubeconfig is the cluster admin's kubeconfig, which Prepare writes.
+func (c *Cluster) AdminKubeconfig() string { return c.admin }
+
+// IssueServerCert signs a serving certificate for ip with the cluster's CA,
+// named name, and returns the files of the certificate, its key and the CA.
+func (c *Cluster) IssueServerCert(name string, ip net.IP) (cert, key, ca string, err error) {
+	if err := c.pki.issue(name, ip.String(), nil, nil, []net.IP{ip}); err != nil {
+		return "", "", "", err
+	}
+	return c.pki.Cert(name), c.pki.Key(name), c.pki.CA(), nil
+}
+
 // Kubectl runs kubectl as the cluster admin and returns what it printed on
 // stdout: the callers parse it, and a warning on stderr (an API
 // deprecation, client-side throttling) must not end up in their JSON or log
@@ -395,7 +414,7 @@ func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
 		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()+"\n"+string(out)))
 	}
 	if w := strings.TrimSpace(stderr.String()); w != "" {
-		logf("kubectl %s: stderr: %s", strings.Join(args, " "), w)
+		proc.Logf("kubectl %s: stderr: %s", strings.Join(args, " "), w)
 	}
 	return string(out), nil
 }
@@ -405,23 +424,23 @@ func (c *Cluster) KubectlCmd(ctx context.Context, args ...string) *exec.Cmd {
 	return exec.CommandContext(ctx, c.Bin["kubectl"], append([]string{"--kubeconfig=" + c.admin}, args...)...)
 }
 
-// WaitNodeReady waits until the node is registered and Ready.
-func (c *Cluster) WaitNodeReady(ctx context.Context, limit time.Duration) error {
+// waitNodeReady waits until the node is registered and Ready.
+func (c *Cluster) waitNodeReady(ctx context.Context, limit time.Duration) error {
 	began := time.Now()
-	err := poll(ctx, limit, 250*time.Millisecond, func() error {
-		out, err := c.Kubectl(ctx, "get", "node", NodeName, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+	err := proc.Poll(ctx, limit, 250*time.Millisecond, func() error {
+		out, err := c.Kubectl(ctx, "get", "node", node.Name, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
 		if err != nil {
 			return err
 		}
 		if strings.TrimSpace(out) != "True" {
-			return fmt.Errorf("node %s Ready=%q", NodeName, strings.TrimSpace(out))
+			return fmt.Errorf("node %s Ready=%q", node.Name, strings.TrimSpace(out))
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("node %s did not get Ready: %w", NodeName, err)
+		return fmt.Errorf("node %s did not get Ready: %w", node.Name, err)
 	}
-	logf("node %s Ready after %s", NodeName, time.Since(began).Round(time.Millisecond))
+	proc.Logf("node %s Ready after %s", node.Name, time.Since(began).Round(time.Millisecond))
 	return nil
 }
 
@@ -431,7 +450,7 @@ func (c *Cluster) Diagnose(ctx context.Context) {
 		if name == "kubectl" {
 			continue
 		}
-		fmt.Printf("\n--- tail of %s.log ---\n%s", name, tail(c.path("logs", name+".log"), 20))
+		fmt.Printf("\n--- tail of %s.log ---\n%s", name, proc.Tail(c.path("logs", name+".log"), 20))
 	}
 	if out, err := c.Kubectl(ctx, "get", "pods", "-A", "-o", "wide"); err == nil {
 		fmt.Printf("\n--- kubectl get pods -A ---\n%s", out)
@@ -444,11 +463,11 @@ func (c *Cluster) Diagnose(ctx context.Context) {
 // it does nothing when no API server runs.
 func (c *Cluster) DeleteWorkloads(ctx context.Context) {
 	st, err := c.loadState()
-	if err != nil || !alive(st.PIDs["kube-apiserver"], st.Bins["kube-apiserver"]) || st.Kubectl == "" {
+	if err != nil || !proc.Alive(st.PIDs["kube-apiserver"], st.Bins["kube-apiserver"]) || st.Kubectl == "" {
 		return
 	}
 	for _, name := range []string{"kube-controller-manager", "kube-scheduler"} {
-		_ = stopPID(st.PIDs[name], st.Bins[name], 10*time.Second)
+		_ = proc.StopPID(st.PIDs[name], st.Bins[name], 10*time.Second)
 	}
 	kubectl := func(args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -490,7 +509,7 @@ func (c *Cluster) Stop() error {
 	var errs []error
 	for _, name := range []string{"coredns", "kube-proxy", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"} {
 		if pid := st.PIDs[name]; pid > 0 {
-			errs = append(errs, stopPID(pid, st.Bins[name], 15*time.Second))
+			errs = append(errs, proc.StopPID(pid, st.Bins[name], 15*time.Second))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -502,28 +521,28 @@ func (c *Cluster) Stop() error {
 	return nil
 }
 
-// startCluster brings up a cluster run: the control plane and the node
+// Start brings up a cluster run: the control plane and the node
 // (containerd, images, kubelet) side by side, then, once the node is
 // registered and Ready, kube-proxy and CoreDNS. On a failure it prints the
 // failing part's diagnostics; the caller tears down what did start.
-func startCluster(ctx context.Context, node *Node, cluster *Cluster, images []string) error {
-	logf("starting the control plane, containerd and the kubelet (%s)", cluster.Bin["version"])
+func (c *Cluster) Start(ctx context.Context, n *node.Node, images []string) error {
+	proc.Logf("starting the control plane, containerd and the kubelet (%s)", c.Bin["version"])
 	nodeErr := make(chan error, 1)
-	go func() { nodeErr <- node.Start(ctx, images) }()
-	cpErr := cluster.StartControlPlane(ctx)
+	go func() { nodeErr <- n.Start(ctx, images) }()
+	cpErr := c.startControlPlane(ctx)
 	if err := <-nodeErr; err != nil {
-		node.Diagnose(context.Background())
+		n.Diagnose(context.Background())
 		return fmt.Errorf("start: %w", err)
 	}
 	if cpErr != nil {
 		return fmt.Errorf("control plane: %w", cpErr)
 	}
-	if err := cluster.WaitNodeReady(ctx, 90*time.Second); err != nil {
-		node.Diagnose(context.Background())
-		cluster.Diagnose(context.Background())
+	if err := c.waitNodeReady(ctx, 90*time.Second); err != nil {
+		n.Diagnose(context.Background())
+		c.Diagnose(context.Background())
 		return err
 	}
-	if err := cluster.StartAddons(ctx); err != nil {
+	if err := c.startAddons(ctx); err != nil {
 		return fmt.Errorf("addons: %w", err)
 	}
 	return nil

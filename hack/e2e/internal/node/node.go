@@ -1,4 +1,8 @@
-package main
+// Package node is the harness's node: containerd, runc and a kubelet that
+// runs static pods from a manifest directory, with their configuration, the
+// CNI plugin's, and a teardown that also undoes what a killed run left on
+// the machine (processes, mounts, cgroups, sysctls, network namespaces).
+package node
 
 import (
 	"bytes"
@@ -17,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/podseq/podseq/hack/e2e/internal/proc"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -49,9 +54,9 @@ const (
 	kubeletPort         = 10250
 	kubeletReadOnlyPort = 10255
 	kubeletHealthzPort  = 10248
-	// NodeName is the kubelet's --hostname-override; static pods are named
-	// <metadata.name>-<NodeName>.
-	NodeName = "e2e-node"
+	// Name is the kubelet's --hostname-override; static pods are named
+	// <metadata.name>-<Name>.
+	Name = "e2e-node"
 )
 
 // sysctls the kubelet rewrites at start (vm.overcommit_memory=1,
@@ -74,11 +79,15 @@ type state struct {
 
 func (n *Node) path(p ...string) string { return filepath.Join(append([]string{n.Dir}, p...)...) }
 
-// Socket is containerd's gRPC socket.
-func (n *Node) Socket() string { return n.path("containerd", "containerd.sock") }
+// socket is containerd's gRPC socket.
+func (n *Node) socket() string { return n.path("containerd", "containerd.sock") }
 
-// ManifestDir is the kubelet's staticPodPath.
-func (n *Node) ManifestDir() string { return n.path("manifests") }
+// manifestDir is the kubelet's staticPodPath.
+func (n *Node) manifestDir() string { return n.path("manifests") }
+
+// KubeletConfigFile is the kubelet's configuration file, which Prepare
+// writes and the kubelet reads at every start.
+func (n *Node) KubeletConfigFile() string { return n.path("kubelet-config.yaml") }
 
 func (n *Node) statePath() string { return n.path("state.json") }
 
@@ -102,19 +111,7 @@ func (n *Node) saveState(s state) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(n.statePath(), b, 0o644)
-}
-
-// writeFileAtomic writes a temporary file beside path and renames it over path.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	return nil
+	return proc.WriteFileAtomic(n.statePath(), b, 0o644)
 }
 
 // Prepare writes containerd's, the CNI plugin's and the kubelet's
@@ -159,7 +156,7 @@ state = %[2]q
     [plugins."io.containerd.grpc.v1.cri".cni]
       bin_dir = %[6]q
       conf_dir = %[7]q
-`, n.path("containerd", "root"), n.path("containerd", "state"), n.Socket(), n.path("containerd", "opt"),
+`, n.path("containerd", "root"), n.path("containerd", "state"), n.socket(), n.path("containerd", "opt"),
 		sandboxImage, n.path("cni", "bin"), n.path("cni", "net.d"))
 	if err := os.WriteFile(n.path("containerd", "config.toml"), []byte(containerdConfig), 0o644); err != nil {
 		return err
@@ -203,8 +200,8 @@ healthzPort: %[6]d
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%%", imagefs.available: "1%%", nodefs.inodesFree: "1%%"}
-`, n.ManifestDir(), n.Socket(), n.versionedKubeletConfig(), kubeletPort, kubeletReadOnlyPort, kubeletHealthzPort)
-	return os.WriteFile(n.path("kubelet-config.yaml"), []byte(kubeletConfig+n.KubeletConfig), 0o644)
+`, n.manifestDir(), n.socket(), n.versionedKubeletConfig(), kubeletPort, kubeletReadOnlyPort, kubeletHealthzPort)
+	return os.WriteFile(n.KubeletConfigFile(), []byte(kubeletConfig+n.KubeletConfig), 0o644)
 }
 
 // The kubelet minor versions that brought the configuration fields the node
@@ -226,14 +223,14 @@ func (n *Node) versionedKubeletConfig() string {
 		b.WriteString("failCgroupV1: false\n")
 	}
 	if n.KubeletMinor >= podLogsDirSince {
-		fmt.Fprintf(&b, "podLogsDir: %s\n", n.PodLogsDir())
+		fmt.Fprintf(&b, "podLogsDir: %s\n", n.podLogsDir())
 	}
 	return b.String()
 }
 
-// PodLogsDir is where the kubelet writes the containers' log files: under
+// podLogsDir is where the kubelet writes the containers' log files: under
 // Dir when it has podLogsDir, else the machine's /var/log/pods.
-func (n *Node) PodLogsDir() string {
+func (n *Node) podLogsDir() string {
 	if n.KubeletMinor >= podLogsDirSince {
 		return n.path("pod-logs")
 	}
@@ -244,33 +241,8 @@ func (n *Node) PodLogsDir() string {
 // harness reaches the harness only, which then tears down in order),
 // logging to logs/BINARY.log.
 func (n *Node) startProcess(name string, env []string, args ...string) (*exec.Cmd, error) {
-	cmd, _, err := startDaemon(n.path("logs", filepath.Base(name)+".log"), name, env, args...)
+	cmd, _, err := proc.StartDaemon(n.path("logs", filepath.Base(name)+".log"), name, env, args...)
 	return cmd, err
-}
-
-// startDaemon starts bin with args (and env, nil for the harness's) in its
-// own process group, its output appended to logPath, and reaps it; the
-// channel is closed when it has exited.
-func startDaemon(logPath, bin string, env []string, args ...string) (*exec.Cmd, <-chan struct{}, error) {
-	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
-		return nil, nil, err
-	}
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err = cmd.Start()
-	logFile.Close() // the child has its own copy
-	if err != nil {
-		return nil, nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	return cmd, exited, nil
 }
 
 // Start saves the sysctls, starts containerd, imports the images and starts
@@ -306,7 +278,7 @@ func (n *Node) Start(ctx context.Context, images []string) error {
 	if err := n.saveState(st); err != nil {
 		return err
 	}
-	if err := poll(ctx, 20*time.Second, 100*time.Millisecond, func() error {
+	if err := proc.Poll(ctx, 20*time.Second, 100*time.Millisecond, func() error {
 		_, err := n.ctr(ctx, "version")
 		return err
 	}); err != nil {
@@ -324,9 +296,9 @@ func (n *Node) Start(ctx context.Context, images []string) error {
 // its healthz answers.
 func (n *Node) startKubelet(ctx context.Context, st state) error {
 	var err error
-	args := append([]string{"--config=" + n.path("kubelet-config.yaml"),
+	args := append([]string{"--config=" + n.KubeletConfigFile(),
 		"--root-dir=" + n.path("kubelet"), "--cert-dir=" + n.path("kubelet", "pki"),
-		"--hostname-override=" + NodeName, "--v=2"}, n.KubeletArgs...)
+		"--hostname-override=" + Name, "--v=2"}, n.KubeletArgs...)
 	n.kubelet, err = n.startProcess(n.Kubelet, nil, args...)
 	if err != nil {
 		return err
@@ -336,7 +308,7 @@ func (n *Node) startKubelet(ctx context.Context, st state) error {
 		return err
 	}
 	healthz := fmt.Sprintf("http://127.0.0.1:%d/healthz", kubeletHealthzPort)
-	return poll(ctx, 60*time.Second, 100*time.Millisecond, func() error {
+	return proc.Poll(ctx, 60*time.Second, 100*time.Millisecond, func() error {
 		if n.kubelet.ProcessState != nil {
 			return fmt.Errorf("kubelet exited: %s", n.kubelet.ProcessState)
 		}
@@ -360,11 +332,11 @@ func (n *Node) RestartKubelet(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := stopPID(st.KubeletPID, "kubelet", 15*time.Second); err != nil {
+	if err := proc.StopPID(st.KubeletPID, "kubelet", 15*time.Second); err != nil {
 		return err
 	}
 	for _, port := range []int{kubeletPort, kubeletReadOnlyPort, kubeletHealthzPort} {
-		if err := poll(ctx, 10*time.Second, 50*time.Millisecond, func() error {
+		if err := proc.Poll(ctx, 10*time.Second, 50*time.Millisecond, func() error {
 			if portInUse(port) {
 				return fmt.Errorf("127.0.0.1:%d still in use", port)
 			}
@@ -376,10 +348,10 @@ func (n *Node) RestartKubelet(ctx context.Context) error {
 	return n.startKubelet(ctx, st)
 }
 
-// ContainerTask returns the ID of the containerd task running container c of
+// containerTask returns the ID of the containerd task running container c of
 // the pod named name, "" if none runs.
-func (n *Node) ContainerTask(ctx context.Context, name, c string) (string, error) {
-	running, err := n.runningTasks(ctx, fmt.Sprintf(`labels."io.kubernetes.pod.name"==%s-%s,labels."io.kubernetes.container.name"==%s`, name, NodeName, c))
+func (n *Node) containerTask(ctx context.Context, name, c string) (string, error) {
+	running, err := n.runningTasks(ctx, fmt.Sprintf(`labels."io.kubernetes.pod.name"==%s-%s,labels."io.kubernetes.container.name"==%s`, name, Name, c))
 	if err != nil || len(running) == 0 {
 		return "", err
 	}
@@ -389,7 +361,7 @@ func (n *Node) ContainerTask(ctx context.Context, name, c string) (string, error
 // KillContainer sends SIGKILL to every process of container c of the pod
 // named name, as an OOM kill or a node-level kill would.
 func (n *Node) KillContainer(ctx context.Context, name, c string) error {
-	id, err := n.ContainerTask(ctx, name, c)
+	id, err := n.containerTask(ctx, name, c)
 	if err != nil {
 		return err
 	}
@@ -405,7 +377,7 @@ func (n *Node) KillContainer(ctx context.Context, name, c string) error {
 // ContainerLog returns what the kubelet's log files hold of container c of
 // the pod named name, every restart's in order.
 func (n *Node) ContainerLog(name, c string) (string, error) {
-	files, err := filepath.Glob(filepath.Join(n.PodLogsDir(), "default_"+name+"-"+NodeName+"_*", c, "*.log"))
+	files, err := filepath.Glob(filepath.Join(n.podLogsDir(), "default_"+name+"-"+Name+"_*", c, "*.log"))
 	if err != nil {
 		return "", err
 	}
@@ -421,15 +393,21 @@ func (n *Node) ContainerLog(name, c string) (string, error) {
 	return b.String(), nil
 }
 
+// LogLine is one line of a container's log and when the runtime read it.
+type LogLine struct {
+	At   time.Time
+	Text string
+}
+
 // ContainerLogLines is ContainerLog's lines, each with the time the runtime
 // read it off the container's output: that is after the container wrote
 // it, never before.
-func (n *Node) ContainerLogLines(name, c string) ([]logLine, error) {
+func (n *Node) ContainerLogLines(name, c string) ([]LogLine, error) {
 	log, err := n.ContainerLog(name, c)
 	if err != nil {
 		return nil, err
 	}
-	var lines []logLine
+	var lines []LogLine
 	for _, l := range strings.Split(strings.TrimSuffix(log, "\n"), "\n") {
 		if l == "" {
 			continue
@@ -447,7 +425,7 @@ func (n *Node) ContainerLogLines(name, c string) ([]logLine, error) {
 		if len(f) == 4 {
 			text = f[3]
 		}
-		lines = append(lines, logLine{At: at, Text: text})
+		lines = append(lines, LogLine{At: at, Text: text})
 	}
 	return lines, nil
 }
@@ -465,7 +443,7 @@ func (n *Node) ctr(ctx context.Context, args ...string) (string, error) {
 		bin = "ctr"
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, append([]string{"-a", n.Socket()}, args...)...)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-a", n.socket()}, args...)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return stdout.String(), fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
@@ -522,17 +500,17 @@ func (n *Node) Pod(ctx context.Context, name string) (*corev1.Pod, error) {
 		return nil, err
 	}
 	for i := range pods {
-		if pods[i].Name == name+"-"+NodeName {
+		if pods[i].Name == name+"-"+Name {
 			return &pods[i], nil
 		}
 	}
 	return nil, nil
 }
 
-// RunningTasks returns the IDs of containerd tasks (containers and sandboxes)
+// podTasks returns the IDs of containerd tasks (containers and sandboxes)
 // still running for the pod named name (a static pod's manifest name).
-func (n *Node) RunningTasks(ctx context.Context, name string) ([]string, error) {
-	return n.runningTasks(ctx, fmt.Sprintf(`labels."io.kubernetes.pod.name"==%s-%s`, name, NodeName))
+func (n *Node) podTasks(ctx context.Context, name string) ([]string, error) {
+	return n.runningTasks(ctx, fmt.Sprintf(`labels."io.kubernetes.pod.name"==%s-%s`, name, Name))
 }
 
 // runningTasks returns the IDs of the running containerd tasks whose
@@ -567,12 +545,12 @@ func (n *Node) AddPod(name string, manifest []byte) error {
 	if err := os.WriteFile(tmp, manifest, 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(n.ManifestDir(), name+".yaml"))
+	return os.Rename(tmp, filepath.Join(n.manifestDir(), name+".yaml"))
 }
 
 // RemovePod deletes a static pod's manifest.
 func (n *Node) RemovePod(name string) error {
-	err := os.Remove(filepath.Join(n.ManifestDir(), name+".yaml"))
+	err := os.Remove(filepath.Join(n.manifestDir(), name+".yaml"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -582,7 +560,7 @@ func (n *Node) RemovePod(name string) error {
 // WaitPodGone waits until the kubelet no longer lists the pod and containerd
 // runs none of its tasks.
 func (n *Node) WaitPodGone(ctx context.Context, name string, limit time.Duration) error {
-	return poll(ctx, limit, 200*time.Millisecond, func() error {
+	return proc.Poll(ctx, limit, 200*time.Millisecond, func() error {
 		p, err := n.Pod(ctx, name)
 		if err != nil {
 			return err
@@ -590,7 +568,7 @@ func (n *Node) WaitPodGone(ctx context.Context, name string, limit time.Duration
 		if p != nil {
 			return fmt.Errorf("pod %s still listed", name)
 		}
-		tasks, err := n.RunningTasks(ctx, name)
+		tasks, err := n.podTasks(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -605,7 +583,7 @@ func (n *Node) WaitPodGone(ctx context.Context, name string, limit time.Duration
 // pod's container states.
 func (n *Node) Diagnose(ctx context.Context) {
 	for _, f := range []string{"kubelet.log", "containerd.log"} {
-		fmt.Printf("\n--- tail of %s ---\n%s", f, tail(n.path("logs", f), 40))
+		fmt.Printf("\n--- tail of %s ---\n%s", f, proc.Tail(n.path("logs", f), 40))
 	}
 	fmt.Printf("\n--- pods (kubelet /pods) ---\n")
 	pods, err := n.Pods(ctx)
@@ -614,22 +592,25 @@ func (n *Node) Diagnose(ctx context.Context) {
 		return
 	}
 	for _, p := range pods {
-		fmt.Print(describePod(&p))
+		fmt.Print(DescribePod(&p))
 	}
 }
 
 // describePod is one line per pod and per container status.
-func describePod(p *corev1.Pod) string {
+// DescribePod is p's phase and one line per container: ready, restarts and
+// state.
+func DescribePod(p *corev1.Pod) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s phase=%s\n", p.Name, p.Status.Phase)
 	all := append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
 	for _, c := range all {
-		fmt.Fprintf(&b, "  %-12s ready=%t restarts=%d %s\n", c.Name, c.Ready, c.RestartCount, stateString(c.State))
+		fmt.Fprintf(&b, "  %-12s ready=%t restarts=%d %s\n", c.Name, c.Ready, c.RestartCount, StateString(c.State))
 	}
 	return b.String()
 }
 
-func stateString(s corev1.ContainerState) string {
+// StateString is a container state in one line.
+func StateString(s corev1.ContainerState) string {
 	switch {
 	case s.Running != nil:
 		return "running since " + s.Running.StartedAt.UTC().Format(time.RFC3339)
@@ -665,16 +646,16 @@ func (n *Node) Cleanup(ctx context.Context) error {
 		n = &earlier
 	}
 	var errs []error
-	kubeletUp := alive(st.KubeletPID, "kubelet")
-	containerdUp := alive(st.ContainerdPID, "containerd")
+	kubeletUp := proc.Alive(st.KubeletPID, "kubelet")
+	containerdUp := proc.Alive(st.ContainerdPID, "containerd")
 	if kubeletUp {
 		// Let the kubelet stop the pods itself, as it would on a node: remove the
 		// manifests, then wait until it lists none and containerd runs no task.
-		entries, _ := os.ReadDir(n.ManifestDir())
+		entries, _ := os.ReadDir(n.manifestDir())
 		for _, e := range entries {
-			_ = os.Remove(filepath.Join(n.ManifestDir(), e.Name()))
+			_ = os.Remove(filepath.Join(n.manifestDir(), e.Name()))
 		}
-		_ = poll(ctx, 60*time.Second, 250*time.Millisecond, func() error {
+		_ = proc.Poll(ctx, 60*time.Second, 250*time.Millisecond, func() error {
 			pods, err := n.Pods(ctx)
 			if err != nil {
 				return err
@@ -689,7 +670,7 @@ func (n *Node) Cleanup(ctx context.Context) error {
 			}
 			return nil
 		})
-		errs = append(errs, stopPID(st.KubeletPID, "kubelet", 15*time.Second))
+		errs = append(errs, proc.StopPID(st.KubeletPID, "kubelet", 15*time.Second))
 	}
 	if containerdUp {
 		// Whatever the kubelet left: kill and delete, or shims and cgroups stay.
@@ -697,7 +678,7 @@ func (n *Node) Cleanup(ctx context.Context) error {
 		for _, id := range strings.Fields(out) {
 			_, _ = n.ctr(ctx, "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", id)
 		}
-		_ = poll(ctx, 10*time.Second, 250*time.Millisecond, func() error {
+		_ = proc.Poll(ctx, 10*time.Second, 250*time.Millisecond, func() error {
 			if out, _ := n.ctr(ctx, "-n", "k8s.io", "tasks", "ls", "-q"); strings.TrimSpace(out) != "" {
 				return errors.New("tasks left")
 			}
@@ -706,7 +687,7 @@ func (n *Node) Cleanup(ctx context.Context) error {
 		for _, id := range strings.Fields(out) {
 			_, _ = n.ctr(ctx, "-n", "k8s.io", "tasks", "delete", "-f", id)
 		}
-		errs = append(errs, stopPID(st.ContainerdPID, "containerd", 15*time.Second))
+		errs = append(errs, proc.StopPID(st.ContainerdPID, "containerd", 15*time.Second))
 	}
 	errs = append(errs, unmountUnder(n.Dir))
 	removeCgroups()
@@ -745,46 +726,6 @@ func (n *Node) Cleanup(ctx context.Context) error {
 	}
 	if err := os.Remove(n.statePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
-	}
-	return nil
-}
-
-// alive reports whether pid is running the binary named base.
-func alive(pid int, base string) bool {
-	if pid <= 0 {
-		return false
-	}
-	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	if err != nil {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err == nil {
-		// a zombie (our own exited child not yet reaped) is not running
-		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
-			return false
-		}
-	}
-	return filepath.Base(strings.TrimSuffix(exe, " (deleted)")) == base
-}
-
-// stopPID sends SIGTERM, then SIGKILL after grace.
-func stopPID(pid int, base string, grace time.Duration) error {
-	if !alive(pid, base) {
-		return nil
-	}
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	deadline := time.Now().Add(grace)
-	for time.Now().Before(deadline) {
-		if !alive(pid, base) {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
-	time.Sleep(200 * time.Millisecond)
-	if alive(pid, base) {
-		return fmt.Errorf("%s (pid %d) survived SIGKILL", base, pid)
 	}
 	return nil
 }
@@ -888,10 +829,10 @@ const containerLogLinks = "/var/log/containers"
 
 // removePodLogs removes what kubelets without podLogsDir leave of this
 // node's pods in /var/log/pods, and every kubelet's links to them in
-// /var/log/containers: only the entries of pods named *-NodeName.
+// /var/log/containers: only the entries of pods named *-Name.
 func removePodLogs() error {
-	dirs, _ := filepath.Glob(filepath.Join(defaultPodLogsDir, "*_*-"+NodeName+"_*"))
-	links, _ := filepath.Glob(filepath.Join(containerLogLinks, "*-"+NodeName+"_*.log"))
+	dirs, _ := filepath.Glob(filepath.Join(defaultPodLogsDir, "*_*-"+Name+"_*"))
+	links, _ := filepath.Glob(filepath.Join(containerLogLinks, "*-"+Name+"_*.log"))
 	// The cluster mode's pods live in the e2e-* namespaces.
 	apiLinks, _ := filepath.Glob(filepath.Join(containerLogLinks, "*_e2e-*_*.log"))
 	links = append(links, apiLinks...)
@@ -921,56 +862,4 @@ func portInUse(port int) bool {
 	}
 	c.Close()
 	return true
-}
-
-// tail returns the last n lines of a file.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error() + "\n"
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n") + "\n"
-}
-
-// poll calls f every interval until it returns nil, ctx ends or limit passes;
-// the error names f's last failure. An error f wraps in giveUp ends the poll
-// at once, and poll returns it as it was.
-func poll(ctx context.Context, limit, interval time.Duration, f func() error) error {
-	return pollUntil(ctx, limit, interval, nil, f)
-}
-
-// giveUpError is an error that no further attempt of a poll can mend.
-type giveUpError struct{ err error }
-
-func (g giveUpError) Error() string { return g.err.Error() }
-
-// giveUp wraps err so that poll and pollUntil return it at once.
-func giveUp(err error) error { return giveUpError{err} }
-
-// pollUntil is poll that also calls f at once when wake is ready (a closed
-// channel: each interval), so that f can see what wake says and give up.
-func pollUntil(ctx context.Context, limit, interval time.Duration, wake <-chan struct{}, f func() error) error {
-	deadline := time.Now().Add(limit)
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		if g, ok := err.(giveUpError); ok {
-			return g.err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s: %w", limit, err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
-		case <-wake:
-		case <-time.After(interval):
-		}
-	}
 }
