@@ -6,15 +6,31 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
-// get returns the value of key in the mapping m, or nil.
-func get(m *yaml.Node, key string) *yaml.Node {
+// index returns the position in the mapping m of key's key node, or -1.
+func index(m *yaml.Node, key string) int {
 	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
+		return -1
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if m.Content[i].Value == key {
-			return m.Content[i+1]
+			return i
 		}
+	}
+	return -1
+}
+
+// get returns the value of key in the mapping m, or nil.
+func get(m *yaml.Node, key string) *yaml.Node {
+	if i := index(m, key); i >= 0 {
+		return m.Content[i+1]
+	}
+	return nil
+}
+
+// keyNode returns the key node of key in the mapping m, or nil.
+func keyNode(m *yaml.Node, key string) *yaml.Node {
+	if i := index(m, key); i >= 0 {
+		return m.Content[i]
 	}
 	return nil
 }
@@ -37,25 +53,17 @@ func str(m *yaml.Node, key string) string {
 
 // set sets key in m to v, in place when the key exists, else appended.
 func set(m *yaml.Node, key string, v *yaml.Node) {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			m.Content[i+1] = v
-			return
-		}
+	if i := index(m, key); i >= 0 {
+		m.Content[i+1] = v
+		return
 	}
 	m.Content = append(m.Content, scalar(key), v)
 }
 
 // del removes key from m, if it is there.
 func del(m *yaml.Node, key string) {
-	if m == nil {
-		return
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			m.Content = append(m.Content[:i], m.Content[i+2:]...)
-			return
-		}
+	if i := index(m, key); i >= 0 {
+		m.Content = append(m.Content[:i], m.Content[i+2:]...)
 	}
 }
 

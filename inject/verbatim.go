@@ -87,16 +87,3 @@ func sameTree(a, b *yaml.Node) bool {
 	y, err2 := yaml.Marshal(bare(b))
 	return err1 == nil && err2 == nil && string(x) == string(y)
 }
-
-// keyNode returns the key node of key in the mapping m, or nil.
-func keyNode(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i]
-		}
-	}
-	return nil
-}
