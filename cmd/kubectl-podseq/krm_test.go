@@ -1,11 +1,9 @@
 package main
 
 import (
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/podseq/podseq/internal/testio"
 	"github.com/podseq/podseq/internal/version"
 )
 
@@ -96,22 +94,5 @@ func TestKRMWriteError(t *testing.T) {
 
 // TestKRMHelp: krm --help is the text in testdata/krm-help.txt, on stdout.
 func TestKRMHelp(t *testing.T) {
-	code, out, stderr := runInject(t, "", "krm", "--help")
-	if code != 0 || stderr != "" {
-		t.Fatalf("exit %d, stderr %q", code, stderr)
-	}
-	const golden = "testdata/krm-help.txt"
-	if *update {
-		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out != string(want) {
-		n, w, g := testio.FirstDiff(string(want), out)
-		t.Errorf("help differs from %s at line %d:\n  want: %s\n  got:  %s\n(go test ./cmd/kubectl-podseq -run TestKRMHelp -update)", golden, n, w, g)
-	}
+	helpGolden(t, "testdata/krm-help.txt", "TestKRMHelp", "krm", "--help")
 }

@@ -171,11 +171,18 @@ var update = flag.Bool("update", false, "rewrite testdata/inject-help.txt and te
 
 // TestHelp: inject --help is the text in testdata/inject-help.txt, on stdout.
 func TestHelp(t *testing.T) {
-	code, out, stderr := runInject(t, "", "inject", "--help")
+	helpGolden(t, "testdata/inject-help.txt", "TestHelp", "inject", "--help")
+}
+
+// helpGolden checks that kubectl-podseq args prints the text of golden on
+// stdout and nothing else, or rewrites golden with -update; rerun names the
+// test to run again.
+func helpGolden(t *testing.T, golden, rerun string, args ...string) {
+	t.Helper()
+	code, out, stderr := runInject(t, "", args...)
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
-	const golden = "testdata/inject-help.txt"
 	if *update {
 		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
 			t.Fatal(err)
@@ -187,7 +194,7 @@ func TestHelp(t *testing.T) {
 	}
 	if out != string(want) {
 		n, w, g := testio.FirstDiff(string(want), out)
-		t.Errorf("help differs from %s at line %d:\n  want: %s\n  got:  %s\n(go test ./cmd/kubectl-podseq -run TestHelp -update)", golden, n, w, g)
+		t.Errorf("help differs from %s at line %d:\n  want: %s\n  got:  %s\n(go test ./cmd/kubectl-podseq -run %s -update)", golden, n, w, g, rerun)
 	}
 }
 
