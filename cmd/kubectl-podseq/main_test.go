@@ -204,7 +204,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv("PODSEQ_TEST_RUN_MAIN") == "1" {
 		main()
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if builtDir != "" {
+		_ = os.RemoveAll(builtDir)
+	}
+	os.Exit(code)
 }
 
 // TestInjectStdoutClosed: with standard output closed, inject exits 1 with

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,16 +22,36 @@ import (
 	"github.com/podseq/podseq/webhook"
 )
 
-// built builds kubectl-podseq once per test binary.
+// builtBin is kubectl-podseq, built once for the tests that run it as a
+// process (buildOnce), in a directory TestMain removes.
+var (
+	buildOnce sync.Once
+	builtDir  string
+	builtBin  string
+	buildErr  error
+)
+
+// built builds kubectl-podseq once per test binary and returns its path.
 func built(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "kubectl-podseq")
-	b := exec.Command("go", "build", "-o", bin, ".")
-	b.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := b.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kubectl-podseq-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtDir = dir
+		builtBin = filepath.Join(dir, "kubectl-podseq")
+		b := exec.Command("go", "build", "-o", builtBin, ".")
+		b.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := b.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return builtBin
 }
 
 func freePort(t *testing.T) string {
